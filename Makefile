@@ -1,0 +1,58 @@
+# Every target bootstraps .venv from the pinned versions in constraints.txt when it is missing or stale.
+# Needs only Python 3.11, make and git. Override the interpreter with `make PYTHON=/path/to/python3.11`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export PERSONALIZE_RAW_DIR ?= data/raw
+export PERSONALIZE_DUCKDB_PATH ?= data/warehouse.duckdb
+export DBT_PROFILES_DIR ?= $(CURDIR)
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: help install run test ui lint bench dbt-docs constraints clean
+
+help:
+	@echo "make run    generate the 20k-customer demo (first time) and build the warehouse"
+	@echo "make test   run the whole test suite (installs what it needs)"
+	@echo "make ui     serve the Dagster UI on 127.0.0.1:3000"
+	@echo "make lint   ruff + sqlfluff"
+	@echo "make bench  run benchmarks and rewrite BENCHMARKS.md"
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/personalize run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev --host 127.0.0.1 --port $${PORT:-3000} -m dagster_app.definitions
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+dbt-docs: $(STAMP)
+	$(BIN)/dbt docs generate
+
+# Re-resolve the environment from pyproject.toml and pin it (run after changing dependencies).
+constraints: $(STAMP)
+	$(BIN)/uv pip compile --quiet --python $(BIN)/python --extra dev --no-header --no-annotate \
+		pyproject.toml -o constraints.txt.new
+	@echo "review constraints.txt.new, then move it over constraints.txt"
+
+clean:
+	rm -rf target logs .pytest_cache .ruff_cache

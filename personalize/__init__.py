@@ -1,0 +1,1 @@
+"""Command line and shared settings of the email-personalization warehouse."""

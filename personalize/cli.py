@@ -1,0 +1,181 @@
+"""personalize: the email-personalization warehouse's command line.
+
+    personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D] [--format F]
+    personalize run [--customers N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from personalize.dbt import DbtError, run_dbt
+from personalize.settings import Settings, load_settings
+
+DEMO_CUSTOMERS = 20_000
+DEMO_SEED = 42
+DEMO_HORIZON_DAYS = 180
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _progress_printer() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _generate(
+    *,
+    customers: int,
+    seed: int,
+    out: Path,
+    as_of: date | None,
+    horizon_days: int | None,
+    file_format: str,
+) -> None:
+    # Imported here so that `personalize --help` stays fast.
+    from datagen import GeneratorConfig, generate
+
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} exists and is not a directory")
+    options = {"as_of": as_of} if as_of is not None else {}
+    try:
+        config = GeneratorConfig(
+            customers=customers,
+            seed=seed,
+            out=out,
+            horizon_days=horizon_days,
+            format=file_format,
+            **options,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    summary = generate(config, progress=_progress_printer())
+    width = max(len(name) for name in summary.rows)
+    print(f"wrote {summary.files} files, {summary.bytes_written / 1e6:,.1f} MB, to {out}")
+    for name, rows in summary.rows.items():
+        print(f"  {name:<{width}}  {rows:>12,}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    _generate(
+        customers=args.customers,
+        seed=args.seed,
+        out=args.out,
+        as_of=args.as_of,
+        horizon_days=args.horizon_days,
+        file_format=args.format,
+    )
+
+
+def _has_orders(settings: Settings) -> bool:
+    folder = settings.raw_dir / "shop_orders"
+    return folder.is_dir() and any(p.suffix in {".csv", ".parquet", ".gz"} for p in folder.iterdir())
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    if _has_orders(settings):
+        print(f"using the raw data in {settings.raw_dir}", file=sys.stderr)
+    else:
+        print(
+            f"no raw data in {settings.raw_dir}: generating the {args.customers:,}-customer demo (seed {args.seed})",
+            file=sys.stderr,
+        )
+        _generate(
+            customers=args.customers,
+            seed=args.seed,
+            out=settings.raw_dir,
+            as_of=None,
+            horizon_days=DEMO_HORIZON_DAYS,
+            file_format="parquet",
+        )
+    run_dbt(["build"], settings)
+    print(f"warehouse: {settings.duckdb_path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="personalize", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser(
+        "generate",
+        help="write a synthetic multi-source raw dataset with ground truth",
+        description="Write every raw source of the contract to OUT/<source>/ and the ground truth to OUT/_truth/.",
+    )
+    generate.add_argument("--customers", type=_positive_int, required=True, help="people with an email")
+    generate.add_argument("--seed", type=_int, required=True, help="random seed; same arguments, same files")
+    generate.add_argument("--out", type=Path, required=True, help="output directory")
+    generate.add_argument("--as-of", type=_iso_date, default=None, help="last day of raw data (YYYY-MM-DD)")
+    generate.add_argument(
+        "--horizon-days",
+        type=_positive_int,
+        default=None,
+        help="also write each person's true future orders for this many days after --as-of",
+    )
+    generate.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format")
+    generate.set_defaults(handler=cmd_generate)
+
+    run = commands.add_parser(
+        "run",
+        help="generate the demo data if $PERSONALIZE_RAW_DIR is empty, then build the warehouse",
+    )
+    run.add_argument("--customers", type=_positive_int, default=DEMO_CUSTOMERS, help="demo size")
+    run.add_argument("--seed", type=_int, default=DEMO_SEED, help="demo seed")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args)
+    except CliError as error:
+        print(f"personalize {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except DbtError as error:
+        print(f"personalize {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

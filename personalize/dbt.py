@@ -1,0 +1,39 @@
+"""Run dbt commands against the project at the repository root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from personalize.settings import PROJECT_DIR, Settings
+
+
+class DbtError(RuntimeError):
+    """A dbt command exited non-zero; dbt has already printed why."""
+
+
+def dbt_executable() -> str:
+    # Prefer the dbt installed next to this interpreter (the project's .venv) over any other on PATH.
+    local = Path(sys.executable).with_name("dbt")
+    if local.exists():
+        return str(local)
+    found = shutil.which("dbt")
+    if found is None:
+        raise DbtError("dbt is not installed; run `make install` first")
+    return found
+
+
+def run_dbt(args: Sequence[str], settings: Settings, *, vars_json: str | None = None) -> None:
+    """Run `dbt <args>` in the project directory, streaming its output; raise DbtError on failure."""
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    if vars_json:
+        command += ["--vars", vars_json]
+    env = {**os.environ, **settings.dbt_env()}
+    completed = subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False)
+    if completed.returncode != 0:
+        raise DbtError(f"`dbt {' '.join(args)}` failed with exit code {completed.returncode}")

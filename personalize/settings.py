@@ -1,0 +1,48 @@
+"""Locations shared by dbt, the Python libraries and Dagster.
+
+Two environment variables decide where data lives; profiles.yml and the dbt hook read the same two, so a
+value set once applies everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+RAW_DIR_ENV = "PERSONALIZE_RAW_DIR"
+DUCKDB_PATH_ENV = "PERSONALIZE_DUCKDB_PATH"
+DEFAULT_RAW_DIR = "data/raw"
+DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
+
+# The dbt project (dbt_project.yml, profiles.yml) sits at the repository root.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    duckdb_path: Path
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for a dbt subprocess: absolute paths, so the working directory does not matter."""
+        return {
+            RAW_DIR_ENV: str(self.raw_dir),
+            DUCKDB_PATH_ENV: str(self.duckdb_path),
+            "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        }
+
+
+def _resolve(value: str) -> Path:
+    path = Path(value).expanduser()
+    # Relative paths are relative to the project root, as they are for `make` and dbt run from there.
+    return path if path.is_absolute() else (PROJECT_DIR / path)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        raw_dir=_resolve(env.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR),
+        duckdb_path=_resolve(env.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH),
+    )
