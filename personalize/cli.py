@@ -67,11 +67,11 @@ def _generate(
     horizon_days: int | None,
     file_format: str,
 ) -> None:
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} exists and is not a directory")
     # Imported here so that `personalize --help` stays fast.
     from datagen import GeneratorConfig, generate
 
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} exists and is not a directory")
     options = {"as_of": as_of} if as_of is not None else {}
     try:
         config = GeneratorConfig(

@@ -13,7 +13,11 @@ from personalize.settings import PROJECT_DIR, Settings
 
 
 class DbtError(RuntimeError):
-    """A dbt command exited non-zero; dbt has already printed why."""
+    """A dbt command exited non-zero. `output` holds what dbt printed when it was captured."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 def dbt_executable() -> str:
@@ -27,13 +31,28 @@ def dbt_executable() -> str:
     return found
 
 
-def run_dbt(args: Sequence[str], settings: Settings, *, vars_json: str | None = None) -> None:
-    """Run `dbt <args>` in the project directory, streaming its output; raise DbtError on failure."""
+def run_dbt(
+    args: Sequence[str], settings: Settings, *, vars_json: str | None = None, capture: bool = False
+) -> str:
+    """Run `dbt <args>` in the project directory and raise DbtError on failure.
+
+    Output streams to the terminal, or is captured and returned when `capture` is set.
+    """
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     command = [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     if vars_json:
         command += ["--vars", vars_json]
     env = {**os.environ, **settings.dbt_env()}
-    completed = subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False)
+    completed = subprocess.run(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        check=False,
+        text=True,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.STDOUT if capture else None,
+    )
+    output = completed.stdout or ""
     if completed.returncode != 0:
-        raise DbtError(f"`dbt {' '.join(args)}` failed with exit code {completed.returncode}")
+        raise DbtError(f"`dbt {' '.join(args)}` failed with exit code {completed.returncode}", output)
+    return output
