@@ -47,7 +47,8 @@ def run() -> str:
     personalize = str(Path(sys.executable).with_name("personalize"))
     rows_table: dict[str, dict[int, int]] = {source: {} for source in SOURCES}
     summary_lines = [
-        "| customers | wall time | peak RSS | rows (all sources) | bytes written | 1M target met (<= 180 s, <= 6 GB) |",
+        "| customers | wall time | peak RSS | rows (all sources) | bytes written "
+        "| 1M target met (<= 180 s, <= 6 GB) |",
         "|---:|---:|---:|---:|---:|:---:|",
     ]
     for customers in _sizes():
@@ -56,8 +57,18 @@ def run() -> str:
         out.parent.mkdir(parents=True, exist_ok=True)
         print(f"generating {customers:,} customers into {out}", flush=True)
         measured = measure_command(
-            [personalize, "generate", "--customers", str(customers), "--seed", "1", "--out", str(out),
-             "--horizon-days", "180"]
+            [
+                personalize,
+                "generate",
+                "--customers",
+                str(customers),
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "--horizon-days",
+                "180",
+            ]
         )
         total_rows = 0
         for source in SOURCES:

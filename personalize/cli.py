@@ -1,7 +1,7 @@
 """personalize: the email-personalization warehouse's command line.
 
-    personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D] [--format F]
-    personalize run [--customers N] [--seed S]
+personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D] [--format F]
+personalize run [--customers N] [--seed S]
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"using the raw data in {settings.raw_dir}", file=sys.stderr)
     else:
         print(
-            f"no raw data in {settings.raw_dir}: generating the {args.customers:,}-customer demo (seed {args.seed})",
+            f"no raw data in {settings.raw_dir}: "
+            f"generating the {args.customers:,}-customer demo (seed {args.seed})",
             file=sys.stderr,
         )
         _generate(
@@ -129,13 +130,16 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="personalize", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="personalize", description=__doc__.splitlines()[0].split(": ", 1)[1]
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     generate = commands.add_parser(
         "generate",
         help="write a synthetic multi-source raw dataset with ground truth",
-        description="Write every raw source of the contract to OUT/<source>/ and the ground truth to OUT/_truth/.",
+        description="Write every raw source of the contract to OUT/<source>/ "
+        "and the ground truth to OUT/_truth/.",
     )
     generate.add_argument("--customers", type=_positive_int, required=True, help="people with an email")
     generate.add_argument("--seed", type=_int, required=True, help="random seed; same arguments, same files")

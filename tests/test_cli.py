@@ -24,7 +24,8 @@ PERSONALIZE = str(Path(sys.executable).with_name("personalize"))
          "argument --as-of: expected a date as YYYY-MM-DD, got '2025-13-01'"),
         (["--customers", "10", "--seed", "1", "--horizon-days", "-5"],
          "argument --horizon-days: must be at least 1, got -5"),
-        (["--customers", "10", "--seed", "1", "--format", "xlsx"], "argument --format: invalid choice: 'xlsx'"),
+        (["--customers", "10", "--seed", "1", "--format", "xlsx"],
+         "argument --format: invalid choice: 'xlsx'"),
     ],
 )  # fmt: skip
 def test_bad_generate_arguments_exit_2_with_a_message(

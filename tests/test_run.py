@@ -31,7 +31,9 @@ def test_run_generates_the_demo_once_and_builds_the_warehouse(
     expected = {source: _file_rows(raw_dir / source) for source in SOURCES}
     assert expected["shop_orders"] > 0 and expected["web_events"] > 0
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        counted = dict(connection.sql("select source_name, raw_rows from quality.quality_raw_row_counts").fetchall())
+        counted = dict(
+            connection.sql("select source_name, raw_rows from quality.quality_raw_row_counts").fetchall()
+        )
         seeded = connection.sql("select count(*) from seeds.fx_rates").fetchone()[0]
     assert counted == expected
     assert seeded > 0

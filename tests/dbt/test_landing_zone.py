@@ -27,13 +27,17 @@ def _query(settings: Settings, sql: str) -> list[tuple]:
 def test_orders_only_with_mixed_formats_builds_and_counts_rows(isolated_settings: Settings) -> None:
     orders = isolated_settings.raw_dir / "shop_orders"
     write_csv(orders / "2025-01.csv", SHOP_ORDERS_HEADER, [ORDER, ("2", *ORDER[1:])])
-    table = pa.table({name: [value] for name, value in zip(SHOP_ORDERS_HEADER, ("3", *ORDER[1:]), strict=True)})
+    table = pa.table(
+        {name: [value] for name, value in zip(SHOP_ORDERS_HEADER, ("3", *ORDER[1:]), strict=True)}
+    )
     pq.write_table(table, orders / "2025-02.parquet")
     (orders / ".DS_Store").write_text("ignored: hidden file")
 
     _build_row_counts(isolated_settings)
 
-    counts = dict(_query(isolated_settings, "select source_name, raw_rows from quality.quality_raw_row_counts"))
+    counts = dict(
+        _query(isolated_settings, "select source_name, raw_rows from quality.quality_raw_row_counts")
+    )
     assert counts["shop_orders"] == 3
     assert {name: rows for name, rows in counts.items() if name != "shop_orders"} == {
         "crm_customers": 0, "shop_order_lines": 0, "products": 0, "web_events": 0, "esp_events": 0,
@@ -52,7 +56,9 @@ def test_missing_optional_column_reads_as_null(isolated_settings: Settings) -> N
 
     _build_row_counts(isolated_settings)
 
-    assert _query(isolated_settings, "select order_id, subtotal, total from raw.shop_orders") == [("1", None, "13")]
+    assert _query(isolated_settings, "select order_id, subtotal, total from raw.shop_orders") == [
+        ("1", None, "13")
+    ]
 
 
 def test_missing_required_column_names_source_file_and_column(isolated_settings: Settings) -> None:

@@ -1,23 +1,24 @@
--- Rows per landing-zone source as delivered, before any cleaning. The raw side of the reconciliation
+-- Rows per landing-zone source as delivered, before any cleaning: the raw side of the reconciliation
 -- raw = clean + quarantined + superseded.
+{%- set landing_sources = [
+    ('crm_customers', 'crm', 'customers'),
+    ('shop_orders', 'shop', 'orders'),
+    ('shop_order_lines', 'shop', 'order_lines'),
+    ('products', 'shop', 'products'),
+    ('web_events', 'web', 'events'),
+    ('esp_events', 'esp', 'events'),
+    ('consent_events', 'consent', 'events'),
+    ('privacy_requests', 'privacy', 'requests'),
+] %}
+
 with raw_row_counts as (
-
-    select 'crm_customers' as source_name, count(*) as raw_rows from {{ source('crm', 'customers') }}
-    union all
-    select 'shop_orders' as source_name, count(*) as raw_rows from {{ source('shop', 'orders') }}
-    union all
-    select 'shop_order_lines' as source_name, count(*) as raw_rows from {{ source('shop', 'order_lines') }}
-    union all
-    select 'products' as source_name, count(*) as raw_rows from {{ source('shop', 'products') }}
-    union all
-    select 'web_events' as source_name, count(*) as raw_rows from {{ source('web', 'events') }}
-    union all
-    select 'esp_events' as source_name, count(*) as raw_rows from {{ source('esp', 'events') }}
-    union all
-    select 'consent_events' as source_name, count(*) as raw_rows from {{ source('consent', 'events') }}
-    union all
-    select 'privacy_requests' as source_name, count(*) as raw_rows from {{ source('privacy', 'requests') }}
-
+    {% for landing_name, source_name, table_name in landing_sources %}
+        select
+            '{{ landing_name }}' as source_name,
+            count(*) as raw_rows
+        from {{ source(source_name, table_name) }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 )
 
 select
