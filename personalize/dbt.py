@@ -54,5 +54,9 @@ def run_dbt(
     )
     output = completed.stdout or ""
     if completed.returncode != 0:
-        raise DbtError(f"`dbt {' '.join(args)}` failed with exit code {completed.returncode}", output)
+        message = f"`dbt {' '.join(args)}` failed with exit code {completed.returncode}"
+        if capture:
+            # dbt's summary of what failed is at the end of its output.
+            message += ":\n" + "\n".join(output.rstrip().splitlines()[-25:])
+        raise DbtError(message, output)
     return output

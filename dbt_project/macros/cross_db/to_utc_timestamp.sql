@@ -1,0 +1,32 @@
+{#-
+    to_utc_timestamp(expression): parse ISO-8601 text with any UTC offset ('Z', '+01:00', '-0500') or none
+    (read as UTC) into a timestamp without time zone in UTC. Unparseable text gives null, which staging
+    quarantines as `unparseable_timestamp`.
+-#}
+{% macro to_utc_timestamp(expression) -%}
+    {{ return(adapter.dispatch('to_utc_timestamp', 'personalize')(expression)) }}
+{%- endmacro %}
+
+{% macro default__to_utc_timestamp(expression) -%}
+    cast(try_cast(trim({{ expression }}) as timestamp with time zone) as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__to_utc_timestamp(expression) -%}
+    {#- The profile pins TimeZone = UTC, so text without an offset is read as UTC. -#}
+    timezone('UTC', try_cast(trim({{ expression }}) as timestamptz))
+{%- endmacro %}
+
+{% macro snowflake__to_utc_timestamp(expression) -%}
+    convert_timezone('UTC', try_to_timestamp_tz(trim({{ expression }})))::timestamp_ntz
+{%- endmacro %}
+
+{% macro postgres__to_utc_timestamp(expression) -%}
+    case
+        when trim({{ expression }}) ~ '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$'
+            then (trim({{ expression }})::timestamptz at time zone 'UTC')
+    end
+{%- endmacro %}
+
+{% macro spark__to_utc_timestamp(expression) -%}
+    to_utc_timestamp(to_timestamp(trim({{ expression }})), 'UTC')
+{%- endmacro %}

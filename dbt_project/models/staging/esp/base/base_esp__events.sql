@@ -1,0 +1,90 @@
+-- Every raw ESP webhook delivery, parsed, with its quarantine reason and whether it repeats an event_id
+-- already seen.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+-- Incremental by landing file: a run reads the files not loaded yet, plus every event still held as
+-- future_dated (the clock has moved on; it may have become valid). It reprocesses each affected event_id
+-- with ALL its raw deliveries, so deduplication and quarantine give exactly what a full refresh gives.
+-- Landing files are immutable: after editing one in place, run with --full-refresh.
+with source_rows as (
+
+    select * from {{ source('esp', 'events') }}
+    {% if is_incremental() %}
+    where nullif(trim(event_id), '') in (
+        select nullif(trim(event_id), '') from {{ source('esp', 'events') }}
+        where _source_file not in (select distinct source_file from {{ this }})
+        union all
+        select event_id from {{ this }} where quarantine_reason = 'future_dated'
+    )
+    -- Deliveries without an id cannot be matched to earlier ones: take those of new files once.
+    or (
+        nullif(trim(event_id), '') is null
+        and _source_file not in (select distinct source_file from {{ this }})
+    )
+    {% endif %}
+
+),
+
+clock as (
+
+    select * from {{ ref('stg_data_clock') }}
+
+),
+
+parsed as (
+
+    select
+        {{ raw_row_key(['event_id']) }} as raw_row_key,
+        {{ raw_values(['event_id', 'email', 'campaign_id', 'event_type', 'bounce_type', 'url', 'user_agent',
+                       'event_at']) }} as raw_values,
+        _source_file as source_file,
+        nullif(trim(event_id), '') as event_id,
+        {{ normalize_email('email') }} as email,
+        nullif(trim(campaign_id), '') as campaign_id,
+        lower(trim(event_type)) as event_type,
+        nullif(lower(trim(bounce_type)), '') as bounce_type,
+        nullif(trim(url), '') as url,
+        user_agent,
+        {{ to_utc_timestamp('event_at') }} as event_at
+    from source_rows
+
+),
+
+checked as (
+
+    select
+        parsed.*,
+        case
+            when parsed.event_id is null then 'missing_key'
+            -- ESP events are known only by their email.
+            when parsed.email is null or not {{ is_valid_email('parsed.email') }} then 'invalid_email'
+            when parsed.event_at is null then 'unparseable_timestamp'
+            when parsed.event_type is null or parsed.event_type not in (
+                'sent', 'delivered', 'open', 'click', 'bounce', 'unsubscribe', 'spam_complaint'
+            ) then 'unknown_event_type'
+            when parsed.event_at >= clock.valid_until_at then 'future_dated'
+        end as quarantine_reason
+    from parsed
+    cross join clock
+
+),
+
+versioned as (
+
+    select
+        checked.*,
+        quarantine_reason is null and row_number() over (
+            partition by quarantine_reason is null, event_id
+            order by raw_values asc
+        ) > 1 as is_superseded
+    from checked
+
+)
+
+select * from versioned

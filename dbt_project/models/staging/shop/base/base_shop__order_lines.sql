@@ -1,0 +1,84 @@
+-- Every raw order line, parsed, with its quarantine reason (null when clean) and whether it is a repeated
+-- delivery of a line already seen.
+with source_rows as (
+
+    select * from {{ source('shop', 'order_lines') }}
+
+),
+
+delivered_orders as (
+
+    -- Orders present in the raw export at all, clean or not: tells an orphan from a line whose order
+    -- was itself quarantined.
+    select distinct nullif(trim(order_id), '') as order_id
+    from {{ source('shop', 'orders') }}
+
+),
+
+clean_orders as (
+
+    select order_id, fx_rate_to_reporting from {{ ref('stg_shop__orders') }}
+
+),
+
+catalogue as (
+
+    select distinct product_id from {{ ref('base_shop__products') }} where quarantine_reason is null
+
+),
+
+parsed as (
+
+    select
+        {{ raw_row_key(['order_line_id']) }} as raw_row_key,
+        {{ raw_values(['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as raw_values,
+        _source_file as source_file,
+        nullif(trim(order_line_id), '') as order_line_id,
+        nullif(trim(order_id), '') as order_id,
+        nullif(trim(product_id), '') as product_id,
+        quantity as raw_quantity,
+        unit_price as raw_unit_price,
+        {{ safe_cast(safe_cast('trim(quantity)', dbt.type_float()), dbt.type_bigint()) }} as quantity,
+        {{ safe_cast('trim(unit_price)', dbt.type_float()) }} as unit_price
+    from source_rows
+
+),
+
+checked as (
+
+    select
+        parsed.*,
+        clean_orders.fx_rate_to_reporting,
+        catalogue.product_id is not null as is_known_product,
+        case
+            when parsed.order_line_id is null or parsed.order_id is null then 'missing_key'
+            when parsed.raw_quantity is not null and parsed.quantity is null then 'non_numeric_amount'
+            when parsed.unit_price is null then 'non_numeric_amount'
+            when parsed.unit_price < 0 then 'negative_amount'
+            when parsed.quantity <= 0 then 'invalid_quantity'
+            when delivered_orders.order_id is null then 'orphan_line'
+            when clean_orders.order_id is null then 'order_quarantined'
+        end as quarantine_reason
+    from parsed
+    left join delivered_orders
+        on parsed.order_id = delivered_orders.order_id
+    left join clean_orders
+        on parsed.order_id = clean_orders.order_id
+    left join catalogue
+        on parsed.product_id = catalogue.product_id
+
+),
+
+versioned as (
+
+    select
+        checked.*,
+        quarantine_reason is null and row_number() over (
+            partition by quarantine_reason is null, order_line_id
+            order by raw_values desc
+        ) > 1 as is_superseded
+    from checked
+
+)
+
+select * from versioned

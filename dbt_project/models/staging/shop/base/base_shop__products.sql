@@ -1,0 +1,72 @@
+-- Every raw product version, parsed, with its quarantine reason and whether a later version supersedes it.
+with source_rows as (
+
+    select * from {{ source('shop', 'products') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('fx_rates') }}
+
+),
+
+reporting_currency as (
+
+    select usd_per_unit as reporting_usd_per_unit
+    from fx_rates
+    where currency_code = '{{ var("reporting_currency") }}'
+
+),
+
+parsed as (
+
+    select
+        {{ raw_row_key(['product_id', 'updated_at']) }} as raw_row_key,
+        {{ raw_values(['product_id', 'sku', 'name', 'category', 'brand', 'price', 'currency', 'is_active',
+                       'image_url', 'product_url', 'updated_at']) }} as raw_values,
+        _source_file as source_file,
+        nullif(trim(product_id), '') as product_id,
+        nullif(trim(sku), '') as sku,
+        nullif(trim(name), '') as product_name,
+        nullif(lower(trim(category)), '') as category,
+        nullif(trim(brand), '') as brand,
+        {{ safe_cast('trim(price)', dbt.type_float()) }} as price,
+        coalesce(upper(trim(currency)), '{{ var("reporting_currency") }}') as currency,
+        lower(trim(is_active)) in ('true', 't', '1', 'yes', 'y') as is_active,
+        nullif(trim(image_url), '') as image_url,
+        nullif(trim(product_url), '') as product_url,
+        {{ to_utc_timestamp('updated_at') }} as updated_at
+    from source_rows
+
+),
+
+checked as (
+
+    select
+        parsed.*,
+        fx_rates.usd_per_unit / reporting_currency.reporting_usd_per_unit as fx_rate_to_reporting,
+        case
+            when parsed.product_id is null then 'missing_product_id'
+            when parsed.updated_at is null then 'unparseable_timestamp'
+        end as quarantine_reason
+    from parsed
+    cross join reporting_currency
+    left join fx_rates
+        on parsed.currency = fx_rates.currency_code
+
+),
+
+versioned as (
+
+    select
+        checked.*,
+        quarantine_reason is null and row_number() over (
+            partition by quarantine_reason is null, product_id
+            order by updated_at desc, raw_values desc
+        ) > 1 as is_superseded
+    from checked
+
+)
+
+select * from versioned

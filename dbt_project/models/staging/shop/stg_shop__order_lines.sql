@@ -1,0 +1,19 @@
+-- One row per order line of a clean order, with its value in the reporting currency.
+with clean_lines as (
+
+    select * from {{ ref('base_shop__order_lines') }}
+    where quarantine_reason is null
+        and not is_superseded
+
+)
+
+select
+    order_line_id,
+    order_id,
+    product_id,
+    is_known_product,
+    coalesce(quantity, 1) as quantity,
+    unit_price,
+    unit_price * fx_rate_to_reporting as unit_price_reporting,
+    coalesce(quantity, 1) * unit_price * fx_rate_to_reporting as line_value_reporting
+from clean_lines

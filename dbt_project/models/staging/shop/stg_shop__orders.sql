@@ -1,0 +1,29 @@
+-- One row per order: its latest clean version, with money in the reporting currency.
+with latest_versions as (
+
+    select * from {{ ref('base_shop__orders') }}
+    where quarantine_reason is null
+        and not is_superseded
+
+)
+
+select
+    order_id,
+    customer_id,
+    case when has_valid_email then email end as email,
+    not has_valid_email and email is not null as had_invalid_email,
+    status,
+    status in ('placed', 'paid', 'shipped') as is_completed,
+    currency,
+    fx_rate_to_reporting,
+    coalesce(subtotal, total) as subtotal,
+    coalesce(discount, 0) as discount,
+    coalesce(shipping, 0) as shipping,
+    coalesce(tax, 0) as tax,
+    total,
+    -- Net revenue excludes shipping and tax; the reporting currency is var('reporting_currency').
+    (coalesce(subtotal, total) - coalesce(discount, 0)) * fx_rate_to_reporting as net_revenue_reporting,
+    total * fx_rate_to_reporting as total_reporting,
+    created_at,
+    updated_at
+from latest_versions

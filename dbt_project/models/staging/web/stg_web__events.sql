@@ -1,0 +1,32 @@
+-- One row per web event (duplicate deliveries collapsed). Bot traffic stays here, flagged, so that it is
+-- accounted for; behaviour models filter on is_bot.
+with first_deliveries as (
+
+    select * from {{ ref('base_web__events') }}
+    where quarantine_reason is null
+        and not is_superseded
+
+),
+
+catalogue as (
+
+    select product_id from {{ ref('stg_shop__products') }}
+
+)
+
+select
+    first_deliveries.event_id,
+    first_deliveries.anonymous_id,
+    first_deliveries.user_id,
+    first_deliveries.event_type,
+    first_deliveries.product_id,
+    first_deliveries.product_id is not null and catalogue.product_id is null as is_unknown_product,
+    first_deliveries.url,
+    first_deliveries.search_query,
+    first_deliveries.user_agent,
+    {{ is_bot_user_agent('first_deliveries.user_agent') }} as is_bot,
+    first_deliveries.event_at,
+    coalesce(first_deliveries.received_at, first_deliveries.event_at) as received_at
+from first_deliveries
+left join catalogue
+    on first_deliveries.product_id = catalogue.product_id
