@@ -40,7 +40,7 @@ def _rows(folder: Path) -> int:
     if not files:
         return 0
     paths = ", ".join(f"'{f}'" for f in files)
-    return duckdb.sql(f"select count(*) from read_parquet([{paths}])").fetchone()[0]
+    return duckdb.sql(f"select count(*) from read_parquet([{paths}])").fetchall()[0][0]
 
 
 def run() -> str:

@@ -16,7 +16,7 @@ SOURCES = ("crm_customers", "shop_orders", "shop_order_lines", "products", "web_
 
 def _file_rows(folder: Path) -> int:
     files = sorted(str(path) for path in folder.glob("*.parquet"))
-    return duckdb.sql(f"select count(*) from read_parquet({files})").fetchone()[0] if files else 0
+    return duckdb.sql(f"select count(*) from read_parquet({files})").fetchall()[0][0] if files else 0
 
 
 def test_run_generates_the_demo_once_and_builds_the_warehouse(
@@ -34,7 +34,7 @@ def test_run_generates_the_demo_once_and_builds_the_warehouse(
         counted = dict(
             connection.sql("select source_name, raw_rows from quality.quality_raw_row_counts").fetchall()
         )
-        seeded = connection.sql("select count(*) from seeds.fx_rates").fetchone()[0]
+        seeded = connection.sql("select count(*) from seeds.fx_rates").fetchall()[0][0]
     assert counted == expected
     assert seeded > 0
 
