@@ -21,3 +21,19 @@
     {%- endfor -%}
     {{ dbt.concat(parts) if parts | length > 1 else parts[0] }}
 {%- endmacro %}
+
+{#-
+    row_fingerprint(columns): a cheap deterministic hash of a row's raw values, used to order otherwise
+    tied rows (verbatim duplicates) without sorting on long strings.
+-#}
+{% macro row_fingerprint(columns) -%}
+    {{ return(adapter.dispatch('row_fingerprint', 'personalize')(columns)) }}
+{%- endmacro %}
+
+{% macro default__row_fingerprint(columns) -%}
+    {{ surrogate_key(columns) }}
+{%- endmacro %}
+
+{% macro duckdb__row_fingerprint(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}

@@ -23,13 +23,27 @@ with quarantined as (
         where quarantine_reason is not null
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
+),
+
+numbered as (
+
+    -- The same bad row delivered twice is two quarantined rows; the occurrence number keeps their ids apart.
+    select
+        *,
+        row_number() over (
+            partition by source_name, raw_row_key, raw_values, quarantine_reason
+            order by source_file
+        ) as occurrence
+    from quarantined
+
 )
 
 select
-    {{ surrogate_key(['source_name', 'raw_row_key', 'raw_values', 'quarantine_reason']) }} as quarantine_row_id,
+    {{ surrogate_key(['source_name', 'raw_row_key', 'raw_values', 'quarantine_reason', 'occurrence']) }}
+        as quarantine_row_id,
     source_name,
     raw_row_key,
     quarantine_reason,
     raw_values,
     source_file
-from quarantined
+from numbered

@@ -1,6 +1,9 @@
 -- The warehouse's clock: the last day of trusted data. Event times after the end of that day come from
 -- broken device clocks and are quarantined as future_dated. The shop's order updates and the web
 -- collector's receipt times are trusted clocks; device-reported event times are not.
+
+{{ config(materialized='table') }}
+
 with order_updates as (
 
     select max({{ to_utc_timestamp('updated_at') }}) as latest_at
@@ -25,8 +28,10 @@ trusted_clocks as (
 
 latest_data as (
 
-    -- Never later than now: a corrupt far-future update must not move the clock.
-    select cast(least(max(latest_at), {{ dbt.current_timestamp() }}) as date) as latest_data_date
+    -- Never later than now, so a corrupt far-future update cannot move the clock; today when there is no
+    -- timestamped data at all.
+    select cast(least(coalesce(max(latest_at), {{ dbt.current_timestamp() }}), {{ dbt.current_timestamp() }}) as date)
+        as latest_data_date
     from trusted_clocks
 
 )

@@ -24,9 +24,14 @@ select
         when latest_versions.birth_date between cast('1900-01-01' as date) and clock.latest_data_date
             then latest_versions.birth_date
     end as birth_date,
-    latest_versions.birth_date is not null
-        and latest_versions.birth_date not between cast('1900-01-01' as date) and clock.latest_data_date
-        as had_impossible_birth_date,
+    -- Unparseable or impossible: either way the value given cannot be a birth date.
+    coalesce(
+        latest_versions.raw_birth_date is not null
+        and not coalesce(
+            latest_versions.birth_date between cast('1900-01-01' as date) and clock.latest_data_date, false
+        ),
+        false
+    ) as had_impossible_birth_date,
     latest_versions.gender,
     latest_versions.country_code,
     latest_versions.raw_country is not null and latest_versions.country_code is null as had_unknown_country,

@@ -1,4 +1,7 @@
 -- Every raw consent change, parsed, with its quarantine reason and whether it repeats a change already seen.
+
+{{ config(materialized='table') }}
+
 with source_rows as (
 
     select * from {{ source('consent', 'events') }}
@@ -16,6 +19,7 @@ parsed as (
     select
         {{ raw_row_key(['email', 'channel', 'event_at']) }} as raw_row_key,
         {{ raw_values(['email', 'customer_id', 'channel', 'status', 'source', 'event_at']) }} as raw_values,
+        {{ row_fingerprint(['email', 'customer_id', 'channel', 'status', 'source', 'event_at']) }} as row_fingerprint,
         _source_file as source_file,
         {{ normalize_email('email') }} as email,
         nullif(trim(customer_id), '') as customer_id,
@@ -49,7 +53,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, email, channel, event_at, status
-            order by raw_values asc
+            order by row_fingerprint asc
         ) > 1 as is_superseded
     from checked
 

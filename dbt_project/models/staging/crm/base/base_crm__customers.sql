@@ -1,5 +1,8 @@
 -- Every raw CRM record version, parsed and repaired where possible (names, countries, birth dates), with
 -- its quarantine reason and whether a later version supersedes it.
+
+{{ config(materialized='table') }}
+
 with source_rows as (
 
     select * from {{ source('crm', 'customers') }}
@@ -18,12 +21,15 @@ parsed as (
         {{ raw_row_key(['customer_id', 'updated_at']) }} as raw_row_key,
         {{ raw_values(['customer_id', 'email', 'first_name', 'last_name', 'phone', 'birth_date', 'gender',
                        'country', 'city', 'postal_code', 'created_at', 'updated_at']) }} as raw_values,
+        {{ row_fingerprint(['customer_id', 'email', 'first_name', 'last_name', 'phone', 'birth_date', 'gender',
+                       'country', 'city', 'postal_code', 'created_at', 'updated_at']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(customer_id), '') as customer_id,
         {{ normalize_email('email') }} as email,
         {{ proper_case('first_name') }} as first_name,
         {{ proper_case('last_name') }} as last_name,
         nullif(trim(phone), '') as phone,
+        nullif(trim(birth_date), '') as raw_birth_date,
         {{ safe_cast('trim(birth_date)', 'date') }} as birth_date,
         nullif(lower(trim(gender)), '') as gender,
         nullif(lower(trim(country)), '') as raw_country,
@@ -59,7 +65,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, customer_id
-            order by updated_at desc, raw_values desc
+            order by updated_at desc, row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

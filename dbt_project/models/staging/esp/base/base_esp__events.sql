@@ -43,6 +43,8 @@ parsed as (
         {{ raw_row_key(['event_id']) }} as raw_row_key,
         {{ raw_values(['event_id', 'email', 'campaign_id', 'event_type', 'bounce_type', 'url', 'user_agent',
                        'event_at']) }} as raw_values,
+        {{ row_fingerprint(['event_id', 'email', 'campaign_id', 'event_type', 'bounce_type', 'url', 'user_agent',
+                       'event_at']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(event_id), '') as event_id,
         {{ normalize_email('email') }} as email,
@@ -81,7 +83,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, event_id
-            order by raw_values asc
+            order by row_fingerprint asc
         ) > 1 as is_superseded
     from checked
 

@@ -1,4 +1,7 @@
 -- Every raw privacy request, parsed, with its quarantine reason and whether it repeats a request_id.
+
+{{ config(materialized='table') }}
+
 with source_rows as (
 
     select * from {{ source('privacy', 'requests') }}
@@ -10,6 +13,7 @@ parsed as (
     select
         {{ raw_row_key(['request_id']) }} as raw_row_key,
         {{ raw_values(['request_id', 'email', 'request_type', 'requested_at']) }} as raw_values,
+        {{ row_fingerprint(['request_id', 'email', 'request_type', 'requested_at']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(request_id), '') as request_id,
         {{ normalize_email('email') }} as email,
@@ -40,7 +44,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, request_id
-            order by requested_at, raw_values
+            order by requested_at, row_fingerprint
         ) > 1 as is_superseded
     from checked
 

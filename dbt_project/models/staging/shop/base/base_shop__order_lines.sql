@@ -1,5 +1,8 @@
 -- Every raw order line, parsed, with its quarantine reason (null when clean) and whether it is a repeated
 -- delivery of a line already seen.
+
+{{ config(materialized='table') }}
+
 with source_rows as (
 
     select * from {{ source('shop', 'order_lines') }}
@@ -32,14 +35,15 @@ parsed as (
     select
         {{ raw_row_key(['order_line_id']) }} as raw_row_key,
         {{ raw_values(['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as raw_values,
+        {{ row_fingerprint(['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(order_line_id), '') as order_line_id,
         nullif(trim(order_id), '') as order_id,
         nullif(trim(product_id), '') as product_id,
-        quantity as raw_quantity,
-        unit_price as raw_unit_price,
-        {{ safe_cast(safe_cast('trim(quantity)', dbt.type_float()), dbt.type_bigint()) }} as quantity,
-        {{ safe_cast('trim(unit_price)', dbt.type_float()) }} as unit_price
+        nullif(trim(quantity), '') as raw_quantity,
+        nullif(trim(unit_price), '') as raw_unit_price,
+        {{ safe_cast(safe_cast('trim(quantity)', dbt.type_numeric()), dbt.type_bigint()) }} as quantity,
+        {{ safe_cast('trim(unit_price)', dbt.type_numeric()) }} as unit_price
     from source_rows
 
 ),
@@ -75,7 +79,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, order_line_id
-            order by raw_values desc
+            order by row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

@@ -1,5 +1,8 @@
 -- Every raw order row, parsed, with the reason it is quarantined (null when clean) and whether a later
 -- version of the same order supersedes it. stg_shop__orders and the quality models read from here.
+
+{{ config(materialized='table') }}
+
 with source_rows as (
 
     select * from {{ source('shop', 'orders') }}
@@ -26,22 +29,24 @@ parsed as (
         {{ raw_row_key(['order_id', 'updated_at']) }} as raw_row_key,
         {{ raw_values(['order_id', 'customer_id', 'email', 'status', 'currency', 'subtotal', 'discount',
                        'shipping', 'tax', 'total', 'created_at', 'updated_at']) }} as raw_values,
+        {{ row_fingerprint(['order_id', 'customer_id', 'email', 'status', 'currency', 'subtotal', 'discount',
+                       'shipping', 'tax', 'total', 'created_at', 'updated_at']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(order_id), '') as order_id,
         nullif(trim(customer_id), '') as customer_id,
         {{ normalize_email('email') }} as email,
         lower(trim(status)) as status,
         upper(trim(currency)) as currency,
-        subtotal as raw_subtotal,
-        discount as raw_discount,
-        shipping as raw_shipping,
-        tax as raw_tax,
-        total as raw_total,
-        {{ safe_cast('trim(subtotal)', dbt.type_float()) }} as subtotal,
-        {{ safe_cast('trim(discount)', dbt.type_float()) }} as discount,
-        {{ safe_cast('trim(shipping)', dbt.type_float()) }} as shipping,
-        {{ safe_cast('trim(tax)', dbt.type_float()) }} as tax,
-        {{ safe_cast('trim(total)', dbt.type_float()) }} as total,
+        nullif(trim(subtotal), '') as raw_subtotal,
+        nullif(trim(discount), '') as raw_discount,
+        nullif(trim(shipping), '') as raw_shipping,
+        nullif(trim(tax), '') as raw_tax,
+        nullif(trim(total), '') as raw_total,
+        {{ safe_cast('trim(subtotal)', dbt.type_numeric()) }} as subtotal,
+        {{ safe_cast('trim(discount)', dbt.type_numeric()) }} as discount,
+        {{ safe_cast('trim(shipping)', dbt.type_numeric()) }} as shipping,
+        {{ safe_cast('trim(tax)', dbt.type_numeric()) }} as tax,
+        {{ safe_cast('trim(total)', dbt.type_numeric()) }} as total,
         {{ to_utc_timestamp('created_at') }} as created_at,
         {{ to_utc_timestamp('updated_at') }} as updated_at
     from source_rows
@@ -89,7 +94,7 @@ versioned as (
         -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, order_id
-            order by updated_at desc, raw_values desc
+            order by updated_at desc, row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

@@ -1,4 +1,7 @@
 -- Every raw product version, parsed, with its quarantine reason and whether a later version supersedes it.
+
+{{ config(materialized='table') }}
+
 with source_rows as (
 
     select * from {{ source('shop', 'products') }}
@@ -25,13 +28,15 @@ parsed as (
         {{ raw_row_key(['product_id', 'updated_at']) }} as raw_row_key,
         {{ raw_values(['product_id', 'sku', 'name', 'category', 'brand', 'price', 'currency', 'is_active',
                        'image_url', 'product_url', 'updated_at']) }} as raw_values,
+        {{ row_fingerprint(['product_id', 'sku', 'name', 'category', 'brand', 'price', 'currency', 'is_active',
+                       'image_url', 'product_url', 'updated_at']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(product_id), '') as product_id,
         nullif(trim(sku), '') as sku,
         nullif(trim(name), '') as product_name,
         nullif(lower(trim(category)), '') as category,
         nullif(trim(brand), '') as brand,
-        {{ safe_cast('trim(price)', dbt.type_float()) }} as price,
+        {{ safe_cast('trim(price)', dbt.type_numeric()) }} as price,
         coalesce(upper(trim(currency)), '{{ var("reporting_currency") }}') as currency,
         lower(trim(is_active)) in ('true', 't', '1', 'yes', 'y') as is_active,
         nullif(trim(image_url), '') as image_url,
@@ -63,7 +68,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, product_id
-            order by updated_at desc, raw_values desc
+            order by updated_at desc, row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

@@ -43,6 +43,8 @@ parsed as (
         {{ raw_row_key(['event_id']) }} as raw_row_key,
         {{ raw_values(['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url',
                        'search_query', 'user_agent', 'event_at', 'received_at']) }} as raw_values,
+        {{ row_fingerprint(['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url',
+                       'search_query', 'user_agent', 'event_at', 'received_at']) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(event_id), '') as event_id,
         nullif(trim(anonymous_id), '') as anonymous_id,
@@ -81,7 +83,7 @@ versioned as (
         checked.*,
         quarantine_reason is null and row_number() over (
             partition by quarantine_reason is null, event_id
-            order by received_at asc nulls last, raw_values asc
+            order by received_at asc nulls last, row_fingerprint asc
         ) > 1 as is_superseded
     from checked
 
