@@ -1,18 +1,18 @@
 """Generator throughput: `personalize generate` at 100k and 1M customers.
 
 Sizes can be overridden with BENCH_DATAGEN_SIZES=100000,1000000. Target: 1M customers in at most
-3 minutes and 6 GB peak RSS on 2 cores.
+3 minutes and 6 GB peak RSS on 2 cores. The datasets stay in the benchmark cache for the other benchmarks.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import duckdb
 
+from bench.datasets import HORIZON_DAYS, SEED, dataset_dir, generate_command
 from bench.measure import human_bytes, measure_command
 
 TITLE = "Synthetic data generator"
@@ -27,7 +27,6 @@ SOURCES = (
     "consent_events",
     "privacy_requests",
 )
-WORK_DIR = Path(__file__).resolve().parent.parent / "data" / "bench" / "datagen"
 
 
 def _sizes() -> list[int]:
@@ -36,44 +35,29 @@ def _sizes() -> list[int]:
 
 
 def _rows(folder: Path) -> int:
-    files = sorted(folder.glob("*.parquet"))
+    files = sorted(str(path) for path in folder.glob("*.parquet"))
     if not files:
         return 0
-    paths = ", ".join(f"'{f}'" for f in files)
-    return duckdb.sql(f"select count(*) from read_parquet([{paths}])").fetchall()[0][0]
+    return duckdb.sql(f"select count(*) from read_parquet({files})").fetchall()[0][0]
 
 
 def run() -> str:
-    personalize = str(Path(sys.executable).with_name("personalize"))
+    sizes = _sizes()
     rows_table: dict[str, dict[int, int]] = {source: {} for source in SOURCES}
     summary_lines = [
         "| customers | wall time | peak RSS | rows (all sources) | bytes written "
         "| 1M target met (<= 180 s, <= 6 GB) |",
         "|---:|---:|---:|---:|---:|:---:|",
     ]
-    for customers in _sizes():
-        out = WORK_DIR / f"n{customers}"
+    for customers in sizes:
+        out = dataset_dir(customers)
         shutil.rmtree(out, ignore_errors=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         print(f"generating {customers:,} customers into {out}", flush=True)
-        measured = measure_command(
-            [
-                personalize,
-                "generate",
-                "--customers",
-                str(customers),
-                "--seed",
-                "1",
-                "--out",
-                str(out),
-                "--horizon-days",
-                "180",
-            ]
-        )
-        total_rows = 0
+        measured = measure_command(generate_command(customers, out))
         for source in SOURCES:
             rows_table[source][customers] = _rows(out / source)
-            total_rows += rows_table[source][customers]
+        total_rows = sum(rows_table[source][customers] for source in SOURCES)
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         met = measured.wall_seconds <= 180 and measured.peak_rss_bytes <= 6e9
         verdict = ("yes" if met else "NO") if customers >= 1_000_000 else "n/a"
@@ -81,8 +65,6 @@ def run() -> str:
             f"| {customers:,} | {measured.wall_seconds:,.1f} s | {human_bytes(measured.peak_rss_bytes)} "
             f"| {total_rows:,} | {human_bytes(size)} | {verdict} |"
         )
-        shutil.rmtree(out, ignore_errors=True)
-    sizes = _sizes()
     rows_lines = [
         "| source | " + " | ".join(f"{n:,} customers" for n in sizes) + " |",
         "|---|" + "---:|" * len(sizes),
@@ -90,7 +72,8 @@ def run() -> str:
     for source in SOURCES:
         rows_lines.append(f"| {source} | " + " | ".join(f"{rows_table[source][n]:,}" for n in sizes) + " |")
     return (
-        "`personalize generate --customers N --seed 1 --out DIR --horizon-days 180` (Parquet), "
+        f"`personalize generate --customers N --seed {SEED} --out DIR --horizon-days {HORIZON_DAYS}` "
+        "(Parquet), "
         "measured as a child process (peak RSS from wait4). Bytes include the ground truth.\n\n"
         + "\n".join(summary_lines)
         + "\n\nRows per raw source:\n\n"

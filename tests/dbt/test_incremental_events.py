@@ -9,11 +9,10 @@ import duckdb
 import pytest
 
 from datagen import GeneratorConfig, generate
+from datagen.arrivals import deliver, split_last_day
 from personalize.dbt import run_dbt
 from personalize.settings import Settings
 
-# (folder, timestamp column that decides which day a row arrived on)
-ARRIVAL_COLUMNS = {"shop_orders": "updated_at", "web_events": "received_at", "esp_events": "event_at"}
 COMPARED = [
     "staging.base_web__events",
     "staging.base_esp__events",
@@ -25,34 +24,6 @@ COMPARED = [
 ]
 
 
-def _split_by_arrival(full: Path, early: Path, late: Path) -> None:
-    """Copy `full` into `early` (everything up to the last day) and `late` (the last day's arrivals)."""
-    with duckdb.connect() as connection:
-        connection.execute("set TimeZone = 'UTC'")
-        for folder in full.iterdir():
-            if folder.name.startswith("_"):
-                continue
-            target = early / folder.name
-            target.mkdir(parents=True)
-            files = sorted(str(path) for path in folder.glob("*.parquet"))
-            column = ARRIVAL_COLUMNS.get(folder.name)
-            relation = f"read_parquet({files})"
-            if column is None:
-                connection.execute(f"copy (select * from {relation}) to '{target}/part-0.parquet'")
-                continue
-            arrived = f"try_cast({column} as timestamptz)"
-            cutoff = f"(select max({arrived}) - interval 1 day from {relation})"
-            # Rows whose timestamp cannot be parsed arrive with the early files.
-            connection.execute(
-                f"copy (select * from {relation} where not coalesce({arrived} > {cutoff}, false)) "
-                f"to '{target}/part-0.parquet'"
-            )
-            (late / folder.name).mkdir(parents=True)
-            connection.execute(
-                f"copy (select * from {relation} where {arrived} > {cutoff}) to '{late / folder.name}/part-1.parquet'"
-            )
-
-
 def _table(settings: Settings, relation: str) -> list[tuple]:
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as connection:
         return sorted(connection.sql(f"select * from {relation}").fetchall(), key=repr)
@@ -62,7 +33,7 @@ def _table(settings: Settings, relation: str) -> list[tuple]:
 def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Settings, Path]:
     root = tmp_path_factory.mktemp("incremental")
     generate(GeneratorConfig(customers=1_500, seed=21, out=root / "full"))
-    _split_by_arrival(root / "full", root / "landing", root / "next_day")
+    split_last_day(root / "full", root / "landing", root / "next_day")
     incremental = Settings(raw_dir=root / "landing", duckdb_path=root / "incremental.duckdb")
     refreshed = Settings(raw_dir=root / "landing", duckdb_path=root / "refreshed.duckdb")
     return incremental, refreshed, root / "next_day"
@@ -75,9 +46,7 @@ def test_incremental_run_after_a_new_day_equals_full_refresh(
     run_dbt(["build"], incremental, capture=True)
     before = {relation: _table(incremental, relation) for relation in ("staging.stg_web__events",)}
 
-    for folder in next_day.iterdir():
-        for path in folder.iterdir():
-            path.rename(incremental.raw_dir / folder.name / path.name)
+    deliver(next_day, incremental.raw_dir)
     run_dbt(["build"], incremental, capture=True)
     run_dbt(["build", "--full-refresh"], refreshed, capture=True)
 

@@ -1,0 +1,74 @@
+"""Staging, quality and identity: a full `dbt build` at 100k and 1M customers, and an incremental build at
+1M after one new day of files lands.
+
+Sizes: BENCH_STAGING_SIZES (default 100000,1000000); the incremental run uses the largest.
+Targets at 1M on 2 cores: full build <= 3 minutes, incremental <= 30 seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from bench.datasets import BENCH_DATA, ensure_dataset
+from bench.measure import Measurement, human_bytes, measure_command
+from datagen.arrivals import deliver, split_last_day
+from personalize.settings import PROJECT_DIR, Settings
+
+TITLE = "Staging, quality and identity (dbt build)"
+DEFAULT_SIZES = (100_000, 1_000_000)
+
+
+def _sizes() -> list[int]:
+    raw = os.environ.get("BENCH_STAGING_SIZES")
+    return [int(s) for s in raw.split(",")] if raw else list(DEFAULT_SIZES)
+
+
+def _dbt_build(settings: Settings, *extra: str) -> Measurement:
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    env = {**os.environ, **settings.dbt_env(), "DBT_TARGET_PATH": str(BENCH_DATA / "dbt_target")}
+    command = [dbt, "build", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    return measure_command([*command, *extra], env=env, cwd=PROJECT_DIR)
+
+
+def _row(label: str, customers: int, measured: Measurement, target: float | None) -> str:
+    verdict = "n/a" if target is None else ("yes" if measured.wall_seconds <= target else "NO")
+    return (
+        f"| {label} | {customers:,} | {measured.wall_seconds:,.1f} s "
+        f"| {human_bytes(measured.peak_rss_bytes)} | {verdict} |"
+    )
+
+
+def run() -> str:
+    sizes = _sizes()
+    lines = ["| run | customers | wall time | peak RSS | target met |", "|---|---:|---:|---:|:---:|"]
+    for customers in sizes:
+        raw_dir = ensure_dataset(customers)
+        warehouse = BENCH_DATA / f"staging-n{customers}.duckdb"
+        warehouse.unlink(missing_ok=True)
+        print(f"full build at {customers:,} customers", flush=True)
+        measured = _dbt_build(Settings(raw_dir=raw_dir, duckdb_path=warehouse))
+        lines.append(_row("full build", customers, measured, 180 if customers >= 1_000_000 else None))
+        warehouse.unlink(missing_ok=True)
+
+    customers = max(sizes)
+    split = BENCH_DATA / f"incremental-n{customers}"
+    shutil.rmtree(split, ignore_errors=True)
+    split_last_day(ensure_dataset(customers), split / "landing", split / "next_day")
+    settings = Settings(raw_dir=split / "landing", duckdb_path=split / "warehouse.duckdb")
+    print(f"building the landing zone up to the day before, at {customers:,} customers", flush=True)
+    _dbt_build(settings)
+    deliver(split / "next_day", settings.raw_dir)
+    print("incremental build after one new day of files", flush=True)
+    measured = _dbt_build(settings)
+    lines.append(_row("incremental, +1 day", customers, measured, 30 if customers >= 1_000_000 else None))
+    shutil.rmtree(split, ignore_errors=True)
+
+    return (
+        "`dbt build` of every model and test so far (staging, quarantine, reconciliation, identity graph, "
+        "sessions), DuckDB file warehouse, 2 dbt threads, on the generator's datasets (seed 1). The "
+        "incremental run follows a full build of everything up to the day before the last, then the last "
+        "day's shop_orders, web_events and esp_events land as new files.\n\n" + "\n".join(lines) + "\n"
+    )
