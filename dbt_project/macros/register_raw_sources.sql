@@ -66,7 +66,9 @@
     {%- set selects = [] -%}
     {%- for file in files -%}
         {%- set reader = personalize_file_reader(file) -%}
-        {%- set present = run_query('describe select * from ' ~ reader).columns[0].values() | map('lower') | list -%}
+        {%- set described = run_query('describe select * from ' ~ reader) -%}
+        {%- set present = described.columns[0].values() | map('lower') | list -%}
+        {%- set types = dict(zip(present, described.columns[1].values())) -%}
         {%- for name in required_columns if name not in present -%}
             {{ exceptions.raise_compiler_error(
                 "Raw source '" ~ node.identifier ~ "': file " ~ file ~ " is missing required column '" ~ name
@@ -80,7 +82,10 @@
         {%- endif -%}
         {%- set projections = [] -%}
         {%- for name in contract_columns -%}
-            {%- if name in present -%}
+            {%- if name in present and types[name] == 'VARCHAR' -%}
+                {#- Already text (every CSV column, most Parquet exports): no cast to pay for per row. -#}
+                {%- do projections.append(adapter.quote(name)) -%}
+            {%- elif name in present -%}
                 {%- do projections.append('cast(' ~ adapter.quote(name) ~ ' as varchar) as ' ~ adapter.quote(name)) -%}
             {%- else -%}
                 {%- do projections.append('cast(null as varchar) as ' ~ adapter.quote(name)) -%}
