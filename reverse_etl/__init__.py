@@ -1,0 +1,1 @@
+"""Reverse ETL: sync the warehouse audience to email service providers."""
