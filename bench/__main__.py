@@ -11,6 +11,7 @@ in BENCHMARKS.md is always the output of a script, never typed in.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +28,15 @@ BENCHMARKS = ["datagen", "staging"]
 def run_one(name: str) -> None:
     module = importlib.import_module(f"bench.bench_{name}")
     print(f"== benchmark: {name}", flush=True)
+    # Other work on the machine slows a benchmark down; the load average says how quiet it was.
+    load_before = os.getloadavg()[0]
     body = module.run()
+    load_after = os.getloadavg()[0]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = f"## {module.TITLE}\n\n_Measured {stamp} on {machine_description()}._\n\n{body.strip()}\n"
+    section = (
+        f"## {module.TITLE}\n\n_Measured {stamp} on {machine_description()}; 1-minute load average "
+        f"{load_before:.1f} before, {load_after:.1f} after._\n\n{body.strip()}\n"
+    )
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{name}.md").write_text(section)
 
