@@ -1,0 +1,329 @@
+-- One row per person (persons) as of stg_data_clock.as_of_date: best-known profile, email consent,
+-- order facts and email engagement. Orders, consent changes, privacy requests and ESP events count only
+-- when they happened at or before the end of the as-of date.
+with persons as (
+
+    select person_id from {{ ref('persons') }}
+
+),
+
+clock as (
+
+    select
+        as_of_date,
+        {{ as_of_end_at('as_of_date') }} as as_of_end_at,
+        {{ as_of_window_start_at('as_of_date', 30) }} as window_30d_start_at,
+        {{ as_of_window_start_at('as_of_date', 90) }} as window_90d_start_at
+    from {{ ref('stg_data_clock') }}
+
+),
+
+identity_map as (
+
+    select * from {{ ref('int_identity_map') }}
+
+),
+
+person_emails as (
+
+    select
+        identifier as email,
+        person_id
+    from identity_map
+    where identifier_type = 'email'
+
+),
+
+-- profile -------------------------------------------------------------------------------------------
+
+crm_records_ranked as (
+
+    select
+        identity_map.person_id,
+        crm.*,
+        row_number() over (
+            partition by identity_map.person_id
+            order by crm.updated_at desc, crm.customer_id desc
+        ) as recency_rank
+    from {{ ref('stg_crm__customers') }} as crm
+    inner join identity_map
+        on
+            identity_map.identifier_type = 'crm_customer_id'
+            and crm.customer_id = identity_map.identifier
+
+),
+
+latest_crm_records as (
+
+    select * from crm_records_ranked
+    where recency_rank = 1
+
+),
+
+person_orders as (
+
+    {{ person_orders_as_of() }}
+
+),
+
+latest_order_emails as (
+
+    select
+        person_id,
+        email,
+        row_number() over (
+            partition by person_id
+            order by ordered_at desc, order_id desc
+        ) as recency_rank
+    from person_orders
+    where email is not null
+
+),
+
+identity_emails as (
+
+    -- Last resort: the person's alphabetically first email in the identity graph (e.g. an ESP contact).
+    select
+        person_id,
+        min(email) as email
+    from person_emails
+    group by person_id
+
+),
+
+profiles as (
+
+    select
+        persons.person_id,
+        latest_crm_records.customer_id as crm_customer_id,
+        coalesce(latest_crm_records.email, latest_order_emails.email, identity_emails.email) as email,
+        case
+            when latest_crm_records.email is not null then 'crm'
+            when latest_order_emails.email is not null then 'order'
+            when identity_emails.email is not null then 'identity_graph'
+        end as email_source,
+        latest_crm_records.first_name,
+        latest_crm_records.last_name,
+        latest_crm_records.phone,
+        latest_crm_records.birth_date,
+        latest_crm_records.gender,
+        latest_crm_records.country_code,
+        latest_crm_records.city,
+        latest_crm_records.postal_code
+    from persons
+    left join latest_crm_records
+        on persons.person_id = latest_crm_records.person_id
+    left join latest_order_emails
+        on
+            persons.person_id = latest_order_emails.person_id
+            and latest_order_emails.recency_rank = 1
+    left join identity_emails
+        on persons.person_id = identity_emails.person_id
+
+),
+
+-- consent -------------------------------------------------------------------------------------------
+
+email_consent_changes_ranked as (
+
+    -- The latest email-channel change over all of the person's emails; on a timestamp tie an opt-out
+    -- wins, so the state is never a silent opt-in.
+    select
+        person_emails.person_id,
+        consent.status,
+        consent.event_at,
+        row_number() over (
+            partition by person_emails.person_id
+            order by
+                consent.event_at desc,
+                case when consent.status = 'opted_out' then 0 else 1 end,
+                consent.change_sequence desc,
+                consent.email asc
+        ) as recency_rank
+    from {{ ref('stg_consent__events') }} as consent
+    inner join person_emails
+        on consent.email = person_emails.email
+    cross join clock
+    where
+        consent.channel = 'email'
+        and consent.event_at < clock.as_of_end_at
+
+),
+
+latest_email_consent as (
+
+    select * from email_consent_changes_ranked
+    where recency_rank = 1
+
+),
+
+erasures as (
+
+    select distinct person_emails.person_id
+    from {{ ref('stg_privacy__requests') }} as requests
+    inner join person_emails
+        on requests.email = person_emails.email
+    cross join clock
+    where
+        requests.is_erasure
+        and requests.requested_at < clock.as_of_end_at
+
+),
+
+-- email engagement ----------------------------------------------------------------------------------
+
+esp_events as (
+
+    select
+        person_emails.person_id,
+        esp.email,
+        esp.campaign_id,
+        esp.event_type,
+        esp.bounce_type,
+        esp.is_machine_open,
+        esp.event_at,
+        esp.event_at >= clock.window_30d_start_at as is_in_30d,
+        esp.event_at >= clock.window_90d_start_at as is_in_90d,
+        esp.event_type = 'click' or (esp.event_type = 'open' and not esp.is_machine_open) as is_human_engagement
+    from {{ ref('stg_esp__events') }} as esp
+    inner join person_emails
+        on esp.email = person_emails.email
+    cross join clock
+    where esp.event_at < clock.as_of_end_at
+
+),
+
+hard_bounced_emails as (
+
+    select distinct email
+    from esp_events
+    where
+        event_type = 'bounce'
+        and bounce_type = 'hard'
+
+),
+
+engagement as (
+
+    select
+        person_id,
+        sum(case when event_type = 'sent' and is_in_30d then 1 else 0 end) as email_sends_30d,
+        sum(case when event_type = 'sent' and is_in_90d then 1 else 0 end) as email_sends_90d,
+        sum(case when event_type = 'open' and not is_machine_open and is_in_30d then 1 else 0 end)
+            as email_human_opens_30d,
+        sum(case when event_type = 'open' and not is_machine_open and is_in_90d then 1 else 0 end)
+            as email_human_opens_90d,
+        sum(case when event_type = 'click' and is_in_30d then 1 else 0 end) as email_clicks_30d,
+        sum(case when event_type = 'click' and is_in_90d then 1 else 0 end) as email_clicks_90d,
+        -- A click implies a human open, so click-to-open is clicked campaigns over human-engaged campaigns.
+        count(distinct case when event_type = 'click' and is_in_30d then campaign_id end) as clicked_campaigns_30d,
+        count(distinct case when is_human_engagement and is_in_30d then campaign_id end) as engaged_campaigns_30d,
+        count(distinct case when event_type = 'click' and is_in_90d then campaign_id end) as clicked_campaigns_90d,
+        count(distinct case when is_human_engagement and is_in_90d then campaign_id end) as engaged_campaigns_90d,
+        max(case when is_human_engagement then event_at end) as last_email_engagement_at
+    from esp_events
+    group by person_id
+
+),
+
+-- orders --------------------------------------------------------------------------------------------
+
+order_facts as (
+
+    select
+        person_id,
+        min(case when is_completed then ordered_at end) as first_order_at,
+        max(case when is_completed then ordered_at end) as last_order_at,
+        sum(case when is_completed then 1 else 0 end) as order_count,
+        sum(case when is_completed then net_revenue_reporting else 0 end) as net_revenue,
+        sum(case when is_refunded then 1 else 0 end) as refunded_order_count
+    from person_orders
+    group by person_id
+
+),
+
+-- assembly ------------------------------------------------------------------------------------------
+
+consent_state as (
+
+    select
+        profiles.person_id,
+        latest_email_consent.status as email_consent_status,
+        latest_email_consent.event_at as email_consent_changed_at,
+        erasures.person_id is not null as is_erased,
+        hard_bounced_emails.email is not null as is_hard_bounced,
+        case
+            when profiles.email is null then 'no_email'
+            when latest_email_consent.status = 'opted_out' then 'opted_out'
+            when erasures.person_id is not null then 'erased'
+            when hard_bounced_emails.email is not null then 'hard_bounced'
+            when latest_email_consent.status is null then 'no_consent_record'
+        end as cannot_email_reason
+    from profiles
+    left join latest_email_consent
+        on profiles.person_id = latest_email_consent.person_id
+    left join erasures
+        on profiles.person_id = erasures.person_id
+    left join hard_bounced_emails
+        on profiles.email = hard_bounced_emails.email
+
+)
+
+select
+    profiles.person_id,
+    clock.as_of_date,
+    profiles.crm_customer_id,
+    profiles.email,
+    profiles.email_source,
+    profiles.first_name,
+    profiles.last_name,
+    profiles.phone,
+    profiles.birth_date,
+    profiles.gender,
+    profiles.country_code,
+    profiles.city,
+    profiles.postal_code,
+    consent_state.cannot_email_reason is null as can_email,
+    consent_state.cannot_email_reason,
+    consent_state.email_consent_status,
+    consent_state.email_consent_changed_at,
+    consent_state.is_erased,
+    cast(order_facts.first_order_at as {{ dbt.type_timestamp() }}) as first_order_at,
+    cast(order_facts.last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
+    cast(coalesce(order_facts.order_count, 0) as {{ dbt.type_bigint() }}) as order_count,
+    cast(coalesce(order_facts.net_revenue, 0) as {{ dbt.type_numeric() }}) as net_revenue,
+    cast(
+        case when order_facts.order_count > 0 then order_facts.net_revenue / order_facts.order_count end
+        as {{ dbt.type_numeric() }}
+    ) as aov,
+    cast(coalesce(order_facts.refunded_order_count, 0) as {{ dbt.type_bigint() }}) as refunded_order_count,
+    cast(coalesce(engagement.email_sends_30d, 0) as {{ dbt.type_bigint() }}) as email_sends_30d,
+    cast(coalesce(engagement.email_sends_90d, 0) as {{ dbt.type_bigint() }}) as email_sends_90d,
+    cast(coalesce(engagement.email_human_opens_30d, 0) as {{ dbt.type_bigint() }}) as email_human_opens_30d,
+    cast(coalesce(engagement.email_human_opens_90d, 0) as {{ dbt.type_bigint() }}) as email_human_opens_90d,
+    cast(coalesce(engagement.email_clicks_30d, 0) as {{ dbt.type_bigint() }}) as email_clicks_30d,
+    cast(coalesce(engagement.email_clicks_90d, 0) as {{ dbt.type_bigint() }}) as email_clicks_90d,
+    cast(
+        case
+            when engagement.engaged_campaigns_30d > 0
+                then 1.0 * engagement.clicked_campaigns_30d / engagement.engaged_campaigns_30d
+        end
+        as {{ dbt.type_numeric() }}
+    ) as email_click_to_open_rate_30d,
+    cast(
+        case
+            when engagement.engaged_campaigns_90d > 0
+                then 1.0 * engagement.clicked_campaigns_90d / engagement.engaged_campaigns_90d
+        end
+        as {{ dbt.type_numeric() }}
+    ) as email_click_to_open_rate_90d,
+    cast(engagement.last_email_engagement_at as {{ dbt.type_timestamp() }}) as last_email_engagement_at,
+    consent_state.is_hard_bounced
+from profiles
+cross join clock
+inner join consent_state
+    on profiles.person_id = consent_state.person_id
+left join order_facts
+    on profiles.person_id = order_facts.person_id
+left join engagement
+    on profiles.person_id = engagement.person_id
