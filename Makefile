@@ -31,10 +31,12 @@ run: $(STAMP)
 	$(BIN)/personalize run
 
 test: $(STAMP)
+	@tests/dagster/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nnux:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev --host 127.0.0.1 --port $${PORT:-3000} -m dagster_app.definitions
 
 lint: $(STAMP)

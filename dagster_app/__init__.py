@@ -1,0 +1,1 @@
+"""Dagster orchestration of the email-personalization warehouse: `dagster_app.definitions:defs`."""

@@ -1,0 +1,1 @@
+"""Asset definitions; every module here is loaded by `dagster_app.definitions`."""
