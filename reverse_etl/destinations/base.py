@@ -1,0 +1,60 @@
+"""The destination interface the engine drives."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reverse_etl.models import BatchResult, Record, SnapshotRow
+
+
+@dataclass
+class DeliveryContext:
+    """Hooks from the engine: `record_job` stores a submitted job id in state before it is polled."""
+
+    run_id: str
+    record_job: Callable[[str, list[dict[str, Any]]], None]
+    new_keys: set[str] = field(default_factory=set)  # keys never confirmed before (e.g. to subscribe)
+
+
+class Destination(ABC):
+    name: str = "destination"
+    supports_removal: bool = True
+
+    def open(self, run_id: str, audience: Sequence[Record]) -> None:  # noqa: B027 - optional hook
+        """Called once per (non-dry) run with the full current audience."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Called at the end of a run, also after errors."""
+
+    @abstractmethod
+    def payload(self, record: Record) -> dict[str, Any]:
+        """The per-record payload as sent (for dry-run samples)."""
+
+    @abstractmethod
+    def upsert(self, records: Sequence[Record], ctx: DeliveryContext) -> Iterator[BatchResult]:
+        """Send inserts/changes; yield one result per batch as soon as the destination confirmed it."""
+
+    def remove(self, rows: Sequence[SnapshotRow], ctx: DeliveryContext) -> Iterator[BatchResult]:
+        """Mirror mode: take people who left the audience out of it (never an erasure)."""
+        raise NotImplementedError(f"{self.name} does not support removals")
+
+    def resume(
+        self, pending: Sequence[tuple[str, list[dict[str, Any]]]], ctx: DeliveryContext
+    ) -> Iterator[BatchResult]:
+        """Finish jobs a killed run submitted but never confirmed."""
+        return iter(())
+
+    def erase(self, emails: Sequence[str]) -> dict[str, str]:
+        """Permanently delete people (GDPR/CCPA); returns email -> outcome."""
+        raise NotImplementedError(f"{self.name} does not support erasure")
+
+
+def secret_from_env(var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise RuntimeError(f"environment variable {var} is not set")
+    return value

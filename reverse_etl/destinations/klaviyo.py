@@ -1,0 +1,335 @@
+"""Klaviyo: bulk profile import jobs (upsert by email), bulk subscribe for consenting new people, erasure.
+
+An import never carries consent. Subscriptions go only through the bulk-subscribe endpoint, only for people
+whose consent column is true, and only when they are new to this destination.
+
+Crash safety: a submitted job id is stored in state (DeliveryContext.record_job) before the job is polled,
+so a resumed run polls it instead of submitting it again. A job lost between its 202 and that write is
+re-submitted; that is harmless because imports upsert by email.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import requests
+
+from reverse_etl.destinations.base import DeliveryContext, Destination, secret_from_env
+from reverse_etl.models import BatchResult, Record, Reject
+from reverse_etl.retry import RETRYABLE_STATUS, RetryPolicy, TransportError, send
+
+log = logging.getLogger(__name__)
+
+JSONAPI = "application/vnd.api+json"
+MAX_PROFILES = 10_000
+MAX_BYTES = 5 * 1024 * 1024
+MAX_SUBSCRIBE = 1_000
+STANDARD_ATTRIBUTES = frozenset({"first_name", "last_name", "organization", "title", "image", "locale"})
+_INDEX = re.compile(r"^/data/attributes/profiles/data/(\d+)")
+_PREFIX = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
+
+
+@dataclass(frozen=True)
+class KlaviyoConfig:
+    base_url: str = "https://a.klaviyo.com"
+    api_key_env: str = "KLAVIYO_API_KEY"
+    revision: str = "2025-07-15"
+    list_id: str | None = None  # imported profiles are added to this list; subscriptions go to it
+    max_profiles: int = MAX_PROFILES
+    max_bytes: int = MAX_BYTES
+    poll_interval: float = 0.2
+    max_poll_interval: float = 5.0
+    job_timeout: float = 1800.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_profiles <= MAX_PROFILES or not 1024 <= self.max_bytes <= MAX_BYTES:
+            raise ValueError(f"Klaviyo jobs hold at most {MAX_PROFILES} profiles and {MAX_BYTES} bytes")
+
+
+class KlaviyoDestination(Destination):
+    name = "klaviyo"
+    supports_removal = False  # removing from a list without touching consent is not part of this subset
+
+    def __init__(self, config: KlaviyoConfig | None = None) -> None:
+        self.config = config or KlaviyoConfig()
+        self._session: requests.Session | None = None
+
+    # -- connection ------------------------------------------------------------------------------------------
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            session = requests.Session()
+            session.headers.update(
+                {
+                    "Authorization": f"Klaviyo-API-Key {secret_from_env(self.config.api_key_env)}",
+                    "revision": self.config.revision,
+                    "Content-Type": JSONAPI,
+                    "Accept": JSONAPI,
+                }
+            )
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _url(self, path: str) -> str:
+        return f"{self.config.base_url.rstrip('/')}/api/{path}"
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return send(self.session, method, self._url(path), self.config.retry, **kwargs)
+
+    # -- payloads --------------------------------------------------------------------------------------------
+    def payload(self, record: Record) -> dict[str, Any]:
+        attributes: dict[str, Any] = {"email": record.email}
+        properties: dict[str, Any] = {}
+        for name, value in record.fields.items():
+            if name in STANDARD_ATTRIBUTES:
+                attributes[name] = value
+            else:
+                properties[name] = value
+        if properties:
+            attributes["properties"] = properties
+        return {"type": "profile", "attributes": attributes}
+
+    def _envelope(self, parts: list[bytes]) -> bytes:
+        suffix = b"]}}"
+        if self.config.list_id:
+            rel = {"lists": {"data": [{"type": "list", "id": self.config.list_id}]}}
+            suffix += b',"relationships":' + json.dumps(rel, separators=(",", ":")).encode()
+        return _PREFIX + b",".join(parts) + suffix + b"}}"
+
+    def batches(self, records: Sequence[Record]) -> Iterator[list[tuple[Record, bytes]]]:
+        """Split by profile count and by the measured size of the encoded request body."""
+        overhead = len(self._envelope([]))
+        batch: list[tuple[Record, bytes]] = []
+        size = overhead
+        for record in records:
+            encoded = json.dumps(self.payload(record), separators=(",", ":")).encode()
+            extra = len(encoded) + (1 if batch else 0)
+            if batch and (len(batch) >= self.config.max_profiles or size + extra > self.config.max_bytes):
+                yield batch
+                batch, size, extra = [], overhead, len(encoded)
+            batch.append((record, encoded))
+            size += extra
+        if batch:
+            yield batch
+
+    # -- upsert ----------------------------------------------------------------------------------------------
+    def upsert(self, records: Sequence[Record], ctx: DeliveryContext) -> Iterator[BatchResult]:
+        new_keys = ctx.new_keys
+        submitted: list[tuple[str, list[Record], set[str]]] = []
+        for batch in self.batches(records):
+            for job_id, recs, failure in self._submit(batch):
+                if job_id is None:
+                    yield failure
+                    continue
+                subscribe = {r.key for r in recs if r.consent and r.key in new_keys}
+                ctx.record_job(job_id, [_to_state(r, r.key in subscribe) for r in recs])
+                submitted.append((job_id, recs, subscribe))
+        for job_id, recs, subscribe in submitted:
+            yield self._finish(job_id, recs, subscribe)
+
+    def resume(
+        self, pending: Sequence[tuple[str, list[dict[str, Any]]]], ctx: DeliveryContext
+    ) -> Iterator[BatchResult]:
+        for job_id, items in pending:
+            recs = [_from_state(item) for item in items]
+            yield self._finish(job_id, recs, {item["key"] for item in items if item.get("subscribe")})
+
+    def _submit(
+        self, batch: list[tuple[Record, bytes]]
+    ) -> Iterator[tuple[str | None, list[Record], BatchResult]]:
+        recs = [r for r, _ in batch]
+        try:
+            response = self._send(
+                "POST", "profile-bulk-import-jobs", data=self._envelope([b for _, b in batch])
+            )
+        except TransportError as exc:
+            yield (
+                None,
+                recs,
+                BatchResult(failed=[(r.key, Reject(r.key, None, "transport", str(exc))) for r in recs]),
+            )
+            return
+        status = response.status_code
+        if status in (200, 201, 202):
+            yield response.json()["data"]["id"], recs, BatchResult()
+            return
+        detail = _error_detail(response)
+        if status in RETRYABLE_STATUS or status in (401, 403, 404) or not 400 <= status < 500:
+            yield (
+                None,
+                recs,
+                BatchResult(failed=[(r.key, Reject(r.key, status, "http_error", detail)) for r in recs]),
+            )
+            return
+        if len(batch) == 1:
+            yield (
+                None,
+                recs,
+                BatchResult(rejected=[(recs[0], Reject(recs[0].key, status, "invalid", detail))]),
+            )
+            return
+        half = len(batch) // 2  # one bad profile must not sink the whole job
+        yield from self._submit(batch[:half])
+        yield from self._submit(batch[half:])
+
+    def _finish(self, job_id: str, recs: list[Record], subscribe: set[str]) -> BatchResult:
+        """Poll the job, read its import errors, subscribe consenting new people; the result is committed."""
+
+        def failed(status: int | None, code: str, message: str) -> BatchResult:
+            return BatchResult(
+                failed=[(r.key, Reject(r.key, status, code, message)) for r in recs], job_id=job_id
+            )
+
+        try:
+            state = self._poll(job_id)
+            if state == "missing":  # expired or unknown: nothing confirmed, re-sent on the next run
+                return failed(404, "job_missing", f"import job {job_id} not found")
+            if state != "complete":
+                return BatchResult(
+                    failed=[
+                        (r.key, Reject(r.key, None, "job_" + state, f"import job {job_id}")) for r in recs
+                    ]
+                )
+            errors = self._import_errors(job_id)
+        except TransportError as exc:
+            return BatchResult(failed=[(r.key, Reject(r.key, None, "transport", str(exc))) for r in recs])
+        result = BatchResult(job_id=job_id)
+        for index, record in enumerate(recs):
+            error = errors.get(index)
+            if error is None:
+                result.confirmed.append(record)
+            else:
+                result.rejected.append((record, Reject(record.key, None, error[0], error[1][:500])))
+        to_subscribe = [r for r in result.confirmed if r.key in subscribe]
+        if to_subscribe:
+            problem = self._subscribe(to_subscribe)
+            if problem is not None:
+                # Not confirmed: the next run imports and subscribes them again.
+                failed_keys = {r.key for r in to_subscribe}
+                result.confirmed = [r for r in result.confirmed if r.key not in failed_keys]
+                result.failed = [(r.key, replace(problem, key=r.key)) for r in to_subscribe]
+        return result
+
+    def _poll(self, job_id: str) -> str:
+        deadline = time.monotonic() + self.config.job_timeout
+        delay = self.config.poll_interval
+        errors = 0
+        while True:
+            response = self._send("GET", f"profile-bulk-import-jobs/{job_id}")
+            if response.status_code == 404:
+                return "missing"
+            if response.status_code != 200:
+                errors += 1  # each one already went through the retry policy
+                if errors >= 3:
+                    return "unknown"  # stays pending: the next run polls it again
+            else:
+                status = response.json()["data"]["attributes"]["status"]
+                if status in ("complete", "cancelled", "failed"):
+                    return str(status)
+            if time.monotonic() > deadline:
+                return "timeout"
+            time.sleep(delay)
+            delay = min(self.config.max_poll_interval, delay * 1.5)
+
+    def _import_errors(self, job_id: str) -> dict[int, tuple[str, str]]:
+        errors: dict[int, tuple[str, str]] = {}
+        url: str | None = self._url(f"profile-bulk-import-jobs/{job_id}/import-errors?page[size]=100")
+        while url:
+            response = send(self.session, "GET", url, self.config.retry)
+            if response.status_code != 200:
+                raise TransportError(f"import-errors of {job_id}: HTTP {response.status_code}")
+            doc = response.json()
+            for item in doc.get("data") or []:
+                attrs = item.get("attributes") or {}
+                match = _INDEX.match(((attrs.get("source") or {}).get("pointer")) or "")
+                if match:
+                    errors[int(match.group(1))] = (
+                        str(attrs.get("code") or "import_error"),
+                        str(attrs.get("detail")),
+                    )
+            url = (doc.get("links") or {}).get("next")
+        return errors
+
+    def _subscribe(self, recs: list[Record]) -> Reject | None:
+        for start in range(0, len(recs), MAX_SUBSCRIBE):
+            part = recs[start : start + MAX_SUBSCRIBE]
+            data: dict[str, Any] = {
+                "type": "profile-subscription-bulk-create-job",
+                "attributes": {
+                    "profiles": {
+                        "data": [
+                            {
+                                "type": "profile",
+                                "attributes": {
+                                    "email": r.email,
+                                    "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
+                                },
+                            }
+                            for r in part
+                        ]
+                    }
+                },
+            }
+            if self.config.list_id:
+                data["relationships"] = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
+            try:
+                response = self._send("POST", "profile-subscription-bulk-create-jobs", json={"data": data})
+            except TransportError as exc:
+                return Reject("", None, "transport", str(exc))
+            if response.status_code not in (200, 201, 202, 204):
+                return Reject("", response.status_code, "subscribe_failed", _error_detail(response))
+        return None
+
+    # -- erasure ---------------------------------------------------------------------------------------------
+    def erase(self, emails: Sequence[str]) -> dict[str, str]:
+        outcomes: dict[str, str] = {}
+        for email in emails:
+            body = {
+                "data": {
+                    "type": "data-privacy-deletion-job",
+                    "attributes": {"profile": {"data": {"type": "profile", "attributes": {"email": email}}}},
+                }
+            }
+            try:
+                response = self._send("POST", "data-privacy-deletion-jobs", json=body)
+            except TransportError:
+                outcomes[email] = "failed"
+                continue
+            ok = response.status_code in (200, 202, 204)
+            outcomes[email] = "requested" if ok else f"failed:{response.status_code}"
+        return outcomes
+
+
+def _to_state(record: Record, subscribe: bool) -> dict[str, Any]:
+    return {
+        "key": record.key,
+        "email": record.email,
+        "fields": record.fields,
+        "row_hash": record.row_hash,
+        "consent": record.consent,
+        "subscribe": subscribe,
+    }
+
+
+def _from_state(item: dict[str, Any]) -> Record:
+    return Record(item["key"], item["email"], item["fields"], item["row_hash"], bool(item.get("consent")))
+
+
+def _error_detail(response: requests.Response) -> str:
+    try:
+        doc = response.json()
+        return "; ".join(str(e.get("detail")) for e in doc.get("errors", []))[:500]
+    except (ValueError, AttributeError):
+        return response.text[:500]

@@ -1,0 +1,189 @@
+"""The sync engine: diff the audience against state, deliver, commit confirmed batches, keep run history.
+
+    con = duckdb.connect("warehouse.duckdb")
+    config = SyncConfig(destination="mailchimp", fields=MAILCHIMP_FIELDS)
+    result = sync(con, config, MailchimpDestination(MailchimpConfig(list_id="abc123")))
+
+CLI, Dagster and tests call these same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reverse_etl.destinations.base import DeliveryContext, Destination
+from reverse_etl.diff import Diff, compute_diff, read_audience
+from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult
+from reverse_etl.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+def _connect(con: duckdb.DuckDBPyConnection | str | Path) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return con, False
+    return duckdb.connect(str(con)), True
+
+
+def plan(con: duckdb.DuckDBPyConnection | str | Path, config: SyncConfig) -> tuple[Diff, int]:
+    """The diff a run would send now, and the number of invalid rows (reads only)."""
+    connection, owned = _connect(con)
+    try:
+        state = StateStore(connection, config.state_schema)
+        audience, invalid = read_audience(connection, config)
+        return compute_diff(audience, state.snapshot(config.destination), config.mode), len(invalid)
+    finally:
+        if owned:
+            connection.close()
+
+
+def sync(
+    con: duckdb.DuckDBPyConnection | str | Path,
+    config: SyncConfig,
+    destination: Destination,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Run one sync. A dry run computes counts and sample payloads and sends nothing."""
+    connection, owned = _connect(con)
+    try:
+        return _sync(connection, config, destination, dry_run, progress)
+    finally:
+        if owned:
+            connection.close()
+
+
+def _sync(
+    con: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    destination: Destination,
+    dry_run: bool,
+    progress: Progress | None,
+) -> SyncResult:
+    if config.mode is SyncMode.MIRROR and not destination.supports_removal:
+        raise ValueError(f"{destination.name} does not support mirror mode; use upsert")
+    state = StateStore(con, config.state_schema)
+    name = config.destination
+    result = SyncResult(uuid.uuid4().hex, name, config.mode, dry_run)
+    state.start_run(result)
+
+    def report(done: int, total: int, verb: str = "sent") -> None:
+        if progress is not None:
+            progress(f"{name}: {done:,}/{total:,} {verb}")
+
+    def commit(batch: BatchResult) -> None:
+        state.commit_batch(
+            name, result.run_id, batch.confirmed, batch.rejected, batch.removed, batch.failed, batch.job_id
+        )
+        result.confirmed += len(batch.confirmed)
+        result.rejected += len(batch.rejected)
+        result.removed += len(batch.removed)
+        result.failed += len(batch.failed)
+
+    ctx = DeliveryContext(
+        run_id=result.run_id,
+        record_job=lambda job_id, records: state.add_pending_job(name, result.run_id, job_id, records),
+    )
+    try:
+        if not dry_run:
+            pending = state.pending_jobs(name)
+            if pending:
+                log.info("%s: resuming %d unconfirmed job(s)", name, len(pending))
+                for batch in destination.resume(pending, ctx):
+                    commit(batch)
+                result.resumed_jobs = len(pending)
+        audience, invalid = read_audience(con, config)
+        diff = compute_diff(audience, state.snapshot(name), config.mode)
+        result.inserts, result.changes = len(diff.inserts), len(diff.changes)
+        result.retries, result.removals, result.invalid = len(diff.retries), len(diff.removals), len(invalid)
+        to_send = diff.to_send
+        if dry_run:
+            result.samples = [destination.payload(r) for r in to_send[: config.sample_size]]
+            result.outcome = "dry_run"
+            report(0, len(to_send), "would be sent")
+            return result
+        if invalid:
+            state.record_errors(name, result.run_id, invalid)
+        ctx.new_keys = {r.key for r in diff.inserts}
+        destination.open(result.run_id, audience)
+        try:
+            total = len(to_send)
+            report(0, total)
+            confirmed_keys: set[str] = set()
+            for batch in destination.upsert(to_send, ctx):
+                commit(batch)
+                confirmed_keys.update(r.key for r in batch.confirmed)
+                result.sent += len(batch.confirmed) + len(batch.rejected) + len(batch.failed)
+                report(result.sent, total)
+            moved = [row for row in diff.moved if row.key in confirmed_keys]
+            if moved:
+                # The person's new address is in place: take the old one out (archive, never erase). The
+                # snapshot already holds the new address, so only failures are recorded.
+                for batch in destination.remove(moved, ctx):
+                    commit(BatchResult(failed=batch.failed))
+                    result.removed += len(batch.removed)
+            if diff.removals:
+                done = 0
+                for batch in destination.remove(diff.removals, ctx):
+                    commit(batch)
+                    done += len(batch.removed) + len(batch.failed)
+                    report(done, len(diff.removals), "removed")
+        finally:
+            destination.close()
+        result.outcome = "success" if not (result.rejected or result.failed) else "partial"
+        return result
+    except BaseException:
+        result.outcome = "failed"
+        raise
+    finally:
+        state.finish_run(result)
+        log.info(
+            "%s run %s: %s (inserts %d, changes %d, retries %d, removals %d, invalid %d, confirmed %d, "
+            "rejected %d, failed %d)",
+            name,
+            result.run_id,
+            result.outcome,
+            result.inserts,
+            result.changes,
+            result.retries,
+            result.removals,
+            result.invalid,
+            result.confirmed,
+            result.rejected,
+            result.failed,
+        )
+
+
+def erase(
+    con: duckdb.DuckDBPyConnection | str | Path,
+    config: SyncConfig,
+    destination: Destination,
+    emails: Sequence[str],
+) -> dict[str, str]:
+    """Erasure (GDPR/CCPA): the destination's delete path, recorded in state; never part of a sync."""
+    connection, owned = _connect(con)
+    try:
+        state = StateStore(connection, config.state_schema)
+        try:
+            outcomes = destination.erase(list(emails))
+        finally:
+            destination.close()
+        done = [e for e, outcome in outcomes.items() if not outcome.startswith("failed")]
+        state.forget_emails(config.destination, done)
+        for email, outcome in outcomes.items():
+            state.record_erasure(config.destination, email, outcome)
+        return outcomes
+    finally:
+        if owned:
+            connection.close()
+
+
+def run_summary(result: SyncResult) -> dict[str, Any]:
+    return {k: v for k, v in vars(result).items() if k != "samples"}

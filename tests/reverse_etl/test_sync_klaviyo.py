@@ -1,0 +1,291 @@
+"""The sync engine against the Klaviyo emulator: bulk import jobs, consent via bulk subscribe only, faults."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from reverse_etl.destinations import KlaviyoDestination
+from reverse_etl.destinations.klaviyo import _PREFIX
+from reverse_etl.engine import erase, sync
+from reverse_etl.models import IDENTITY_FIELDS, BatchResult, Record, SyncConfig, SyncMode
+from reverse_etl.state import StateStore
+from reverse_etl.testing import EspEmulator, FaultKind, FaultSpec, RateLimit
+from tests.reverse_etl.sync_fixtures import klaviyo, klaviyo_config, people, person, warehouse, write_audience
+
+__all__ = ["warehouse"]
+
+IMPORT = "/api/profile-bulk-import-jobs"
+SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
+Warehouse = tuple[duckdb.DuckDBPyConnection, Path]
+
+
+@pytest.fixture
+def esp(monkeypatch: pytest.MonkeyPatch) -> Iterator[EspEmulator]:
+    with EspEmulator(job_delay=0.0, klaviyo_rate_limits=False) as emulator:
+        monkeypatch.setenv("KLAVIYO_API_KEY", emulator.klaviyo_api_key)
+        yield emulator
+
+
+def expected_profiles(rows: list[dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        r["email"]: (
+            r["first_name"],
+            {m.column: r[m.column] for m in IDENTITY_FIELDS if m.column != "first_name"},
+        )
+        for r in rows
+    }
+
+
+def profiles(esp: EspEmulator) -> dict[str, tuple[str, dict[str, Any]]]:
+    esp.wait_idle()
+    return {e: (p.attributes.get("first_name"), p.properties) for e, p in esp.klaviyo.profiles().items()}
+
+
+def test_first_run_second_run_and_one_change(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    rows = people(range(250))
+    write_audience(con, rows)
+    lines: list[str] = []
+    first = sync(con, klaviyo_config(), klaviyo(esp, max_profiles=100), progress=lines.append)
+    assert (first.inserts, first.confirmed, first.outcome) == (250, 250, "success")
+    assert len(esp.klaviyo.jobs()) == 3 and lines[-1] == "klaviyo: 250/250 sent"
+    assert profiles(esp) == expected_profiles(rows)
+    assert StateStore(con).pending_jobs("klaviyo") == []
+
+    second = sync(con, klaviyo_config(), klaviyo(esp, max_profiles=100))
+    assert (second.inserts, second.changes, second.sent) == (0, 0, 0)
+    assert esp.stats.count("POST", IMPORT) == 3
+
+    rows[42] = person(42, churn_band="very_high")
+    write_audience(con, rows)
+    third = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (third.changes, third.confirmed) == (1, 1)
+    assert esp.klaviyo.jobs()[-1].total_count == 1
+    assert profiles(esp) == expected_profiles(rows)
+    assert max(esp.klaviyo.creates.values()) == 1
+
+
+def test_consent_only_through_bulk_subscribe_for_consenting_new_people(
+    esp: EspEmulator, warehouse: Warehouse
+) -> None:
+    con, _ = warehouse
+    rows = people(range(40))  # is_subscribable: even ids only
+    write_audience(con, rows)
+    sync(con, klaviyo_config(), klaviyo(esp))
+    esp.wait_idle()
+    changes = esp.klaviyo.subscription_changes
+    assert sorted(c.email for c in changes) == sorted(r["email"] for r in rows if r["is_subscribable"])
+    assert {(c.channel, c.new) for c in changes} == {("email.marketing", "SUBSCRIBED")}
+    assert esp.klaviyo.profile("user1@example.com").consent() == "NEVER_SUBSCRIBED"
+    # Changes to existing people never re-subscribe them (they may have unsubscribed in Klaviyo since).
+    write_audience(con, [{**r, "offer": "NEW"} for r in rows])
+    assert sync(con, klaviyo_config(), klaviyo(esp)).changes == 40
+    esp.wait_idle()
+    assert len(esp.klaviyo.subscription_changes) == len(changes)
+    # Without a consent column nobody is subscribed.
+    write_audience(con, people(range(100, 110)))
+    sync(con, SyncConfig(destination="klaviyo"), klaviyo(esp))
+    esp.wait_idle()
+    assert len(esp.klaviyo.subscription_changes) == len(changes)
+
+
+def test_jobs_respect_the_measured_byte_limit(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    rows = [person(i, offer="x" * 2_000) for i in range(3_000)]  # ~6.5 MB encoded: must become 2+ jobs
+    write_audience(con, rows)
+    result = sync(con, klaviyo_config(), klaviyo(esp))
+    assert result.confirmed == 3_000
+    assert esp.stats.count("POST", IMPORT, 413) == 0
+    assert len(esp.klaviyo.jobs()) == 2
+    assert len(profiles(esp)) == 3_000
+
+
+def test_batches_never_exceed_count_or_bytes() -> None:
+    destination = KlaviyoDestination(klaviyo_dummy_config(max_profiles=7, max_bytes=4_000))
+    records = [Record(f"k{i}", f"u{i}@example.com", {"offer": "y" * (i * 13 % 300)}, "h") for i in range(200)]
+    batches = list(destination.batches(records))
+    assert [r for b in batches for r, _ in b] == records
+    for batch in batches:
+        body = destination._envelope([encoded for _, encoded in batch])
+        assert len(batch) <= 7 and len(body) <= 4_000
+        doc = json.loads(body)
+        assert len(doc["data"]["attributes"]["profiles"]["data"]) == len(batch)
+    assert body.startswith(_PREFIX)
+
+
+def klaviyo_dummy_config(**overrides: Any) -> Any:
+    from reverse_etl.destinations import KlaviyoConfig
+
+    return KlaviyoConfig(**overrides)
+
+
+def test_import_errors_are_recorded_and_resent(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    rows = people(range(20))
+    write_audience(con, rows)
+    esp.faults.reject(
+        ["user3@example.com"], vendor="klaviyo", code="suppressed", message="Suppressed", limit=1
+    )
+    first = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (first.confirmed, first.rejected, first.outcome) == (19, 1, "partial")
+    ((_, key, status, code, message),) = StateStore(con).errors("klaviyo", first.run_id)
+    assert (key, status, code, message) == ("p00003", None, "suppressed", "Suppressed")
+    second = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (second.sent, second.confirmed, second.outcome) == (1, 1, "success")
+    assert profiles(esp) == expected_profiles(rows)
+
+
+def test_rate_limits_and_server_faults(
+    esp: EspEmulator, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con, _ = warehouse
+    limited = EspEmulator(
+        job_delay=0.0,
+        klaviyo_rate_limits={
+            "bulk_import_profiles": RateLimit(2, 100),
+            "get_bulk_import_profiles_job": RateLimit(3, 100),
+        },
+    )
+    with limited:
+        monkeypatch.setenv("KLAVIYO_API_KEY", limited.klaviyo_api_key)
+        rows = people(range(300))
+        write_audience(con, rows)
+        limited.faults.queue(FaultSpec(FaultKind.UNAVAILABLE, path_prefix=IMPORT, method="POST", count=2))
+        limited.faults.queue(FaultSpec(FaultKind.SERVER_ERROR, path_prefix=IMPORT, method="GET", count=2))
+        limited.faults.queue(
+            FaultSpec(FaultKind.RATE_LIMIT_NO_RETRY_AFTER, path_prefix=IMPORT, count=1, retry_after=0)
+        )
+        result = sync(con, klaviyo_config(), klaviyo(limited, max_profiles=60))
+        assert (result.confirmed, result.outcome) == (300, "success")
+        assert limited.stats.count(status=429) >= 1  # 5 jobs at 2/s: throttled, then waited out
+        assert limited.faults.pending() == []
+        assert profiles(limited) == expected_profiles(rows)
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAfterSubmit(KlaviyoDestination):
+    """Dies after the job ids are in state but before any job was polled (like a kill mid-run)."""
+
+    def _finish(self, job_id: str, recs: list[Record], subscribe: set[str]) -> BatchResult:
+        raise _Crash
+
+
+def test_a_resumed_run_polls_pending_jobs_instead_of_resubmitting(
+    esp: EspEmulator, warehouse: Warehouse
+) -> None:
+    con, _ = warehouse
+    rows = people(range(90))
+    write_audience(con, rows)
+    with pytest.raises(_Crash):
+        sync(con, klaviyo_config(), _CrashAfterSubmit(klaviyo(esp, max_profiles=40).config))
+    # All jobs are submitted (and recorded) before any is polled: three pending jobs, nothing confirmed.
+    assert len(StateStore(con).pending_jobs("klaviyo")) == 3
+    assert StateStore(con).snapshot("klaviyo") == {}
+    assert StateStore(con).runs("klaviyo")[-1][3] == "failed"
+    resumed = sync(con, klaviyo_config(), klaviyo(esp, max_profiles=40))
+    assert resumed.resumed_jobs == 3
+    assert (resumed.inserts, resumed.sent) == (0, 0)  # the resumed jobs are confirmed before the diff
+    assert len(esp.klaviyo.jobs()) == 3  # no job submitted twice
+    assert StateStore(con).pending_jobs("klaviyo") == []
+    assert profiles(esp) == expected_profiles(rows)
+    esp.wait_idle()
+    consenting = sorted(r["email"] for r in rows if r["is_subscribable"])
+    assert sorted(c.email for c in esp.klaviyo.subscription_changes) == consenting
+
+
+def test_mirror_mode_is_refused(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    write_audience(con, people(range(2)))
+    config = SyncConfig(destination="klaviyo", mode=SyncMode.MIRROR)
+    with pytest.raises(ValueError, match="mirror"):
+        sync(con, config, klaviyo(esp))
+
+
+def test_dry_run_sends_zero_requests(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    write_audience(con, people(range(10)))
+    result = sync(con, klaviyo_config(), klaviyo(esp), dry_run=True)
+    assert (result.inserts, result.outcome) == (10, "dry_run")
+    sample = result.samples[0]
+    assert sample["attributes"]["email"] == "user0@example.com"
+    assert "subscriptions" not in json.dumps(sample)
+    assert esp.stats.snapshot().requests.total() == 0
+
+
+def test_erase_requests_deletion_jobs(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    write_audience(con, people(range(4)))
+    sync(con, klaviyo_config(), klaviyo(esp))
+    assert erase(con, klaviyo_config(), klaviyo(esp), ["user2@example.com"]) == {
+        "user2@example.com": "requested"
+    }
+    esp.wait_idle()
+    assert [(e.email, e.found) for e in esp.klaviyo.erasures] == [("user2@example.com", True)]
+    assert esp.klaviyo.profile("user2@example.com") is None
+    assert "p00002" not in StateStore(con).snapshot("klaviyo")
+
+
+class _OneBadProfile(KlaviyoDestination):
+    """A profile the spec refuses (unknown attribute), which makes the whole job a 400."""
+
+    def payload(self, record: Record) -> dict[str, Any]:
+        body = super().payload(record)
+        if record.email == "user11@example.com":
+            body["attributes"]["propertes"] = {"typo": True}
+        return body
+
+
+def test_a_400_job_is_split_so_one_bad_profile_cannot_sink_it(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    rows = people(range(16))
+    write_audience(con, rows)
+    result = sync(con, klaviyo_config(), _OneBadProfile(klaviyo(esp).config))
+    assert (result.confirmed, result.rejected) == (15, 1)
+    assert esp.stats.count("POST", IMPORT, 400) == 5  # 16 -> 8 -> 4 -> 2 -> 1
+    ((_, key, status, code, _),) = StateStore(con).errors("klaviyo", result.run_id)
+    assert (key, status, code) == ("p00011", 400, "invalid")
+    assert set(profiles(esp)) == {r["email"] for r in rows} - {"user11@example.com"}
+
+
+def test_a_failed_subscribe_is_not_confirmed_and_is_retried(esp: EspEmulator, warehouse: Warehouse) -> None:
+    con, _ = warehouse
+    rows = people(range(10))
+    write_audience(con, rows)
+    esp.faults.queue(FaultSpec(FaultKind.UNAVAILABLE, path_prefix=SUBSCRIBE, count=None))
+    first = sync(con, klaviyo_config(), klaviyo(esp))
+    consenting = sorted(r["person_id"] for r in rows if r["is_subscribable"])
+    assert (first.confirmed, first.failed) == (5, 5)
+    assert sorted(e[1] for e in StateStore(con).errors("klaviyo", first.run_id)) == consenting
+    esp.faults.clear()
+    second = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (second.inserts, second.confirmed, second.outcome) == (5, 5, "success")
+    esp.wait_idle()
+    assert sorted(c.email for c in esp.klaviyo.subscription_changes) == sorted(
+        r["email"] for r in rows if r["is_subscribable"]
+    )
+
+
+def test_a_job_that_cannot_be_polled_stays_pending_for_the_next_run(
+    esp: EspEmulator, warehouse: Warehouse
+) -> None:
+    con, _ = warehouse
+    rows = people(range(12))
+    write_audience(con, rows)
+    outage = esp.faults.queue(FaultSpec(FaultKind.SERVER_ERROR, path_prefix=IMPORT, method="GET", count=None))
+    first = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (first.confirmed, first.failed, first.outcome) == (0, 12, "partial")
+    assert [len(records) for _, records in StateStore(con).pending_jobs("klaviyo")] == [12]
+    esp.faults.remove(outage)
+    second = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (second.resumed_jobs, second.confirmed, second.sent, second.outcome) == (1, 12, 0, "success")
+    assert len(esp.klaviyo.jobs()) == 1
+    assert profiles(esp) == expected_profiles(rows)
