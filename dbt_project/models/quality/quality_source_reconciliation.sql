@@ -14,7 +14,10 @@
 
 with raw_counts as (
 
-    select source_name, raw_rows from {{ ref('quality_raw_row_counts') }}
+    select
+        source_name,
+        raw_rows
+    from {{ ref('quality_raw_row_counts') }}
 
 ),
 

@@ -2,4 +2,4 @@
 {{ config(materialized='table') }}
 
 {{ connected_components(ref('int_identity_edges'), 'left_node', 'right_node',
-                        var('identity_max_iterations', 12)) }}
+                        var('identity_max_iterations', 12) | int) }}

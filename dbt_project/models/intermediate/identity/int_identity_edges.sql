@@ -6,8 +6,10 @@
 with crm_record_emails as (
 
     select distinct
-        'crm_customer_id' as left_type, customer_id as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'crm_customer_id' as left_type,
+        customer_id as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'crm_record_email' as matched_by
     from {{ ref('stg_crm__customers') }}
     where email is not null
@@ -17,8 +19,10 @@ with crm_record_emails as (
 crm_records_without_email as (
 
     select distinct
-        'crm_customer_id' as left_type, customer_id as left_identifier,
-        'crm_customer_id' as right_type, customer_id as right_identifier,
+        'crm_customer_id' as left_type,
+        customer_id as left_identifier,
+        'crm_customer_id' as right_type,
+        customer_id as right_identifier,
         'crm_record' as matched_by
     from {{ ref('stg_crm__customers') }}
     where email is null
@@ -28,11 +32,14 @@ crm_records_without_email as (
 shop_account_emails as (
 
     select distinct
-        'shop_customer_id' as left_type, customer_id as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'shop_customer_id' as left_type,
+        customer_id as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'order_email' as matched_by
     from {{ ref('stg_shop__orders') }}
-    where customer_id is not null
+    where
+        customer_id is not null
         and email is not null
 
 ),
@@ -40,11 +47,14 @@ shop_account_emails as (
 shop_accounts_without_email as (
 
     select distinct
-        'shop_customer_id' as left_type, customer_id as left_identifier,
-        'shop_customer_id' as right_type, customer_id as right_identifier,
+        'shop_customer_id' as left_type,
+        customer_id as left_identifier,
+        'shop_customer_id' as right_type,
+        customer_id as right_identifier,
         'shop_account' as matched_by
     from {{ ref('stg_shop__orders') }}
-    where customer_id is not null
+    where
+        customer_id is not null
         and email is null
 
 ),
@@ -52,11 +62,14 @@ shop_accounts_without_email as (
 guest_checkouts as (
 
     select distinct
-        'email' as left_type, email as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'guest_checkout' as matched_by
     from {{ ref('stg_shop__orders') }}
-    where customer_id is null
+    where
+        customer_id is null
         and email is not null
 
 ),
@@ -66,11 +79,14 @@ web_logins as (
     -- Any event carrying both ids ties the device to the account: login and signup events, and every
     -- event of a logged-in session.
     select distinct
-        'anonymous_id' as left_type, anonymous_id as left_identifier,
-        'shop_customer_id' as right_type, user_id as right_identifier,
+        'anonymous_id' as left_type,
+        anonymous_id as left_identifier,
+        'shop_customer_id' as right_type,
+        user_id as right_identifier,
         'web_login' as matched_by
     from {{ ref('stg_web__events') }}
-    where user_id is not null
+    where
+        user_id is not null
         and not is_bot
 
 ),
@@ -78,11 +94,14 @@ web_logins as (
 anonymous_devices as (
 
     select distinct
-        'anonymous_id' as left_type, anonymous_id as left_identifier,
-        'anonymous_id' as right_type, anonymous_id as right_identifier,
+        'anonymous_id' as left_type,
+        anonymous_id as left_identifier,
+        'anonymous_id' as right_type,
+        anonymous_id as right_identifier,
         'anonymous_visit' as matched_by
     from {{ ref('stg_web__events') }}
-    where user_id is null
+    where
+        user_id is null
         and not is_bot
 
 ),
@@ -90,8 +109,10 @@ anonymous_devices as (
 esp_contacts as (
 
     select distinct
-        'email' as left_type, email as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'esp_contact' as matched_by
     from {{ ref('stg_esp__events') }}
 
@@ -100,8 +121,10 @@ esp_contacts as (
 consent_records as (
 
     select distinct
-        'crm_customer_id' as left_type, customer_id as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'crm_customer_id' as left_type,
+        customer_id as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'consent_customer_id' as matched_by
     from {{ ref('stg_consent__events') }}
     where customer_id is not null
@@ -109,8 +132,10 @@ consent_records as (
     union
 
     select distinct
-        'email' as left_type, email as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'consent_email' as matched_by
     from {{ ref('stg_consent__events') }}
     where customer_id is null
@@ -120,8 +145,10 @@ consent_records as (
 privacy_requesters as (
 
     select distinct
-        'email' as left_type, email as left_identifier,
-        'email' as right_type, email as right_identifier,
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
         'privacy_request' as matched_by
     from {{ ref('stg_privacy__requests') }}
 
@@ -130,15 +157,24 @@ privacy_requesters as (
 all_edges as (
 
     select * from crm_record_emails
-    union all select * from crm_records_without_email
-    union all select * from shop_account_emails
-    union all select * from shop_accounts_without_email
-    union all select * from guest_checkouts
-    union all select * from web_logins
-    union all select * from anonymous_devices
-    union all select * from esp_contacts
-    union all select * from consent_records
-    union all select * from privacy_requesters
+    union all
+    select * from crm_records_without_email
+    union all
+    select * from shop_account_emails
+    union all
+    select * from shop_accounts_without_email
+    union all
+    select * from guest_checkouts
+    union all
+    select * from web_logins
+    union all
+    select * from anonymous_devices
+    union all
+    select * from esp_contacts
+    union all
+    select * from consent_records
+    union all
+    select * from privacy_requesters
 
 )
 

@@ -18,12 +18,18 @@ edges as (
 node_edges as (
 
     select
-        left_node as node, left_type as identifier_type, left_identifier as identifier, matched_by,
+        left_node as node,
+        left_type as identifier_type,
+        left_identifier as identifier,
+        matched_by,
         left_node <> right_node as is_link
     from edges
     union all
     select
-        right_node as node, right_type as identifier_type, right_identifier as identifier, matched_by,
+        right_node as node,
+        right_type as identifier_type,
+        right_identifier as identifier,
+        matched_by,
         left_node <> right_node as is_link
     from edges
 

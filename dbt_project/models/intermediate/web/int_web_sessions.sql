@@ -73,7 +73,9 @@ sessions as (
 
 devices as (
 
-    select identifier as anonymous_id, person_id
+    select
+        identifier as anonymous_id,
+        person_id
     from {{ ref('int_identity_map') }}
     where identifier_type = 'anonymous_id'
 

@@ -3,7 +3,8 @@
 with clean_changes as (
 
     select * from {{ ref('base_consent__events') }}
-    where quarantine_reason is null
+    where
+        quarantine_reason is null
         and not is_superseded
 
 )

@@ -3,7 +3,8 @@
 with latest_versions as (
 
     select * from {{ ref('base_crm__customers') }}
-    where quarantine_reason is null
+    where
+        quarantine_reason is null
         and not is_superseded
 
 ),

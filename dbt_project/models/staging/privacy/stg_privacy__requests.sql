@@ -6,5 +6,6 @@ select
     request_type = 'erasure' as is_erasure,
     requested_at
 from {{ ref('base_privacy__requests') }}
-where quarantine_reason is null
+where
+    quarantine_reason is null
     and not is_superseded

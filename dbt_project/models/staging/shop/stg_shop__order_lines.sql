@@ -2,7 +2,8 @@
 with clean_lines as (
 
     select * from {{ ref('base_shop__order_lines') }}
-    where quarantine_reason is null
+    where
+        quarantine_reason is null
         and not is_superseded
 
 )

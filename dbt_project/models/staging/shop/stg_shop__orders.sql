@@ -2,7 +2,8 @@
 with latest_versions as (
 
     select * from {{ ref('base_shop__orders') }}
-    where quarantine_reason is null
+    where
+        quarantine_reason is null
         and not is_superseded
 
 )
