@@ -30,8 +30,9 @@ latest_data as (
 
     -- Never later than now, so a corrupt far-future update cannot move the clock; today when there is no
     -- timestamped data at all.
-    select cast(least(coalesce(max(latest_at), {{ dbt.current_timestamp() }}), {{ dbt.current_timestamp() }}) as date)
-        as latest_data_date
+    select
+        cast(least(coalesce(max(latest_at), {{ dbt.current_timestamp() }}), {{ dbt.current_timestamp() }}) as date)
+            as latest_data_date
     from trusted_clocks
 
 )
@@ -40,8 +41,8 @@ select
     latest_data_date,
     cast({{ dbt.dateadd('day', 1, 'latest_data_date') }} as {{ dbt.type_timestamp() }}) as valid_until_at,
     {%- if var('as_of', none) %}
-    cast('{{ var("as_of") }}' as date) as as_of_date
+        cast('{{ var("as_of") }}' as date) as as_of_date
     {%- else %}
-    latest_data_date as as_of_date
+        latest_data_date as as_of_date
     {%- endif %}
 from latest_data

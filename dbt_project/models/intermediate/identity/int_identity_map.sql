@@ -44,7 +44,7 @@ explained_nodes as (
         identifier_type,
         identifier,
         matched_by,
-        row_number() over (partition by node order by is_link desc, matched_by) as explanation_rank
+        row_number() over (partition by node order by is_link desc, matched_by asc) as explanation_rank
     from node_edges
 
 )

@@ -3,7 +3,8 @@
 with first_deliveries as (
 
     select * from {{ ref('base_esp__events') }}
-    where quarantine_reason is null
+    where
+        quarantine_reason is null
         and not is_superseded
 
 )

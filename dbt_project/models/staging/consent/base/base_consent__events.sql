@@ -51,9 +51,10 @@ versioned as (
 
     select
         checked.*,
-        quarantine_reason is null and row_number() over (
-            partition by quarantine_reason is null, email, channel, event_at, status
-            order by row_fingerprint asc
+        checked.quarantine_reason is null and row_number() over (
+            partition by
+                checked.quarantine_reason is null, checked.email, checked.channel, checked.event_at, checked.status
+            order by checked.row_fingerprint asc
         ) > 1 as is_superseded
     from checked
 

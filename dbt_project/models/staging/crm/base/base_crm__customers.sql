@@ -63,9 +63,9 @@ versioned as (
 
     select
         checked.*,
-        quarantine_reason is null and row_number() over (
-            partition by quarantine_reason is null, customer_id
-            order by updated_at desc, row_fingerprint desc
+        checked.quarantine_reason is null and row_number() over (
+            partition by checked.quarantine_reason is null, checked.customer_id
+            order by checked.updated_at desc, checked.row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

@@ -42,9 +42,9 @@ versioned as (
 
     select
         checked.*,
-        quarantine_reason is null and row_number() over (
-            partition by quarantine_reason is null, request_id
-            order by requested_at, row_fingerprint
+        checked.quarantine_reason is null and row_number() over (
+            partition by checked.quarantine_reason is null, checked.request_id
+            order by checked.requested_at, checked.row_fingerprint
         ) > 1 as is_superseded
     from checked
 

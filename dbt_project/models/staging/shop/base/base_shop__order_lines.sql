@@ -20,13 +20,17 @@ delivered_orders as (
 
 clean_orders as (
 
-    select order_id, fx_rate_to_reporting from {{ ref('stg_shop__orders') }}
+    select
+        order_id,
+        fx_rate_to_reporting
+    from {{ ref('stg_shop__orders') }}
 
 ),
 
 catalogue as (
 
-    select distinct product_id from {{ ref('base_shop__products') }} where quarantine_reason is null
+    select distinct product_id from {{ ref('base_shop__products') }}
+    where quarantine_reason is null
 
 ),
 
@@ -77,9 +81,9 @@ versioned as (
 
     select
         checked.*,
-        quarantine_reason is null and row_number() over (
-            partition by quarantine_reason is null, order_line_id
-            order by row_fingerprint desc
+        checked.quarantine_reason is null and row_number() over (
+            partition by checked.quarantine_reason is null, checked.order_line_id
+            order by checked.row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

@@ -62,17 +62,20 @@ checked as (
         case
             when parsed.order_id is null then 'missing_order_id'
             when parsed.created_at is null or parsed.updated_at is null then 'unparseable_timestamp'
-            when (parsed.raw_subtotal is not null and parsed.subtotal is null)
+            when
+                (parsed.raw_subtotal is not null and parsed.subtotal is null)
                 or (parsed.raw_discount is not null and parsed.discount is null)
                 or (parsed.raw_shipping is not null and parsed.shipping is null)
                 or (parsed.raw_tax is not null and parsed.tax is null)
                 or parsed.total is null
                 then 'non_numeric_amount'
-            when parsed.subtotal < 0 or parsed.discount < 0 or parsed.shipping < 0 or parsed.tax < 0
+            when
+                parsed.subtotal < 0 or parsed.discount < 0 or parsed.shipping < 0 or parsed.tax < 0
                 or parsed.total < 0
                 then 'negative_amount'
             when fx_rates.currency_code is null then 'unknown_currency'
-            when parsed.status not in ('placed', 'paid', 'shipped', 'cancelled', 'refunded')
+            when
+                parsed.status not in ('placed', 'paid', 'shipped', 'cancelled', 'refunded')
                 or parsed.status is null
                 then 'unknown_status'
             when parsed.email like '%@test.invalid' or parsed.email like '%@%.test' then 'test_order'
@@ -92,9 +95,9 @@ versioned as (
     select
         checked.*,
         -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
-        quarantine_reason is null and row_number() over (
-            partition by quarantine_reason is null, order_id
-            order by updated_at desc, row_fingerprint desc
+        checked.quarantine_reason is null and row_number() over (
+            partition by checked.quarantine_reason is null, checked.order_id
+            order by checked.updated_at desc, checked.row_fingerprint desc
         ) > 1 as is_superseded
     from checked
 

@@ -16,17 +16,19 @@ with source_rows as (
 
     select * from {{ source('web', 'events') }}
     {% if is_incremental() %}
-    where nullif(trim(event_id), '') in (
-        select nullif(trim(event_id), '') from {{ source('web', 'events') }}
-        where _source_file not in (select distinct source_file from {{ this }})
-        union all
-        select event_id from {{ this }} where quarantine_reason = 'future_dated'
-    )
-    -- Deliveries without an id cannot be matched to earlier ones: take those of new files once.
-    or (
-        nullif(trim(event_id), '') is null
-        and _source_file not in (select distinct source_file from {{ this }})
-    )
+        where nullif(trim(event_id), '') in (
+            select nullif(trim(new_deliveries.event_id), '')
+            from {{ source('web', 'events') }} as new_deliveries
+            where new_deliveries._source_file not in (select loaded.source_file from {{ this }} as loaded)
+            union all
+            select held.event_id from {{ this }} as held
+            where held.quarantine_reason = 'future_dated'
+        )
+        -- Deliveries without an id cannot be matched to earlier ones: take those of new files once.
+        or (
+            nullif(trim(event_id), '') is null
+            and _source_file not in (select loaded.source_file from {{ this }} as loaded)
+        )
     {% endif %}
 
 ),
@@ -81,9 +83,9 @@ versioned as (
 
     select
         checked.*,
-        quarantine_reason is null and row_number() over (
-            partition by quarantine_reason is null, event_id
-            order by received_at asc nulls last, row_fingerprint asc
+        checked.quarantine_reason is null and row_number() over (
+            partition by checked.quarantine_reason is null, checked.event_id
+            order by checked.received_at asc nulls last, checked.row_fingerprint asc
         ) > 1 as is_superseded
     from checked
 
