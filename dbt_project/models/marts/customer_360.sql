@@ -1,6 +1,7 @@
 -- One row per person (persons) as of stg_data_clock.as_of_date: best-known profile, email consent,
--- order facts and email engagement. Orders, consent changes, privacy requests and ESP events count only
--- when they happened at or before the end of the as-of date.
+-- order facts, product affinity, web behaviour, email engagement and lifecycle stage. Orders, consent
+-- changes, privacy requests, web and ESP events count only when they happened at or before the end of the
+-- as-of date.
 with persons as (
 
     select person_id from {{ ref('persons') }}
@@ -12,6 +13,8 @@ clock as (
     select
         as_of_date,
         {{ as_of_end_at('as_of_date') }} as as_of_end_at,
+        {{ as_of_window_start_at('as_of_date', 7) }} as window_7d_start_at,
+        {{ as_of_window_start_at('as_of_date', var('open_cart_days', 7) | int) }} as open_cart_window_start_at,
         {{ as_of_window_start_at('as_of_date', 30) }} as window_30d_start_at,
         {{ as_of_window_start_at('as_of_date', 90) }} as window_90d_start_at
     from {{ ref('stg_data_clock') }}
@@ -242,6 +245,200 @@ order_facts as (
 
 ),
 
+-- product affinity ----------------------------------------------------------------------------------
+
+product_lines as (
+
+    -- Lines of completed orders of known catalogue products, with the product's category.
+    select
+        person_orders.person_id,
+        person_orders.order_id,
+        person_orders.ordered_at,
+        order_lines.order_line_id,
+        order_lines.product_id,
+        order_lines.quantity,
+        products.category
+    from person_orders
+    inner join {{ ref('stg_shop__order_lines') }} as order_lines
+        on person_orders.order_id = order_lines.order_id
+    inner join {{ ref('stg_shop__products') }} as products
+        on order_lines.product_id = products.product_id
+    where person_orders.is_completed
+
+),
+
+category_quantities_ranked as (
+
+    select
+        person_id,
+        category,
+        row_number() over (
+            partition by person_id
+            order by sum(quantity) desc, category asc
+        ) as quantity_rank
+    from product_lines
+    where category is not null
+    group by person_id, category
+
+),
+
+top_categories as (
+
+    select
+        person_id,
+        category as top_category
+    from category_quantities_ranked
+    where quantity_rank = 1
+
+),
+
+purchased_products_ranked as (
+
+    select
+        person_id,
+        product_id,
+        row_number() over (
+            partition by person_id
+            order by ordered_at desc, order_id desc, order_line_id desc
+        ) as recency_rank
+    from product_lines
+
+),
+
+last_purchased_products as (
+
+    select
+        person_id,
+        product_id as last_purchased_product_id
+    from purchased_products_ranked
+    where recency_rank = 1
+
+),
+
+-- web behaviour -------------------------------------------------------------------------------------
+
+person_devices as (
+
+    select
+        identifier as anonymous_id,
+        person_id
+    from identity_map
+    where identifier_type = 'anonymous_id'
+
+),
+
+web_sessions as (
+
+    select
+        sessions.person_id,
+        sum(case when sessions.started_at >= clock.window_7d_start_at then 1 else 0 end) as sessions_7d,
+        sum(case when sessions.started_at >= clock.window_30d_start_at then 1 else 0 end) as sessions_30d,
+        count(*) as sessions_90d
+    from {{ ref('int_web_sessions') }} as sessions
+    cross join clock
+    where
+        sessions.person_id is not null
+        and sessions.started_at >= clock.window_90d_start_at
+        and sessions.started_at < clock.as_of_end_at
+    group by sessions.person_id
+
+),
+
+product_events as (
+
+    -- Human (not bot) product events about known catalogue products, at or before the as-of date.
+    select
+        person_devices.person_id,
+        web_events.event_id,
+        web_events.event_type,
+        web_events.product_id,
+        web_events.event_at
+    from {{ ref('stg_web__events') }} as web_events
+    inner join person_devices
+        on web_events.anonymous_id = person_devices.anonymous_id
+    cross join clock
+    where
+        not web_events.is_bot
+        and not web_events.is_unknown_product
+        and web_events.product_id is not null
+        and web_events.event_type in ('product_view', 'add_to_cart')
+        and web_events.event_at < clock.as_of_end_at
+
+),
+
+product_view_counts as (
+
+    select
+        product_events.person_id,
+        sum(case when product_events.event_at >= clock.window_7d_start_at then 1 else 0 end) as product_views_7d,
+        sum(case when product_events.event_at >= clock.window_30d_start_at then 1 else 0 end) as product_views_30d,
+        sum(case when product_events.event_at >= clock.window_90d_start_at then 1 else 0 end) as product_views_90d
+    from product_events
+    cross join clock
+    where product_events.event_type = 'product_view'
+    group by product_events.person_id
+
+),
+
+product_views_ranked as (
+
+    select
+        person_id,
+        product_id,
+        row_number() over (
+            partition by person_id
+            order by event_at desc, event_id desc
+        ) as recency_rank
+    from product_events
+    where event_type = 'product_view'
+
+),
+
+last_viewed_products as (
+
+    select
+        person_id,
+        product_id as last_viewed_product_id
+    from product_views_ranked
+    where recency_rank = 1
+
+),
+
+open_cart_products as (
+
+    -- Distinct products added to cart in the open-cart window with no completed order by the person
+    -- placed after the add (and at or before the as-of date).
+    select distinct
+        product_events.person_id,
+        product_events.product_id
+    from product_events
+    cross join clock
+    where
+        product_events.event_type = 'add_to_cart'
+        and product_events.event_at >= clock.open_cart_window_start_at
+        and not exists (
+            select 1
+            from person_orders
+            where
+                person_orders.person_id = product_events.person_id
+                and person_orders.is_completed
+                and person_orders.ordered_at > product_events.event_at
+        )
+
+),
+
+open_carts as (
+
+    select
+        open_cart_products.person_id,
+        sum(products.price_reporting) as open_cart_value
+    from open_cart_products
+    inner join {{ ref('stg_shop__products') }} as products
+        on open_cart_products.product_id = products.product_id
+    group by open_cart_products.person_id
+
+),
+
 -- assembly ------------------------------------------------------------------------------------------
 
 consent_state as (
@@ -318,7 +515,22 @@ select
         as {{ dbt.type_numeric() }}
     ) as email_click_to_open_rate_90d,
     cast(engagement.last_email_engagement_at as {{ dbt.type_timestamp() }}) as last_email_engagement_at,
-    consent_state.is_hard_bounced
+    consent_state.is_hard_bounced,
+    top_categories.top_category,
+    last_purchased_products.last_purchased_product_id,
+    cast(coalesce(web_sessions.sessions_7d, 0) as {{ dbt.type_bigint() }}) as sessions_7d,
+    cast(coalesce(web_sessions.sessions_30d, 0) as {{ dbt.type_bigint() }}) as sessions_30d,
+    cast(coalesce(web_sessions.sessions_90d, 0) as {{ dbt.type_bigint() }}) as sessions_90d,
+    cast(coalesce(product_view_counts.product_views_7d, 0) as {{ dbt.type_bigint() }}) as product_views_7d,
+    cast(coalesce(product_view_counts.product_views_30d, 0) as {{ dbt.type_bigint() }}) as product_views_30d,
+    cast(coalesce(product_view_counts.product_views_90d, 0) as {{ dbt.type_bigint() }}) as product_views_90d,
+    last_viewed_products.last_viewed_product_id,
+    cast(coalesce(open_carts.open_cart_value, 0) as {{ dbt.type_numeric() }}) as open_cart_value,
+    {{ lifecycle_stage(
+        'order_facts.order_count',
+        dbt.datediff('cast(order_facts.first_order_at as date)', 'clock.as_of_date', 'day'),
+        dbt.datediff('cast(order_facts.last_order_at as date)', 'clock.as_of_date', 'day')
+    ) }} as lifecycle_stage
 from profiles
 cross join clock
 inner join consent_state
@@ -327,3 +539,15 @@ left join order_facts
     on profiles.person_id = order_facts.person_id
 left join engagement
     on profiles.person_id = engagement.person_id
+left join top_categories
+    on profiles.person_id = top_categories.person_id
+left join last_purchased_products
+    on profiles.person_id = last_purchased_products.person_id
+left join web_sessions
+    on profiles.person_id = web_sessions.person_id
+left join product_view_counts
+    on profiles.person_id = product_view_counts.person_id
+left join last_viewed_products
+    on profiles.person_id = last_viewed_products.person_id
+left join open_carts
+    on profiles.person_id = open_carts.person_id

@@ -51,11 +51,9 @@ versioned as (
 
     select
         checked.*,
-        checked.quarantine_reason is null and row_number() over (
-            partition by
-                checked.quarantine_reason is null, checked.email, checked.channel, checked.event_at, checked.status
-            order by checked.row_fingerprint asc
-        ) > 1 as is_superseded
+        {{ is_superseded(
+            'checked', ['email', 'channel', 'event_at', 'status'], ['checked.row_fingerprint asc']
+        ) }} as is_superseded
     from checked
 
 )

@@ -63,10 +63,9 @@ versioned as (
 
     select
         checked.*,
-        checked.quarantine_reason is null and row_number() over (
-            partition by checked.quarantine_reason is null, checked.customer_id
-            order by checked.updated_at desc, checked.row_fingerprint desc
-        ) > 1 as is_superseded
+        {{ is_superseded(
+            'checked', ['customer_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+        ) }} as is_superseded
     from checked
 
 )

@@ -42,10 +42,9 @@ versioned as (
 
     select
         checked.*,
-        checked.quarantine_reason is null and row_number() over (
-            partition by checked.quarantine_reason is null, checked.request_id
-            order by checked.requested_at, checked.row_fingerprint
-        ) > 1 as is_superseded
+        {{ is_superseded(
+            'checked', ['request_id'], ['checked.requested_at', 'checked.row_fingerprint']
+        ) }} as is_superseded
     from checked
 
 )

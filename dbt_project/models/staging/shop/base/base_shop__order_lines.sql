@@ -81,10 +81,7 @@ versioned as (
 
     select
         checked.*,
-        checked.quarantine_reason is null and row_number() over (
-            partition by checked.quarantine_reason is null, checked.order_line_id
-            order by checked.row_fingerprint desc
-        ) > 1 as is_superseded
+        {{ is_superseded('checked', ['order_line_id'], ['checked.row_fingerprint desc']) }} as is_superseded
     from checked
 
 )

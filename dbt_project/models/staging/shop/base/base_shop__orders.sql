@@ -95,10 +95,9 @@ versioned as (
     select
         checked.*,
         -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
-        checked.quarantine_reason is null and row_number() over (
-            partition by checked.quarantine_reason is null, checked.order_id
-            order by checked.updated_at desc, checked.row_fingerprint desc
-        ) > 1 as is_superseded
+        {{ is_superseded(
+            'checked', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+        ) }} as is_superseded
     from checked
 
 )

@@ -66,10 +66,9 @@ versioned as (
 
     select
         checked.*,
-        checked.quarantine_reason is null and row_number() over (
-            partition by checked.quarantine_reason is null, checked.product_id
-            order by checked.updated_at desc, checked.row_fingerprint desc
-        ) > 1 as is_superseded
+        {{ is_superseded(
+            'checked', ['product_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+        ) }} as is_superseded
     from checked
 
 )

@@ -8,27 +8,13 @@
     )
 }}
 
--- Incremental by landing file: a run reads the files not loaded yet, plus every event still held as
--- future_dated (the clock has moved on; it may have become valid). It reprocesses each affected event_id
--- with ALL its raw deliveries, so deduplication and quarantine give exactly what a full refresh gives.
--- Landing files are immutable: after editing one in place, run with --full-refresh.
+-- Incremental by landing file (see the landing_file_increment macro): an incremental run equals a full
+-- refresh. Landing files are immutable: after editing one in place, run with --full-refresh.
 with source_rows as (
 
     select * from {{ source('web', 'events') }}
     {% if is_incremental() %}
-        where nullif(trim(event_id), '') in (
-            select nullif(trim(new_deliveries.event_id), '')
-            from {{ source('web', 'events') }} as new_deliveries
-            where new_deliveries._source_file not in (select loaded.source_file from {{ this }} as loaded)
-            union all
-            select held.event_id from {{ this }} as held
-            where held.quarantine_reason = 'future_dated'
-        )
-        -- Deliveries without an id cannot be matched to earlier ones: take those of new files once.
-        or (
-            nullif(trim(event_id), '') is null
-            and _source_file not in (select loaded.source_file from {{ this }} as loaded)
-        )
+        {{ landing_file_increment(source('web', 'events'), 'event_id') }}
     {% endif %}
 
 ),
@@ -83,10 +69,9 @@ versioned as (
 
     select
         checked.*,
-        checked.quarantine_reason is null and row_number() over (
-            partition by checked.quarantine_reason is null, checked.event_id
-            order by checked.received_at asc nulls last, checked.row_fingerprint asc
-        ) > 1 as is_superseded
+        {{ is_superseded(
+            'checked', ['event_id'], ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
+        ) }} as is_superseded
     from checked
 
 )
