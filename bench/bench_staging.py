@@ -67,8 +67,9 @@ def run() -> str:
     shutil.rmtree(split, ignore_errors=True)
 
     return (
-        "`dbt build` of every model and test so far (staging, quarantine, reconciliation, identity graph, "
-        "sessions), DuckDB file warehouse, 2 dbt threads, on the generator's datasets (seed 1). The "
+        "`dbt build` of every model and test in the project at the time of the run (staging, quarantine, "
+        "reconciliation, identity graph, sessions, and whatever marts exist), DuckDB file warehouse, 2 dbt "
+        "threads, DuckDB's default memory limit, on the generator's datasets (seed 1). The "
         "incremental run follows a full build of everything up to the day before the last, then the last "
         "day's shop_orders, web_events and esp_events land as new files.\n\n" + "\n".join(lines) + "\n"
     )
