@@ -11,15 +11,7 @@ with source_rows as (
 
 fx_rates as (
 
-    select * from {{ ref('fx_rates') }}
-
-),
-
-reporting_currency as (
-
-    select usd_per_unit as reporting_usd_per_unit
-    from fx_rates
-    where currency_code = '{{ var("reporting_currency") }}'
+    {{ fx_rates_to_reporting() }}
 
 ),
 
@@ -57,7 +49,7 @@ checked as (
 
     select
         parsed.*,
-        fx_rates.usd_per_unit / reporting_currency.reporting_usd_per_unit as fx_rate_to_reporting,
+        fx_rates.fx_rate_to_reporting,
         {{ is_valid_email('parsed.email') }} as has_valid_email,
         case
             when parsed.order_id is null then 'missing_order_id'
@@ -84,7 +76,6 @@ checked as (
                 then 'invalid_email'
         end as quarantine_reason
     from parsed
-    cross join reporting_currency
     left join fx_rates
         on parsed.currency = fx_rates.currency_code
 
