@@ -31,6 +31,10 @@ class Settings:
             RAW_DIR_ENV: str(self.raw_dir),
             DUCKDB_PATH_ENV: str(self.duckdb_path),
             "DBT_PROFILES_DIR": str(PROJECT_DIR),
+            # When one asset or model is selected, run only the tests all of whose parents are selected:
+            # dbt's default would also run, say, a relationships test from a staging model to a seed when
+            # only the seed is built, and fail on a fresh warehouse.
+            "DBT_INDIRECT_SELECTION": "cautious",
         }
 
 

@@ -102,3 +102,14 @@ def test_absent_orders_source_stops_the_build(isolated_settings: Settings) -> No
 
     assert "Raw source 'shop_orders' is required" in failure.value.output
     assert str(isolated_settings.raw_dir / "shop_orders") in failure.value.output
+
+
+def test_building_one_seed_on_a_fresh_warehouse_runs_only_its_own_tests(isolated_settings: Settings) -> None:
+    # A relationships test from stg_shop__orders to fx_rates must not run (and fail: the staging model is
+    # not built) when only the seed is selected, as when one asset is materialized from Dagster.
+    write_csv(isolated_settings.raw_dir / "shop_orders" / "orders.csv", SHOP_ORDERS_HEADER, [ORDER])
+
+    output = run_dbt(["build", "--select", "fx_rates"], isolated_settings, capture=True)
+
+    assert "relationships_stg_shop__orders" not in output
+    assert _query(isolated_settings, "select count(*) from seeds.fx_rates")[0][0] > 0
