@@ -2,6 +2,7 @@
 
 personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D] [--format F]
 personalize run [--customers N] [--seed S]
+personalize sync --destination file|mailchimp|klaviyo [--dry-run] [--full]
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ DEMO_HORIZON_DAYS = 180
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+class SyncIncomplete(Exception):
+    """A sync ran but not every row was confirmed: exit code 1."""
 
 
 def _positive_int(text: str) -> int:
@@ -127,6 +132,37 @@ def cmd_run(args: argparse.Namespace) -> None:
         )
     run_dbt(["build"], settings)
     print(f"warehouse: {settings.duckdb_path}")
+    _sync_to_file_after_run(settings)
+
+
+def _sync_to_file_after_run(settings: Settings) -> None:
+    from personalize.sync import audience_exists, format_summary, sync_audience
+
+    if not audience_exists(settings):
+        print("no activation.esp_audience in the warehouse yet: nothing to sync", file=sys.stderr)
+        return
+    print(format_summary(sync_audience(settings, "file", progress=_progress_printer())))
+
+
+def cmd_sync(args: argparse.Namespace) -> None:
+    from personalize.sync import SyncSetupError, format_summary, sync_audience
+    from reverse_etl.models import SyncMode
+
+    mode = SyncMode(args.mode) if args.mode else None
+    try:
+        result = sync_audience(
+            load_settings(),
+            args.destination,
+            dry_run=args.dry_run,
+            full=args.full,
+            mode=mode,
+            progress=_progress_printer(),
+        )
+    except SyncSetupError as error:
+        raise CliError(str(error)) from None
+    print(format_summary(result))
+    if not result.ok:
+        raise SyncIncomplete(f"{result.rejected:,} rejected and {result.failed:,} failed rows")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--customers", type=_positive_int, default=DEMO_CUSTOMERS, help="demo size")
     run.add_argument("--seed", type=_int, default=DEMO_SEED, help="demo seed")
     run.set_defaults(handler=cmd_run)
+
+    sync = commands.add_parser(
+        "sync",
+        help="send the changes in activation.esp_audience to a destination",
+        description="Diff activation.esp_audience against the last confirmed state and send inserts, "
+        "changes (and in mirror mode removals). Settings come from environment variables: "
+        "MAILCHIMP_API_KEY, MAILCHIMP_LIST_ID (optional MAILCHIMP_BASE_URL or MAILCHIMP_SERVER_PREFIX); "
+        "KLAVIYO_API_KEY, KLAVIYO_LIST_ID (optional KLAVIYO_BASE_URL, KLAVIYO_REVISION); "
+        "PERSONALIZE_EXPORT_DIR (file, default data/exports).",
+    )
+    sync.add_argument("--destination", choices=["file", "mailchimp", "klaviyo"], required=True)
+    sync.add_argument("--dry-run", action="store_true", help="count and show sample payloads, send nothing")
+    sync.add_argument("--full", action="store_true", help="re-send every row, changed or not")
+    sync.add_argument(
+        "--mode",
+        choices=["upsert", "mirror"],
+        default=None,
+        help="mirror also archives people who left the audience (default: mirror, upsert for klaviyo)",
+    )
+    sync.set_defaults(handler=cmd_sync)
     return parser
 
 
@@ -172,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"personalize {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except DbtError as error:
+    except (DbtError, SyncIncomplete) as error:
         print(f"personalize {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,6 +15,8 @@ RAW_DIR_ENV = "PERSONALIZE_RAW_DIR"
 DUCKDB_PATH_ENV = "PERSONALIZE_DUCKDB_PATH"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
+EXPORT_DIR_ENV = "PERSONALIZE_EXPORT_DIR"  # where the file destination writes (personalize sync)
+DEFAULT_EXPORT_DIR = "data/exports"
 
 # The dbt project (dbt_project.yml, profiles.yml) sits at the repository root.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -50,3 +52,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raw_dir=_resolve(env.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR),
         duckdb_path=_resolve(env.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH),
     )
+
+
+def load_export_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return _resolve(env.get(EXPORT_DIR_ENV) or DEFAULT_EXPORT_DIR)

@@ -70,7 +70,7 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
             invalid.append(Reject(key, None, "invalid_email", "missing or malformed email"))
             continue
         fields = {m.field: normalize(v) for m, v in zip(config.fields, row[2 : 2 + n], strict=True)}
-        consent = bool(row[2 + n]) if config.consent_column else False
+        consent = bool(row[2 + n]) if config.consent_column else config.consent_gated
         records.append(Record(key, email, fields, hash_fields(email, fields), consent))
     return records, invalid
 
@@ -82,13 +82,18 @@ class Diff:
     retries: list[Record] = field(default_factory=list)  # unchanged, but rejected last time
     removals: list[SnapshotRow] = field(default_factory=list)  # only filled in mirror mode
     moved: list[SnapshotRow] = field(default_factory=list)  # mirror mode: old address of a changed email
+    resends: list[Record] = field(default_factory=list)  # full resync only: unchanged, sent again anyway
 
     @property
     def to_send(self) -> list[Record]:
-        return [*self.inserts, *self.changes, *self.retries]
+        return [*self.inserts, *self.changes, *self.retries, *self.resends]
 
 
-def compute_diff(audience: list[Record], snapshot: dict[str, SnapshotRow], mode: SyncMode) -> Diff:
+def compute_diff(
+    audience: list[Record], snapshot: dict[str, SnapshotRow], mode: SyncMode, *, full: bool = False
+) -> Diff:
+    """Inserts, changes and retries; `full` also re-sends unchanged rows (still classified, so a person
+    already in the destination is never treated as new, e.g. subscribed again)."""
     diff = Diff()
     present: set[str] = set()
     for record in audience:
@@ -102,6 +107,8 @@ def compute_diff(audience: list[Record], snapshot: dict[str, SnapshotRow], mode:
                 diff.moved.append(last)
         elif last.status == "rejected":
             diff.retries.append(record)
+        elif full:
+            diff.resends.append(record)
     if mode is SyncMode.MIRROR:
         diff.removals = [row for key, row in sorted(snapshot.items()) if key not in present]
     return diff

@@ -10,6 +10,7 @@ CLI, Dagster and tests call these same functions.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from reverse_etl.state import StateStore
 
 log = logging.getLogger(__name__)
 
+PROGRESS_INTERVAL = 1.0  # seconds between progress lines while sending (the first and last always show)
+
 
 def _connect(con: duckdb.DuckDBPyConnection | str | Path) -> tuple[duckdb.DuckDBPyConnection, bool]:
     if isinstance(con, duckdb.DuckDBPyConnection):
@@ -31,13 +34,16 @@ def _connect(con: duckdb.DuckDBPyConnection | str | Path) -> tuple[duckdb.DuckDB
     return duckdb.connect(str(con)), True
 
 
-def plan(con: duckdb.DuckDBPyConnection | str | Path, config: SyncConfig) -> tuple[Diff, int]:
+def plan(
+    con: duckdb.DuckDBPyConnection | str | Path, config: SyncConfig, *, full: bool = False
+) -> tuple[Diff, int]:
     """The diff a run would send now, and the number of invalid rows (reads only)."""
     connection, owned = _connect(con)
     try:
         state = StateStore(connection, config.state_schema)
         audience, invalid = read_audience(connection, config)
-        return compute_diff(audience, state.snapshot(config.destination), config.mode), len(invalid)
+        snapshot = state.snapshot(config.destination)
+        return compute_diff(audience, snapshot, config.mode, full=full), len(invalid)
     finally:
         if owned:
             connection.close()
@@ -49,12 +55,17 @@ def sync(
     destination: Destination,
     *,
     dry_run: bool = False,
+    full: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Run one sync. A dry run computes counts and sample payloads and sends nothing."""
+    """Run one sync. A dry run computes counts and sample payloads and sends nothing.
+
+    `full` re-sends every audience row, changed or not (destinations upsert, so nothing is duplicated);
+    it repairs a destination edited by hand. Who counts as new (and so may be subscribed) is unchanged.
+    """
     connection, owned = _connect(con)
     try:
-        return _sync(connection, config, destination, dry_run, progress)
+        return _sync(connection, config, destination, dry_run, full, progress)
     finally:
         if owned:
             connection.close()
@@ -65,8 +76,10 @@ def _sync(
     config: SyncConfig,
     destination: Destination,
     dry_run: bool,
+    full: bool,
     progress: Progress | None,
 ) -> SyncResult:
+    started = time.monotonic()
     if config.mode is SyncMode.MIRROR and not destination.supports_removal:
         raise ValueError(f"{destination.name} does not support mirror mode; use upsert")
     state = StateStore(con, config.state_schema)
@@ -74,9 +87,14 @@ def _sync(
     result = SyncResult(uuid.uuid4().hex, name, config.mode, dry_run)
     state.start_run(result)
 
+    last_report = [0.0]
+
     def report(done: int, total: int, verb: str = "sent") -> None:
-        if progress is not None:
-            progress(f"{name}: {done:,}/{total:,} {verb}")
+        now = time.monotonic()
+        if progress is None or (0 < done < total and now - last_report[0] < PROGRESS_INTERVAL):
+            return
+        last_report[0] = now
+        progress(f"{name}: {done:,}/{total:,} {verb}")
 
     def commit(batch: BatchResult) -> None:
         state.commit_batch(
@@ -100,10 +118,17 @@ def _sync(
                     commit(batch)
                 result.resumed_jobs = len(pending)
         audience, invalid = read_audience(con, config)
-        diff = compute_diff(audience, state.snapshot(name), config.mode)
+        diff = compute_diff(audience, state.snapshot(name), config.mode, full=full)
         result.inserts, result.changes = len(diff.inserts), len(diff.changes)
         result.retries, result.removals, result.invalid = len(diff.retries), len(diff.removals), len(invalid)
+        result.resends = len(diff.resends)
         to_send = diff.to_send
+        if progress is not None:
+            progress(
+                f"{name}: {len(audience):,} audience rows: {result.inserts:,} inserts, "
+                f"{result.changes:,} changes, {result.retries:,} retries, {result.resends:,} resends, "
+                f"{result.removals:,} removals, {result.invalid:,} invalid"
+            )
         if dry_run:
             result.samples = [destination.payload(r) for r in to_send[: config.sample_size]]
             result.outcome = "dry_run"
@@ -143,6 +168,7 @@ def _sync(
         result.outcome = "failed"
         raise
     finally:
+        result.duration_seconds = time.monotonic() - started
         state.finish_run(result)
         log.info(
             "%s run %s: %s (inserts %d, changes %d, retries %d, removals %d, invalid %d, confirmed %d, "

@@ -29,12 +29,15 @@ AUDIENCE_MERGE_COLUMNS: tuple[str, ...] = (
     "segment",
     "ltv_tier",
     "churn_band",
+    "rec_1_product_id",
     "rec_1_name",
     "rec_1_url",
     "rec_1_image",
+    "rec_2_product_id",
     "rec_2_name",
     "rec_2_url",
     "rec_2_image",
+    "rec_3_product_id",
     "rec_3_name",
     "rec_3_url",
     "rec_3_image",
@@ -50,7 +53,7 @@ MAILCHIMP_FIELDS: tuple[FieldMapping, ...] = (
     *(
         FieldMapping(f"rec_{i}_{part}", f"REC{i}_{tag}")
         for i in (1, 2, 3)
-        for part, tag in (("name", "NAME"), ("url", "URL"), ("image", "IMG"))
+        for part, tag in (("product_id", "ID"), ("name", "NAME"), ("url", "URL"), ("image", "IMG"))
     ),
     FieldMapping("offer", "OFFER"),
 )
@@ -73,6 +76,9 @@ class SyncConfig:
     key_column: str = "person_id"
     email_column: str = "email"
     consent_column: str | None = None  # boolean column: may this person be subscribed (Klaviyo)?
+    # The relation holds only people who consented (esp_audience is consent-gated upstream), so every row
+    # may be subscribed when it is new to the destination. Ignored when consent_column is set.
+    consent_gated: bool = False
     state_schema: str = "reverse_etl"
     sample_size: int = 3  # sample payloads in a dry run
 
@@ -130,6 +136,7 @@ class SyncResult:
     changes: int = 0
     removals: int = 0
     retries: int = 0  # unchanged keys re-sent because they were rejected last time
+    resends: int = 0  # unchanged keys re-sent because the run was a full resync
     invalid: int = 0
     sent: int = 0
     confirmed: int = 0
@@ -138,6 +145,7 @@ class SyncResult:
     failed: int = 0
     resumed_jobs: int = 0
     outcome: str = "running"
+    duration_seconds: float = 0.0
     samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -35,6 +35,7 @@ def person(i: int, **overrides: Any) -> dict[str, Any]:
         "row_hash": f"h{i}",
     }
     for n in (1, 2, 3):
+        row[f"rec_{n}_product_id"] = f"sku-{(i * 7 + n) % 501:04d}"
         row[f"rec_{n}_name"] = f"Product {i}-{n}"
         row[f"rec_{n}_url"] = f"https://shop.example.com/p/{i}-{n}"
         row[f"rec_{n}_image"] = f"https://cdn.example.com/p/{i}-{n}.jpg"

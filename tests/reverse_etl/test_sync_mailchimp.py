@@ -55,7 +55,8 @@ def test_first_run_sends_everyone_second_nothing_then_one_change(
     assert (first.inserts, first.confirmed, first.outcome) == (1234, 1234, "success")
     assert members(esp) == expected_merge_fields(rows)
     assert esp.stats.count("POST", BATCH) == 3  # 500 + 500 + 234
-    assert lines[0] == "mailchimp: 0/1,234 sent" and lines[-1] == "mailchimp: 1,234/1,234 sent"
+    assert lines[0].startswith("mailchimp: 1,234 audience rows: 1,234 inserts, 0 changes")
+    assert lines[1] == "mailchimp: 0/1,234 sent" and lines[-1] == "mailchimp: 1,234/1,234 sent"
     assert all(m.status == "subscribed" for m in esp.mailchimp.members(LIST_ID).values())
 
     second = sync(con, mailchimp_config(), mailchimp(esp))
