@@ -12,7 +12,6 @@ optional KLAVIYO_BASE_URL, KLAVIYO_REVISION; PERSONALIZE_EXPORT_DIR for the file
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -64,7 +63,6 @@ def sync_audience(
     full: bool = False,
     progress: Progress | None = None,
     mode: SyncMode | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> SyncResult:
     """One sync of activation.esp_audience to `destination` (file, mailchimp or klaviyo).
 
@@ -75,7 +73,9 @@ def sync_audience(
     if destination not in DESTINATION_KINDS:
         raise SyncSetupError(f"unknown destination {destination!r}; expected {', '.join(DESTINATION_KINDS)}")
     try:
-        target = settings_from_env(destination, environ, export_dir=load_export_dir(environ))
+        # The environment is read here and, for API keys, by the destinations themselves: secrets never
+        # pass through an argument that could end up in a log or a repr.
+        target = settings_from_env(destination, export_dir=load_export_dir())
     except MissingSetting as error:
         raise SyncSetupError(str(error)) from None
     missing = f"no {AUDIENCE_RELATION} in {settings.duckdb_path}: run `personalize run` first"

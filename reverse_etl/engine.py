@@ -26,6 +26,11 @@ from reverse_etl.state import StateStore
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress lines while sending (the first and last always show)
+# Confirmed batches are written to state in groups: one DuckDB transaction per 500-member Mailchimp batch
+# cost more than the sending. A kill loses at most one group's confirmations, and those rows are simply
+# sent again next run (every destination upserts, so that is an update, never a duplicate).
+COMMIT_ROWS = 20_000
+COMMIT_SECONDS = 0.5
 
 
 def _connect(con: duckdb.DuckDBPyConnection | str | Path) -> tuple[duckdb.DuckDBPyConnection, bool]:
@@ -96,14 +101,35 @@ def _sync(
         last_report[0] = now
         progress(f"{name}: {done:,}/{total:,} {verb}")
 
-    def commit(batch: BatchResult) -> None:
+    buffered = BatchResult()
+    buffered_jobs: list[str] = []
+    last_flush = [time.monotonic()]
+
+    def flush() -> None:
+        nonlocal buffered, buffered_jobs
+        group, jobs = buffered, buffered_jobs
+        buffered, buffered_jobs = BatchResult(), []
+        last_flush[0] = time.monotonic()
+        if not (group.confirmed or group.rejected or group.removed or group.failed or jobs):
+            return
         state.commit_batch(
-            name, result.run_id, batch.confirmed, batch.rejected, batch.removed, batch.failed, batch.job_id
+            name, result.run_id, group.confirmed, group.rejected, group.removed, group.failed, job_ids=jobs
         )
-        result.confirmed += len(batch.confirmed)
-        result.rejected += len(batch.rejected)
-        result.removed += len(batch.removed)
-        result.failed += len(batch.failed)
+        result.confirmed += len(group.confirmed)
+        result.rejected += len(group.rejected)
+        result.removed += len(group.removed)
+        result.failed += len(group.failed)
+
+    def commit(batch: BatchResult) -> None:
+        buffered.confirmed += batch.confirmed
+        buffered.rejected += batch.rejected
+        buffered.removed += batch.removed
+        buffered.failed += batch.failed
+        if batch.job_id is not None:
+            buffered_jobs.append(batch.job_id)
+        size = len(buffered.confirmed) + len(buffered.rejected) + len(buffered.removed) + len(buffered.failed)
+        if size >= COMMIT_ROWS or time.monotonic() - last_flush[0] >= COMMIT_SECONDS:
+            flush()
 
     ctx = DeliveryContext(
         run_id=result.run_id,
@@ -116,6 +142,7 @@ def _sync(
                 log.info("%s: resuming %d unconfirmed job(s)", name, len(pending))
                 for batch in destination.resume(pending, ctx):
                     commit(batch)
+                flush()  # the diff below must see what the resumed jobs confirmed
                 result.resumed_jobs = len(pending)
         audience, invalid = read_audience(con, config)
         diff = compute_diff(audience, state.snapshot(name), config.mode, full=full)
@@ -161,7 +188,10 @@ def _sync(
                     done += len(batch.removed) + len(batch.failed)
                     report(done, len(diff.removals), "removed")
         finally:
-            destination.close()
+            try:
+                flush()  # what the destination confirmed is kept, also when the run fails midway
+            finally:
+                destination.close()
         result.outcome = "success" if not (result.rejected or result.failed) else "partial"
         return result
     except BaseException:

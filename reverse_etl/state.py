@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import orjson
 
 from reverse_etl.models import Record, Reject, SnapshotRow, SyncResult
 
@@ -87,8 +88,12 @@ class StateStore:
         removed: Iterable[str],
         failed: Iterable[tuple[str, Reject]],
         job_id: str | None = None,
+        *,
+        job_ids: Iterable[str] = (),
     ) -> None:
-        """Apply one batch's confirmed outcome atomically."""
+        """Apply one batch's (or a group of batches') confirmed outcome atomically; `job_id`/`job_ids`: the
+        pending jobs these confirmations finish."""
+        finished_jobs = [*([job_id] if job_id is not None else []), *job_ids]
         ts = now_utc()
         s = self.s
         confirmed = list(confirmed)
@@ -128,10 +133,11 @@ class StateStore:
                 )
             errors = [rej for _, rej in rejected] + [rej for _, rej in failed]
             self._insert_errors(destination, run_id, errors, ts)
-            if job_id is not None:
+            if finished_jobs:
                 self.con.execute(
-                    f"delete from {s}.pending_jobs where destination = ? and job_id = ?",
-                    [destination, job_id],
+                    f"delete from {s}.pending_jobs where destination = ? "
+                    "and job_id in (select unnest(?::varchar[]))",
+                    [destination, finished_jobs],
                 )
             self.con.execute("commit")
         except Exception:
@@ -190,7 +196,7 @@ class StateStore:
     ) -> None:
         self.con.execute(
             f"insert or replace into {self.s}.pending_jobs values (?, ?, ?, ?, ?)",
-            [destination, job_id, run_id, now_utc(), json.dumps(records)],
+            [destination, job_id, run_id, now_utc(), orjson.dumps(records).decode()],
         )
 
     def pending_jobs(self, destination: str) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 import requests
 
 from reverse_etl.destinations.base import DeliveryContext, Destination, secret_from_env
@@ -114,7 +115,7 @@ class KlaviyoDestination(Destination):
         batch: list[tuple[Record, bytes]] = []
         size = overhead
         for record in records:
-            encoded = json.dumps(self.payload(record), separators=(",", ":")).encode()
+            encoded = orjson.dumps(self.payload(record))
             extra = len(encoded) + (1 if batch else 0)
             if batch and (len(batch) >= self.config.max_profiles or size + extra > self.config.max_bytes):
                 yield batch
