@@ -1,0 +1,238 @@
+"""`personalize sync`: settings from env vars, the file destination end to end, dry run, --full, errors."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from personalize.cli import main
+from reverse_etl.configure import DestinationSettings, MissingSetting, settings_from_env
+from reverse_etl.models import MAILCHIMP_FIELDS
+from reverse_etl.state import StateStore
+from reverse_etl.testing import EspEmulator
+from tests.reverse_etl.esp_helpers import batch, mailchimp_session, member
+from tests.reverse_etl.sync_fixtures import LIST_ID, REVISION, expected_merge_fields, members, people, person
+from tests.reverse_etl.sync_fixtures import write_audience as _write_audience
+
+SECRET = "do-not-print-me-0123456789-us21"
+DESTINATION_VARS = (
+    "MAILCHIMP_API_KEY",
+    "MAILCHIMP_LIST_ID",
+    "MAILCHIMP_BASE_URL",
+    "MAILCHIMP_SERVER_PREFIX",
+    "KLAVIYO_API_KEY",
+    "KLAVIYO_LIST_ID",
+    "KLAVIYO_BASE_URL",
+    "KLAVIYO_REVISION",
+)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty environment but for the warehouse and export paths of this test."""
+    for name in DESTINATION_VARS:
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("PERSONALIZE_DUCKDB_PATH", str(db))
+    monkeypatch.setenv("PERSONALIZE_EXPORT_DIR", str(tmp_path / "exports"))
+    return db
+
+
+@pytest.fixture
+def esp() -> Iterator[EspEmulator]:
+    with EspEmulator(job_delay=0.0, klaviyo_rate_limits=False) as emulator:
+        yield emulator
+
+
+def write_audience(db: Path, rows: list[dict[str, object]]) -> None:
+    con = duckdb.connect(str(db))
+    try:
+        _write_audience(con, rows)
+    finally:
+        con.close()
+
+
+def summary(out: str) -> dict[str, str]:
+    """The summary table's rows: label -> value."""
+    table: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.strip().rsplit(None, 1)
+        if line.startswith("  ") and len(parts) == 2:
+            table[parts[0]] = parts[1]
+    return table
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_file_destination_end_to_end(
+    warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = people(range(40))
+    write_audience(warehouse, rows)
+    exports = tmp_path / "exports"
+
+    assert main(["sync", "--destination", "file"]) == 0
+    out, err = capsys.readouterr()
+    first = summary(out)
+    assert out.startswith("sync to file (mirror): success")
+    assert (first["inserts"], first["sent"], first["confirmed"], first["failed"]) == ("40", "40", "40", "0")
+    assert "duration" in out and "file: 40/40 sent" in err  # progress on stderr, the table on stdout
+    written = _csv(exports / "audience.csv")
+    assert [r["key"] for r in written] == [r["person_id"] for r in rows]
+    assert written[5]["rec_3_product_id"] == rows[5]["rec_3_product_id"]
+
+    assert main(["sync", "--destination", "file"]) == 0  # nothing changed: nothing sent
+    assert (summary(capsys.readouterr().out)["sent"], len(list(exports.glob("audience_changes_*")))) == (
+        "0",
+        2,
+    )
+
+    rows[3] = person(3, rec_1_product_id="sku-9999")
+    write_audience(warehouse, rows[:-1])  # one change, one leaver
+    assert main(["sync", "--destination", "file"]) == 0
+    third = summary(capsys.readouterr().out)
+    assert (third["changes"], third["removals"], third["sent"]) == ("1", "1", "1")
+    assert _csv(exports / "audience.csv")[3]["rec_1_product_id"] == "sku-9999"
+
+    assert main(["sync", "--destination", "file", "--full"]) == 0
+    full = summary(capsys.readouterr().out)
+    assert (full["inserts"], full["resends (--full)"], full["sent"]) == ("0", "39", "39")
+    con = duckdb.connect(str(warehouse))
+    assert [r[3] for r in StateStore(con).runs("file")] == ["success"] * 4
+    con.close()
+
+
+def test_dry_run_sends_nothing_and_prints_no_email(
+    warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = people(range(12))
+    write_audience(warehouse, rows)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+
+    assert main(["sync", "--destination", "mailchimp", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    table = summary(out)
+    assert out.startswith("dry run of the sync to mailchimp:L1 (mirror): dry_run")
+    assert (table["inserts"], table["sent"]) == ("12", "0")
+    assert '"REC1_ID": "sku-' in out and '"status_if_new": "subscribed"' in out  # sample payloads
+    assert "@example.com" not in out + err  # emails show as digests
+    assert esp.stats.snapshot().requests.total() == 0
+    assert esp.mailchimp.members(LIST_ID) == {}
+
+    assert main(["sync", "--destination", "mailchimp"]) == 0  # the real run after it
+    assert summary(capsys.readouterr().out)["confirmed"] == "12"
+    assert members(esp) == expected_merge_fields(rows)
+
+
+def test_mailchimp_full_resync_updates_everyone_without_duplicates(
+    warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = people(range(30))
+    write_audience(warehouse, rows)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    # Someone edits a member by hand in Mailchimp: only a full resync puts the warehouse's values back.
+    with mailchimp_session(esp) as session:
+        edit = batch([member("user4@example.com", merge_fields={"OFFER": "EDITED"})])
+        session.post(f"{esp.mailchimp_url}/lists/{LIST_ID}", json=edit).raise_for_status()
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    assert esp.mailchimp.member(LIST_ID, "user4@example.com").merge_fields["OFFER"] == "EDITED"
+
+    assert main(["sync", "--destination", "mailchimp", "--full"]) == 0
+    table = summary(capsys.readouterr().out.split("sync to mailchimp")[-1])
+    assert (table["inserts"], table["resends (--full)"], table["confirmed"]) == ("0", "30", "30")
+    assert members(esp) == expected_merge_fields(rows)
+    assert set(esp.mailchimp.creates.values()) == {1}  # upserts by subscriber hash: no second create
+    assert esp.mailchimp.status_changes == []
+
+
+def test_klaviyo_subscribes_new_people_of_the_consent_gated_audience_once(
+    warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = people(range(10))
+    write_audience(warehouse, rows)
+    monkeypatch.setenv("KLAVIYO_API_KEY", esp.klaviyo_api_key)
+    monkeypatch.setenv("KLAVIYO_LIST_ID", "KL1")
+    monkeypatch.setenv("KLAVIYO_BASE_URL", esp.base_url)
+    monkeypatch.setenv("KLAVIYO_REVISION", REVISION)
+    assert main(["sync", "--destination", "klaviyo"]) == 0
+    assert main(["sync", "--destination", "klaviyo", "--full"]) == 0
+    out = capsys.readouterr().out
+    assert "sync to klaviyo:KL1 (upsert): success" in out
+    assert esp.wait_idle()
+    assert set(esp.klaviyo.profiles()) == {r["email"] for r in rows}
+    assert (
+        esp.klaviyo.profile("user7@example.com").properties["rec_2_product_id"] == rows[7]["rec_2_product_id"]
+    )
+    # Everyone in esp_audience consented; each is subscribed once, when new (a full resync adds nothing).
+    assert sorted(c.email for c in esp.klaviyo.subscription_changes) == sorted(r["email"] for r in rows)
+    assert set(esp.klaviyo.creates.values()) == {1}
+
+
+@pytest.mark.parametrize(
+    ("destination", "present", "missing"),
+    [
+        ("mailchimp", {}, "MAILCHIMP_API_KEY"),
+        ("mailchimp", {"MAILCHIMP_API_KEY": SECRET}, "MAILCHIMP_LIST_ID"),
+        ("klaviyo", {"KLAVIYO_LIST_ID": "KL1"}, "KLAVIYO_API_KEY"),
+        ("klaviyo", {"KLAVIYO_API_KEY": SECRET}, "KLAVIYO_LIST_ID"),
+    ],
+)
+def test_a_missing_variable_is_one_line_naming_it(
+    warehouse: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    destination: str,
+    present: dict[str, str],
+    missing: str,
+) -> None:
+    write_audience(warehouse, people(range(2)))
+    for name, value in present.items():
+        monkeypatch.setenv(name, value)
+    assert main(["sync", "--destination", destination]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"personalize sync: error: environment variable {missing} is not set\n"
+    assert out == "" and SECRET not in err
+
+
+def test_a_missing_audience_says_to_run_first(warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--destination", "file"]) == 2  # no warehouse file at all
+    assert "run `personalize run` first" in capsys.readouterr().err
+    assert not warehouse.exists()  # not created by the attempt
+    duckdb.connect(str(warehouse)).close()  # a warehouse without the audience
+    assert main(["sync", "--destination", "file"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"personalize sync: error: no activation.esp_audience in {warehouse}: run `personalize run` first\n"
+    )
+
+
+def test_settings_from_env_server_prefix_and_state_key() -> None:
+    env = {"MAILCHIMP_API_KEY": "abc-us21", "MAILCHIMP_LIST_ID": "L9"}
+    settings = settings_from_env("mailchimp", env)
+    assert (settings.base_url, settings.state_key) == ("https://us21.api.mailchimp.com/3.0", "mailchimp:L9")
+    prefixed = settings_from_env("mailchimp", {**env, "MAILCHIMP_SERVER_PREFIX": "us5"})
+    assert prefixed.base_url == "https://us5.api.mailchimp.com/3.0"
+    with pytest.raises(MissingSetting, match="MAILCHIMP_SERVER_PREFIX") as raised:
+        settings_from_env("mailchimp", {"MAILCHIMP_API_KEY": SECRET[:-5], "MAILCHIMP_LIST_ID": "L9"})
+    assert SECRET[:-5] not in str(raised.value)
+    assert settings_from_env("file", {}, export_dir=Path("/x")) == DestinationSettings(
+        "file", export_dir=Path("/x")
+    )
+
+
+def test_mailchimp_merge_tags_fit_the_vendor_limit() -> None:
+    tags = [m.field for m in MAILCHIMP_FIELDS]
+    assert all(len(t) <= 10 and t.replace("_", "").isalnum() and t.isupper() for t in tags)
+    assert {"REC1_ID", "REC2_ID", "REC3_ID"} <= set(tags) and len(set(tags)) == len(tags)
