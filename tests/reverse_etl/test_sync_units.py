@@ -5,15 +5,27 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 import requests
 
+from reverse_etl.destinations import DeliveryContext, FileConfig, FileDestination
 from reverse_etl.diff import compute_diff, read_audience
 from reverse_etl.engine import sync
-from reverse_etl.models import FieldMapping, Record, Reject, SnapshotRow, SyncConfig, SyncMode, email_digest
+from reverse_etl.models import (
+    BatchResult,
+    FieldMapping,
+    Record,
+    Reject,
+    SnapshotRow,
+    SyncConfig,
+    SyncMode,
+    email_digest,
+)
 from reverse_etl.retry import RetryPolicy, TransportError, backoff_delay, send, wait_seconds
 from reverse_etl.state import StateStore
 from reverse_etl.testing import EspEmulator
@@ -41,6 +53,48 @@ def test_diff_categories_and_modes() -> None:
     mirror = compute_diff(audience, snapshot, SyncMode.MIRROR)
     assert [r.key for r in mirror.removals] == ["gone"]
     assert [r.key for r in mirror.to_send] == ["d", "new", "b", "c"]
+    full = compute_diff(audience, snapshot, SyncMode.MIRROR, full=True)
+    # A full resync re-sends the unchanged "a" too, but who is new (and so may be subscribed) is unchanged.
+    assert [r.key for r in full.to_send] == ["d", "new", "b", "c", "a"]
+    assert [r.key for r in full.inserts] == ["d", "new"] and [r.key for r in full.resends] == ["a"]
+    assert [r.key for r in full.removals] == ["gone"]
+
+
+class _FailsAfterThreeBatches(FileDestination):
+    def upsert(self, records: Sequence[Record], ctx: DeliveryContext) -> Iterator[BatchResult]:
+        for start in range(0, 30, 10):
+            yield BatchResult(confirmed=list(records[start : start + 10]))
+        raise ConnectionAbortedError("the destination went away")
+
+
+def test_confirmed_batches_are_committed_when_a_run_fails_midway(tmp_path: Path) -> None:
+    con = duckdb.connect(":memory:")
+    write_audience(con, people(range(50)))
+    config = SyncConfig(destination="file")
+    with pytest.raises(ConnectionAbortedError):
+        sync(con, config, _FailsAfterThreeBatches(FileConfig(tmp_path)))
+    state = StateStore(con)
+    assert sorted(state.snapshot("file")) == [f"p{i:05d}" for i in range(30)]  # grouped, yet kept
+    assert state.runs("file")[-1][3] == "failed"
+    resumed = sync(con, config, FileDestination(FileConfig(tmp_path)))
+    assert (resumed.inserts, resumed.sent, resumed.outcome) == (20, 20, "success")
+
+
+def test_audience_values_reach_destinations_as_json_types_and_the_hash_sees_them() -> None:
+    con = duckdb.connect(":memory:")
+    con.execute("create schema activation")
+    con.execute(
+        "create table activation.esp_audience as select 'p1' as person_id, 'a@example.com' as email, "
+        "12.50::decimal(10, 2) as offer, date '2026-01-02' as first_name"
+    )
+    config = SyncConfig(
+        destination="x", fields=(FieldMapping("offer", "OFFER"), FieldMapping("first_name", "FNAME"))
+    )
+    (before,), _ = read_audience(con, config)
+    assert before.fields == {"OFFER": 12.5, "FNAME": "2026-01-02"}
+    con.execute("update activation.esp_audience set offer = 12.51")
+    (after,), _ = read_audience(con, config)
+    assert after.row_hash != before.row_hash
 
 
 def test_hash_covers_mapped_fields_and_email_only() -> None:
