@@ -142,7 +142,8 @@ class MailchimpDestination(Destination):
             return BatchResult(failed=[(r.key, Reject(r.key, None, "transport", str(exc))) for r in batch])
         status = response.status_code
         if status == 200:
-            return self._batch_outcome(batch, response.json())
+            # The answer repeats every member in full: orjson parses it several times faster than json.
+            return self._batch_outcome(batch, orjson.loads(response.content))
         detail = _problem_detail(response)
         if status in RETRYABLE_STATUS or status in (401, 403, 404):
             # Retries exhausted, or a configuration problem: nothing confirmed, all re-sent next run.
