@@ -101,7 +101,7 @@ class Record:
     consent: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, like Record: an incremental sync loads one per person in the snapshot
 class SnapshotRow:
     key: str
     row_hash: str | None

@@ -14,7 +14,9 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,14 +131,27 @@ class KlaviyoDestination(Destination):
     def upsert(self, records: Sequence[Record], ctx: DeliveryContext) -> Iterator[BatchResult]:
         new_keys = ctx.new_keys
         submitted: list[tuple[str, list[Record], set[str]]] = []
-        for batch in self.batches(records):
-            for job_id, recs, failure in self._submit(batch):
+
+        def record(outcomes: list[tuple[str | None, list[Record], BatchResult]]) -> Iterator[BatchResult]:
+            # On the caller's thread: state is written there only.
+            for job_id, recs, failure in outcomes:
                 if job_id is None:
                     yield failure
                     continue
                 subscribe = {r.key for r in recs if r.consent and r.key in new_keys}
                 ctx.record_job(job_id, [_to_state(r, r.key in subscribe) for r in recs])
                 submitted.append((job_id, recs, subscribe))
+
+        # One job is uploaded (and parsed by Klaviyo) while the next one is encoded here. A job accepted
+        # but not yet recorded when the process dies is submitted again next run: imports upsert by email.
+        with ThreadPoolExecutor(1, thread_name_prefix="klaviyo-submit") as pool:
+            in_flight: deque[Future[list[tuple[str | None, list[Record], BatchResult]]]] = deque()
+            for batch in self.batches(records):
+                in_flight.append(pool.submit(lambda b=batch: list(self._submit(b))))
+                while len(in_flight) > 1:
+                    yield from record(in_flight.popleft().result())
+            while in_flight:
+                yield from record(in_flight.popleft().result())
         for job_id, recs, subscribe in submitted:
             yield self._finish(job_id, recs, subscribe)
 
@@ -314,10 +329,11 @@ class KlaviyoDestination(Destination):
 
 
 def _to_state(record: Record, subscribe: bool) -> dict[str, Any]:
+    # What finishing the job needs: the key and hash to commit, the email to subscribe. Not the fields: they
+    # are in the submitted job already, and writing them made state writes cost more than the import.
     return {
         "key": record.key,
         "email": record.email,
-        "fields": record.fields,
         "row_hash": record.row_hash,
         "consent": record.consent,
         "subscribe": subscribe,
@@ -325,7 +341,8 @@ def _to_state(record: Record, subscribe: bool) -> dict[str, Any]:
 
 
 def _from_state(item: dict[str, Any]) -> Record:
-    return Record(item["key"], item["email"], item["fields"], item["row_hash"], bool(item.get("consent")))
+    fields = item.get("fields") or {}  # present in jobs recorded by earlier versions
+    return Record(item["key"], item["email"], fields, item["row_hash"], bool(item.get("consent")))
 
 
 def _error_detail(response: requests.Response) -> str:
