@@ -97,6 +97,11 @@ class EmulatorProcess:
         return f"{self.base_url}/3.0"
 
     @property
+    def pid(self) -> int | None:
+        """The emulator's process id (e.g. to read its CPU time in a benchmark)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def returncode(self) -> int | None:
         return self._process.poll() if self._process is not None else None
 
