@@ -25,6 +25,7 @@ from reverse_etl.configure import (
     build_sync_config,
     settings_from_env,
 )
+from reverse_etl.diff import missing_columns
 from reverse_etl.engine import sync
 from reverse_etl.models import Progress, SyncMode, SyncResult, email_digest
 
@@ -96,6 +97,12 @@ def sync_audience(
             raise SyncSetupError(str(error)) from None
         if config.mode is SyncMode.MIRROR and not destination_client.supports_removal:
             raise SyncSetupError(f"{destination} does not support mirror mode; use upsert")
+        missing_audience_columns = missing_columns(con, config)
+        if missing_audience_columns:
+            raise SyncSetupError(
+                f"{AUDIENCE_RELATION} in {settings.duckdb_path} has no column "
+                f"{', '.join(missing_audience_columns)}: rebuild it with `personalize run`"
+            )
         return sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
     finally:
         con.close()

@@ -58,6 +58,19 @@ def _plain_expression(column: str, sql_type: str) -> str:
     return f"{quoted}::varchar"
 
 
+def missing_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> list[str]:
+    """Columns the config reads that the audience relation lacks (empty when it has them all)."""
+    if not _RELATION.match(config.audience_relation):
+        raise ValueError(f"bad audience relation name {config.audience_relation!r}")
+    present = {
+        str(row[0]) for row in con.execute(f"describe select * from {config.audience_relation}").fetchall()
+    }
+    wanted = [config.key_column, config.email_column, *(m.column for m in config.fields)]
+    if config.consent_column:
+        wanted.append(config.consent_column)
+    return [c for c in wanted if c not in present]
+
+
 def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[list[Record], list[Reject]]:
     """The mapped audience and the rows that cannot be sent (no key, bad email, duplicate key).
 
@@ -65,8 +78,9 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
     list, so NULL and "" differ and values cannot run into each other): hashing a million rows in Python
     cost more than the rest of the read.
     """
-    if not _RELATION.match(config.audience_relation):
-        raise ValueError(f"bad audience relation name {config.audience_relation!r}")
+    missing = missing_columns(con, config)
+    if missing:
+        raise ValueError(f"{config.audience_relation} has no column {', '.join(missing)}")
     relation = config.audience_relation
     merge_columns = [m.column for m in config.fields]
     types = {

@@ -25,6 +25,7 @@ def test_run_generates_the_demo_once_and_builds_the_warehouse(
     raw_dir, warehouse = tmp_path / "raw", tmp_path / "warehouse.duckdb"
     monkeypatch.setenv(RAW_DIR_ENV, str(raw_dir))
     monkeypatch.setenv(DUCKDB_PATH_ENV, str(warehouse))
+    monkeypatch.setenv("PERSONALIZE_EXPORT_DIR", str(tmp_path / "exports"))  # run ends with a file sync
 
     assert main(["run", "--customers", "400", "--seed", "5"]) == 0
 

@@ -255,3 +255,17 @@ def test_personalize_run_ends_with_a_file_sync_once_the_audience_exists(
     _sync_to_file_after_run(settings)  # a second run with no data change syncs 0 rows
     assert summary(capsys.readouterr().out)["sent"] == "0"
     assert len(_csv(tmp_path / "exports" / "audience.csv")) == 5
+
+
+def test_an_audience_without_a_mapped_column_is_named(
+    warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_audience(warehouse, people(range(3)))
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table activation.esp_audience drop column rec_2_product_id")
+    con.close()
+    assert main(["sync", "--destination", "file"]) == 2
+    assert capsys.readouterr().err == (
+        f"personalize sync: error: activation.esp_audience in {warehouse} has no column rec_2_product_id: "
+        "rebuild it with `personalize run`\n"
+    )
