@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RAW_DIR_ENV = "PERSONALIZE_RAW_DIR"
 DUCKDB_PATH_ENV = "PERSONALIZE_DUCKDB_PATH"
+MODEL_DIR_ENV = "PERSONALIZE_MODEL_DIR"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
+DEFAULT_MODEL_DIR = "data/models"
 
 # The dbt project (dbt_project.yml, profiles.yml) sits at the repository root.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -24,6 +26,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 class Settings:
     raw_dir: Path
     duckdb_path: Path
+    # The model registry (ml.registry) is Python-only, so dbt never sees it. Defaulted so callers that
+    # only care about dbt can keep building Settings from the two data paths.
+    model_dir: Path = field(default_factory=lambda: _resolve(DEFAULT_MODEL_DIR))
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: absolute paths, so the working directory does not matter."""
@@ -49,4 +54,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         raw_dir=_resolve(env.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR),
         duckdb_path=_resolve(env.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH),
+        model_dir=_resolve(env.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR),
     )
