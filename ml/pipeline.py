@@ -8,7 +8,7 @@ stored in the registry) and ``score_active`` (score with whatever is active and 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,6 +185,11 @@ def train_evaluate_score(
     """Train both models, evaluate them against the baselines, promote per the rule, score, write tables."""
     candidates = train_candidates(con, model_dir, config=config, progress=progress)
     scores = score_active(con, model_dir, kinds=tuple(candidates), progress=progress)
+    return run_report(candidates, scores)
+
+
+def run_report(candidates: Mapping[Kind, Candidate], scores: Mapping[Kind, Scores]) -> ModelRunReport:
+    """The report of a run whose steps were called one by one (as separate Dagster assets do)."""
     reports: dict[Kind, KindReport] = {}
     for kind, candidate in candidates.items():
         scored = scores[kind]
@@ -212,5 +217,6 @@ __all__ = [
     "train_candidate",
     "train_candidates",
     "train_evaluate_score",
+    "run_report",
     "validation_baselines",
 ]

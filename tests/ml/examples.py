@@ -25,8 +25,8 @@ class SimulatedTables:
 
 def _transactions(n: int, end_day: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     first = rng.integers(0, end_day // 2, n)
-    rate = rng.gamma(1.2, 1 / 60, n)  # purchases per day while alive
-    lifetime = rng.exponential(1.0, n) / rng.gamma(1.5, 1 / 300, n)
+    rate = rng.gamma(1.0, 1 / 40, n)  # purchases per day while alive
+    lifetime = rng.exponential(1.0, n) / rng.gamma(1.5, 1 / 900, n)
     death = first + lifetime
     active = np.clip(np.minimum(death, end_day) - first, 0, None)
     repeats = rng.poisson(rate * active)
