@@ -41,7 +41,9 @@ def evaluate(trained: TrainedModel, baselines: BaselinePredictions) -> Evaluatio
     predictions = baselines.churn if trained.kind == CHURN else baselines.ltv
     for name, predicted in predictions.items():
         if np.shape(predicted) != actual.shape:
-            raise ValueError(f"baseline {name} has {np.size(predicted)} predictions for {actual.size} validation rows")
+            raise ValueError(
+                f"baseline {name} has {np.size(predicted)} predictions for {actual.size} validation rows"
+            )
     return Evaluation(
         kind=trained.kind,
         validation_cutoff=trained.validation_cutoff,

@@ -78,7 +78,9 @@ def _validate(frame: pd.DataFrame, table: str, labels: Sequence[str]) -> Example
     for column in BTYD_COLUMNS:
         if frame[column].isna().any():
             person = frame.loc[frame[column].isna(), "person_id"].iloc[0]
-            raise FrameError(f"{table}.{column} is null for person_id {person!r} (scored people must have bought)")
+            raise FrameError(
+                f"{table}.{column} is null for person_id {person!r} (scored people must have bought)"
+            )
     horizons = frame["horizon_days"].unique()
     if len(horizons) != 1:
         raise FrameError(f"{table}.horizon_days must hold one value, got {sorted(horizons.tolist())}")
@@ -104,7 +106,7 @@ def _validate_labels(frame: pd.DataFrame, table: str) -> None:
 
 
 def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE) -> ExampleFrame:
-    """The training table, validated; it needs two or more cutoffs (earlier ones train, the latest validates)."""
+    """The training table, validated; it needs 2+ cutoffs (earlier ones train, the latest validates)."""
     frame = _validate(_read(con, table), table, (CHURN_LABEL, SPEND_LABEL))
     _validate_labels(frame.rows, table)
     if len(frame.cutoffs) < 2:

@@ -115,14 +115,17 @@ class CalibrationBin:
     observed_rate: float
 
 
-def calibration_table(actual: npt.ArrayLike, probability: npt.ArrayLike, bins: int = 10) -> list[CalibrationBin]:
+def calibration_table(
+    actual: npt.ArrayLike, probability: npt.ArrayLike, bins: int = 10
+) -> list[CalibrationBin]:
     """Rows sorted by predicted probability, cut into ``bins`` equal-count bins (fewer if rows are few)."""
     y, p = _pair(actual, probability)
     _binary(y)
     order = np.argsort(p, kind="stable")
     chunks = [c for c in np.array_split(order, min(bins, y.size)) if c.size]
     return [
-        CalibrationBin(i + 1, int(c.size), float(p[c].mean()), float(y[c].mean())) for i, c in enumerate(chunks)
+        CalibrationBin(i + 1, int(c.size), float(p[c].mean()), float(y[c].mean()))
+        for i, c in enumerate(chunks)
     ]
 
 
@@ -179,7 +182,9 @@ def decile_table(actual: npt.ArrayLike, predicted: npt.ArrayLike, deciles: int =
     y, s = _pair(actual, predicted)
     order = np.argsort(-s, kind="stable")
     chunks = [c for c in np.array_split(order, min(deciles, y.size)) if c.size]
-    return [DecileRow(i + 1, int(c.size), float(s[c].mean()), float(y[c].mean())) for i, c in enumerate(chunks)]
+    return [
+        DecileRow(i + 1, int(c.size), float(s[c].mean()), float(y[c].mean())) for i, c in enumerate(chunks)
+    ]
 
 
 def decile_mape(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> float:

@@ -22,7 +22,16 @@ from ml.frames import ExampleFrame, fingerprint, load_scoring_features, load_tra
 from ml.promotion import PROMOTION_METRICS, PromotionDecision, best_baseline, decide
 from ml.registry import ModelMetadata
 from ml.scoring import Scores, score, write_scores
-from ml.training import CHURN, KINDS, Kind, Progress, TrainedModel, TrainingConfig, train_model, validation_mask
+from ml.training import (
+    CHURN,
+    KINDS,
+    Kind,
+    Progress,
+    TrainedModel,
+    TrainingConfig,
+    train_model,
+    validation_mask,
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +50,14 @@ class Candidate:
         kind = self.trained.kind
         scorers = {MODEL: self.trained.validation_predicted}
         scorers.update(self.baselines.churn if kind == CHURN else self.baselines.ltv)
-        charts = {"lift": plots.lift_png(actual, scorers, title=f"{kind}: cumulative lift, validation window")}
+        charts = {
+            "lift": plots.lift_png(actual, scorers, title=f"{kind}: cumulative lift, validation window")
+        }
         if kind == CHURN:
             charts["roc"] = plots.roc_png(actual, scorers)
-        charts["deciles"] = plots.decile_png(actual, self.trained.validation_predicted, title=f"{kind}: deciles")
+        charts["deciles"] = plots.decile_png(
+            actual, self.trained.validation_predicted, title=f"{kind}: deciles"
+        )
         return charts
 
 
@@ -107,10 +120,14 @@ def train_candidates(
     """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (one baseline fit shared)."""
     examples = load_training_examples(con)
     if progress:
-        progress(f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}")
+        progress(
+            f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}"
+        )
     baselines = validation_baselines(examples)
     return {
-        kind: train_candidate(examples, model_dir, kind, baselines=baselines, config=config, progress=progress)
+        kind: train_candidate(
+            examples, model_dir, kind, baselines=baselines, config=config, progress=progress
+        )
         for kind in kinds
     }
 
@@ -127,7 +144,9 @@ def score_active(
     scored_at = datetime.now(UTC)
     needs_baseline = any(registry.active_version(model_dir, kind) is None for kind in kinds)
     baselines = predict_baselines(scoring.rows, scoring.horizon_days) if needs_baseline else None
-    results = {kind: score(scoring, model_dir, kind, scored_at=scored_at, baselines=baselines) for kind in kinds}
+    results = {
+        kind: score(scoring, model_dir, kind, scored_at=scored_at, baselines=baselines) for kind in kinds
+    }
     write_scores(con, results)
     if progress:
         for kind, result in results.items():
@@ -168,10 +187,11 @@ class ModelRunReport:
             lines.append(f"  validation {report.validation_cutoff} ({report.validation_rows} rows)")
             lines.append("  " + "".join(f"{name:>22}" for name in ("", *columns)))
             for scorer, metrics in report.metrics.items():
-                lines.append("  " + f"{scorer:>22}" + "".join(f"{_format(metrics.get(c)):>22}" for c in columns))
-            lines.append(
-                f"  scored {report.rows_scored} people with {report.active_version} (reasons: {report.reasons_method})"
-            )
+                lines.append(
+                    "  " + f"{scorer:>22}" + "".join(f"{_format(metrics.get(c)):>22}" for c in columns)
+                )
+            lines.append(f"  scored {report.rows_scored} people with {report.active_version}")
+            lines.append(f"  reasons: {report.reasons_method}")
         return lines
 
 

@@ -50,7 +50,9 @@ def lift_png(actual: np.ndarray, scores: Mapping[str, np.ndarray], title: str = 
     return _png(figure)
 
 
-def decile_png(actual: np.ndarray, predicted: np.ndarray, title: str = "Predicted vs actual by decile") -> bytes:
+def decile_png(
+    actual: np.ndarray, predicted: np.ndarray, title: str = "Predicted vs actual by decile"
+) -> bytes:
     """Mean predicted and mean actual per decile of the prediction (decile 1 = highest)."""
     rows = decile_table(actual, predicted)
     deciles = np.array([row.decile for row in rows])

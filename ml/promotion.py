@@ -27,7 +27,10 @@ from ml.evaluation import Evaluation
 from ml.metrics import ChurnMetrics
 from ml.training import CHURN, LTV, Kind
 
-PROMOTION_METRICS: dict[Kind, tuple[str, ...]] = {CHURN: ("auc", "lift_at_10"), LTV: ("normalized_gini", "spearman")}
+PROMOTION_METRICS: dict[Kind, tuple[str, ...]] = {
+    CHURN: ("auc", "lift_at_10"),
+    LTV: ("normalized_gini", "spearman"),
+}
 
 
 @dataclass(frozen=True)

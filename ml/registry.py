@@ -143,7 +143,9 @@ def versions(model_dir: Path, kind: Kind) -> list[ModelMetadata]:
     kind_dir = _kind_dir(model_dir, kind)
     if not kind_dir.is_dir():
         return []
-    found = [load_metadata(model_dir, kind, p.name) for p in kind_dir.iterdir() if (p / METADATA_FILE).is_file()]
+    found = [
+        load_metadata(model_dir, kind, p.name) for p in kind_dir.iterdir() if (p / METADATA_FILE).is_file()
+    ]
     return sorted(found, key=lambda m: (m.created_at, m.version))
 
 

@@ -43,7 +43,9 @@ class Scores:
         return self.model_version.startswith(BASELINE_PREFIX)
 
 
-def _frame(person_ids: np.ndarray, score: np.ndarray, version: str, scored_at: datetime, reasons: list[str]) -> pd.DataFrame:
+def _frame(
+    person_ids: np.ndarray, score: np.ndarray, version: str, scored_at: datetime, reasons: list[str]
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "person_id": person_ids.astype(str),
@@ -90,7 +92,9 @@ def score(
     predictions = baselines.churn if kind == CHURN else baselines.ltv
     if candidate.best_baseline not in predictions:
         reason = baselines.unavailable.get(candidate.best_baseline, "no prediction of this kind")
-        raise ScoringError(f"best {kind} baseline {candidate.best_baseline} cannot score {scoring.table}: {reason}")
+        raise ScoringError(
+            f"best {kind} baseline {candidate.best_baseline} cannot score {scoring.table}: {reason}"
+        )
     version = BASELINE_PREFIX + candidate.best_baseline
     predicted = np.clip(predictions[candidate.best_baseline], 0.0, None)
     frame = _frame(person_ids, predicted, version, scored_at, ["[]"] * len(person_ids))

@@ -98,7 +98,11 @@ class TrainedModel:
 
 
 def predict(
-    booster: xgb.Booster, matrix: np.ndarray, features: Sequence[str], kind: Kind, calibration_scale: float = 1.0
+    booster: xgb.Booster,
+    matrix: np.ndarray,
+    features: Sequence[str],
+    kind: Kind,
+    calibration_scale: float = 1.0,
 ) -> np.ndarray:
     """Churn probability or calibrated spend per row (float64)."""
     raw = booster.predict(xgb.DMatrix(matrix, feature_names=list(features)))

@@ -23,7 +23,9 @@ class SimulatedTables:
     horizon_days: int
 
 
-def _transactions(n: int, end_day: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _transactions(
+    n: int, end_day: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     first = rng.integers(0, end_day // 2, n)
     rate = rng.gamma(1.0, 1 / 40, n)  # purchases per day while alive
     lifetime = rng.exponential(1.0, n) / rng.gamma(1.5, 1 / 900, n)
@@ -59,7 +61,9 @@ def _features(daily: pd.DataFrame, first: np.ndarray, death: np.ndarray, cutoff:
     ).fillna({"orders_90d": 0})
     people = summary.index.to_numpy()
     first_day = first[people]
-    first_amount = daily.set_index(["person", "day"])["amount"].reindex(list(zip(people, first_day, strict=True)))
+    first_amount = daily.set_index(["person", "day"])["amount"].reindex(
+        list(zip(people, first_day, strict=True))
+    )
     frequency = summary["days"].to_numpy() - 1
     repeat_spend = summary["spend"].to_numpy() - first_amount.to_numpy()
     alive = death[people] > cutoff
@@ -72,9 +76,13 @@ def _features(daily: pd.DataFrame, first: np.ndarray, death: np.ndarray, cutoff:
             "f_net_revenue": summary["spend"].to_numpy(),
             "f_sessions_30d": rng.poisson(np.where(alive, 4.0, 0.3)).astype(float),
             # Mostly missing, like web features for people who never visited: XGBoost must cope with nulls.
-            "f_email_clicks_90d": np.where(rng.random(people.size) < 0.7, np.nan, rng.poisson(1.0, people.size)),
+            "f_email_clicks_90d": np.where(
+                rng.random(people.size) < 0.7, np.nan, rng.poisson(1.0, people.size)
+            ),
             "btyd_frequency": frequency.astype(float),
-            "btyd_recency": np.where(frequency > 0, summary["last_day"].to_numpy() - first_day, 0).astype(float),
+            "btyd_recency": np.where(frequency > 0, summary["last_day"].to_numpy() - first_day, 0).astype(
+                float
+            ),
             "btyd_t": (cutoff - first_day).astype(float),
             "btyd_monetary_value": np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1), 0.0),
         }
@@ -86,7 +94,9 @@ def _features(daily: pd.DataFrame, first: np.ndarray, death: np.ndarray, cutoff:
     return frame
 
 
-def simulate_tables(customers: int = 3000, cutoffs: int = 4, horizon_days: int = 90, seed: int = 7) -> SimulatedTables:
+def simulate_tables(
+    customers: int = 3000, cutoffs: int = 4, horizon_days: int = 90, seed: int = 7
+) -> SimulatedTables:
     """Monthly training cutoffs; the latest one's label window ends at the scoring as-of."""
     rng = np.random.default_rng(seed)
     as_of = 720

@@ -18,7 +18,7 @@ def booster_and_matrix() -> tuple[xgb.Booster, np.ndarray]:
     rng = np.random.default_rng(3)
     matrix = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
     matrix[rng.random(matrix.shape) < 0.1] = np.nan  # missing values take the default branch
-    label = (np.nan_to_num(matrix[:, 0]) + np.nan_to_num(matrix[:, 1]) * np.nan_to_num(matrix[:, 2]) > 0)
+    label = np.nan_to_num(matrix[:, 0]) + np.nan_to_num(matrix[:, 1]) * np.nan_to_num(matrix[:, 2]) > 0
     data = xgb.DMatrix(matrix, label=label.astype(float), feature_names=list(FEATURES))
     params = {"objective": "binary:logistic", "tree_method": "hist", "nthread": 2, "max_depth": 4}
     return xgb.train(params, data, num_boost_round=30), matrix

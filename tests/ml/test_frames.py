@@ -66,7 +66,10 @@ def test_fingerprint_changes_with_content_not_row_order(con, tables) -> None:
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
-        (lambda t: t.drop(columns=["btyd_t"]), r"ml.ml_training_examples is missing required column\(s\) \['btyd_t'\]"),
+        (
+            lambda t: t.drop(columns=["btyd_t"]),
+            r"ml.ml_training_examples is missing required column\(s\) \['btyd_t'\]",
+        ),
         (lambda t: t.assign(label_is_churned=2), "label_is_churned must be 0 or 1, person_id 'p"),
         (lambda t: t.assign(label_net_spend=-1.0), "label_net_spend must be a number >= 0"),
         (lambda t: t.assign(btyd_recency=np.nan), "btyd_recency is null for person_id"),
@@ -93,5 +96,8 @@ def test_missing_tables_and_features_are_named(con, tables) -> None:
 
 def test_model_dir_setting_resolves_like_the_other_paths() -> None:
     assert load_settings({}).model_dir == PROJECT_DIR / "data/models"
-    assert load_settings({"PERSONALIZE_MODEL_DIR": "elsewhere/models"}).model_dir == PROJECT_DIR / "elsewhere/models"
+    assert (
+        load_settings({"PERSONALIZE_MODEL_DIR": "elsewhere/models"}).model_dir
+        == PROJECT_DIR / "elsewhere/models"
+    )
     assert load_settings({"PERSONALIZE_MODEL_DIR": "/abs/models"}).model_dir.as_posix() == "/abs/models"

@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 from ml import registry
-from ml.pipeline import Candidate, ModelRunReport, run_report, score_active, train_candidates, train_evaluate_score
+from ml.pipeline import (
+    Candidate,
+    ModelRunReport,
+    run_report,
+    score_active,
+    train_candidates,
+    train_evaluate_score,
+)
 from ml.scoring import SCORE_TABLES
 from ml.training import TrainingConfig
 from tests.ml.examples import simulate_tables, write_tables
@@ -76,9 +83,11 @@ def test_a_candidate_that_beats_every_baseline_is_promoted_and_scores(con, promo
 
 def test_score_tables_have_the_contract_schema(con, promoted_run) -> None:
     for table in SCORE_TABLES.values():
-        assert con.sql(f"describe {table}").fetchall() and [
-            (name, kind) for name, kind, *_ in con.sql(f"describe {table}").fetchall()
-        ] == EXPECTED_SCHEMA
+        assert (
+            con.sql(f"describe {table}").fetchall()
+            and [(name, kind) for name, kind, *_ in con.sql(f"describe {table}").fetchall()]
+            == EXPECTED_SCHEMA
+        )
         unique = con.sql(f"select count(*) = count(distinct person_id) from {table}").fetchall()[0][0]
         assert unique
 
@@ -90,7 +99,13 @@ def test_metadata_records_data_metrics_and_calibrated_ltv_total(con, promoted_ru
     assert churn.horizon_days == 90 and churn.features[-4:] == [
         "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"
     ]  # fmt: skip
-    assert set(churn.metrics) == {"xgboost", "bg_nbd", "pareto_nbd", "recency_heuristic", "frequency_heuristic"}
+    assert set(churn.metrics) == {
+        "xgboost",
+        "bg_nbd",
+        "pareto_nbd",
+        "recency_heuristic",
+        "frequency_heuristic",
+    }
     assert len(churn.training_fingerprint) == 64 and 1 <= churn.rounds <= GOOD.max_rounds
     ltv = registry.load_metadata(model_dir, "ltv", report.kinds["ltv"].candidate_version)
     assert ltv.metrics["xgboost"]["total_ratio"] == pytest.approx(1.0)

@@ -102,7 +102,11 @@ def _evaluation(model, **baselines) -> Evaluation:
 
 
 def test_promoted_only_when_every_baseline_is_beaten_on_both_metrics() -> None:
-    baselines = {"bg_nbd": _churn(0.70, 3.0), "pareto_nbd": _churn(0.72, 3.2), "recency_heuristic": _churn(0.65, 2.5)}
+    baselines = {
+        "bg_nbd": _churn(0.70, 3.0),
+        "pareto_nbd": _churn(0.72, 3.2),
+        "recency_heuristic": _churn(0.65, 2.5),
+    }
     assert decide(_evaluation(_churn(0.75, 3.5), **baselines)).promoted
     lower_lift = decide(_evaluation(_churn(0.75, 3.1), **baselines))
     assert not lower_lift.promoted and "lift_at_10 3.1000 <= pareto_nbd 3.2000" in lower_lift.reason
@@ -118,7 +122,11 @@ def test_lift_at_its_ceiling_ties_instead_of_failing() -> None:
 
 
 def test_ltv_rule_uses_gini_and_spearman_and_best_baseline_by_gini() -> None:
-    baselines = {"bg_nbd": _ltv(0.60, 0.50), "pareto_nbd": _ltv(0.65, 0.45), "frequency_heuristic": _ltv(0.5, 0.4)}
+    baselines = {
+        "bg_nbd": _ltv(0.60, 0.50),
+        "pareto_nbd": _ltv(0.65, 0.45),
+        "frequency_heuristic": _ltv(0.5, 0.4),
+    }
     assert decide(_evaluation(_ltv(0.70, 0.55), **baselines)).promoted
     failed = decide(_evaluation(_ltv(0.70, 0.48), **baselines))
     assert not failed.promoted and "spearman" in failed.reason and "bg_nbd" in failed.reason
