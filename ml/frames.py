@@ -54,27 +54,46 @@ def feature_columns(columns: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(c for c in columns if c.startswith(FEATURE_PREFIX))) + BTYD_COLUMNS
 
 
-def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+_NUMERIC_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+    "UHUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "NULL",
+}  # fmt: skip
+
+
+def _is_numeric(duckdb_type: str) -> bool:
+    return duckdb_type in _NUMERIC_TYPES or duckdb_type.startswith("DECIMAL")
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, table: str, labels: Sequence[str]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The contract's columns only, features as float32 and labels as double (half the memory at scale)."""
     try:
-        return con.sql(f"select * from {table}").df()
+        schema = {name: kind for name, kind, *_ in con.sql(f"describe {table}").fetchall()}
     except duckdb.CatalogException as exc:
         raise FrameError(f"{table} does not exist: build the dbt ml models first ({exc})") from exc
-
-
-def _require(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c for c in (*_KEY_COLUMNS, *BTYD_COLUMNS, *labels) if c not in schema]
     if missing:
         raise FrameError(f"{table} is missing required column(s) {missing}")
+    features = feature_columns(list(schema))
+    for column in (*features, *labels):
+        if not _is_numeric(schema[column]):
+            raise FrameError(f"{table}.{column} must be numeric, got {schema[column]}")
+    select = ", ".join(
+        [
+            "cast(person_id as varchar) as person_id",
+            "cast(cutoff_date as date) as cutoff_date",
+            "horizon_days",
+            *(f'cast("{c}" as float) as "{c}"' for c in features),
+            *(f'cast("{c}" as double) as "{c}"' for c in labels),
+        ]
+    )
+    return con.sql(f"select {select} from {table}").df(), features
 
 
-def _validate(frame: pd.DataFrame, table: str, labels: Sequence[str]) -> ExampleFrame:
-    _require(frame, table, (*_KEY_COLUMNS, *BTYD_COLUMNS, *labels))
+def _validate(frame: pd.DataFrame, features: tuple[str, ...], table: str) -> ExampleFrame:
     if frame.empty:
         raise FrameError(f"{table} has no rows")
-    features = feature_columns(list(frame.columns))
-    for column in features:
-        if not pd.api.types.is_numeric_dtype(frame[column]) and not frame[column].isna().all():
-            raise FrameError(f"{table}.{column} must be numeric, got {frame[column].dtype}")
     for column in BTYD_COLUMNS:
         if frame[column].isna().any():
             person = frame.loc[frame[column].isna(), "person_id"].iloc[0]
@@ -90,7 +109,6 @@ def _validate(frame: pd.DataFrame, table: str, labels: Sequence[str]) -> Example
         raise FrameError(
             f"{table} has more than one row for person_id {row['person_id']!r} at cutoff {row['cutoff_date']}"
         )
-    frame = frame.assign(person_id=frame["person_id"].astype(str))
     return ExampleFrame(table, frame.reset_index(drop=True), features, int(horizons[0]))
 
 
@@ -107,7 +125,7 @@ def _validate_labels(frame: pd.DataFrame, table: str) -> None:
 
 def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE) -> ExampleFrame:
     """The training table, validated; it needs 2+ cutoffs (earlier ones train, the latest validates)."""
-    frame = _validate(_read(con, table), table, (CHURN_LABEL, SPEND_LABEL))
+    frame = _validate(*_read(con, table, (CHURN_LABEL, SPEND_LABEL)), table)
     _validate_labels(frame.rows, table)
     if len(frame.cutoffs) < 2:
         raise FrameError(
@@ -119,7 +137,7 @@ def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING
 
 def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_TABLE) -> ExampleFrame:
     """The scoring table, validated: one row per person at one cutoff (the as-of)."""
-    frame = _validate(_read(con, table), table, ())
+    frame = _validate(*_read(con, table, ()), table)
     if len(frame.cutoffs) != 1:
         raise FrameError(f"{table}.cutoff_date must hold one as-of date, got {list(frame.cutoffs)}")
     return frame
@@ -130,7 +148,7 @@ def feature_matrix(frame: ExampleFrame, features: Sequence[str]) -> np.ndarray:
     missing = [c for c in features if c not in frame.rows.columns]
     if missing:
         raise FrameError(f"{frame.table} lacks feature column(s) {missing} that the model was trained on")
-    return frame.rows.loc[:, list(features)].astype("float32").to_numpy(dtype=np.float32, na_value=np.nan)
+    return frame.rows.loc[:, list(features)].to_numpy(dtype=np.float32, na_value=np.nan)
 
 
 def fingerprint(frame: ExampleFrame) -> str:
