@@ -106,9 +106,16 @@ def predict_baselines(rows: pd.DataFrame, horizon_days: float, seed: int = 0) ->
         except (ValueError, RuntimeError) as exc:
             unavailable[name] = str(exc)
             continue
-        churn[name] = probability_no_purchase(params, horizon_days, s.frequency, s.recency, s.T)
+        # Customers with the same (frequency, recency, T) get the same prediction: compute each once.
+        # Most one-time buyers share a history, so this cuts the special-function work several fold.
+        histories, inverse = np.unique(
+            np.column_stack([s.frequency, s.recency, s.T]), axis=0, return_inverse=True
+        )
+        x, t_x, big_t = histories[:, 0], histories[:, 1], histories[:, 2]
+        inverse = inverse.ravel()
+        churn[name] = probability_no_purchase(params, horizon_days, x, t_x, big_t)[inverse]
         if spend is not None:
-            ltv[name] = expected_purchases(params, horizon_days, s.frequency, s.recency, s.T) * spend
+            ltv[name] = expected_purchases(params, horizon_days, x, t_x, big_t)[inverse] * spend
 
     churn[RECENCY] = heuristics.recency_churn_score(s.recency, s.T)
     # At the historical repeat rate, purchases in the horizon are Poisson: P(none) = exp(-expected).
