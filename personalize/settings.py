@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RAW_DIR_ENV = "PERSONALIZE_RAW_DIR"
 DUCKDB_PATH_ENV = "PERSONALIZE_DUCKDB_PATH"
+MODEL_DIR_ENV = "PERSONALIZE_MODEL_DIR"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
-EXPORT_DIR_ENV = "PERSONALIZE_EXPORT_DIR"  # where the file destination writes (personalize sync)
+DEFAULT_MODEL_DIR = "data/models"
+EXPORT_DIR_ENV = "PERSONALIZE_EXPORT_DIR"
 DEFAULT_EXPORT_DIR = "data/exports"
 
 # The dbt project (dbt_project.yml, profiles.yml) sits at the repository root.
@@ -26,6 +28,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 class Settings:
     raw_dir: Path
     duckdb_path: Path
+    # The model registry (ml.registry) is Python-only, so dbt never sees it. Defaulted so callers that
+    # only care about dbt can keep building Settings from the two data paths.
+    model_dir: Path = field(default_factory=lambda: _resolve(DEFAULT_MODEL_DIR))
+    # Where the file destination writes its exports (personalize sync --destination file).
+    export_dir: Path = field(default_factory=lambda: _resolve(DEFAULT_EXPORT_DIR))
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: absolute paths, so the working directory does not matter."""
@@ -51,9 +58,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         raw_dir=_resolve(env.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR),
         duckdb_path=_resolve(env.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH),
+        model_dir=_resolve(env.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR),
+        export_dir=_resolve(env.get(EXPORT_DIR_ENV) or DEFAULT_EXPORT_DIR),
     )
-
-
-def load_export_dir(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    return _resolve(env.get(EXPORT_DIR_ENV) or DEFAULT_EXPORT_DIR)

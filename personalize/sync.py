@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from personalize.settings import Settings, load_export_dir
+from personalize.settings import Settings
 from reverse_etl.configure import (
     AUDIENCE_RELATION,
     DESTINATION_KINDS,
@@ -76,7 +76,7 @@ def sync_audience(
     try:
         # The environment is read here and, for API keys, by the destinations themselves: secrets never
         # pass through an argument that could end up in a log or a repr.
-        target = settings_from_env(destination, export_dir=load_export_dir())
+        target = settings_from_env(destination, export_dir=settings.export_dir)
     except MissingSetting as error:
         raise SyncSetupError(str(error)) from None
     missing = f"no {AUDIENCE_RELATION} in {settings.duckdb_path}: run `personalize run` first"

@@ -29,7 +29,12 @@ SHOP_ORDERS_HEADER = (
 
 @pytest.fixture
 def isolated_settings(tmp_path: Path) -> Settings:
-    """An empty landing zone and a fresh warehouse file, both under tmp_path."""
+    """An empty landing zone, a fresh warehouse file, model registry and export folder, all under tmp_path."""
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
-    return Settings(raw_dir=raw_dir, duckdb_path=tmp_path / "warehouse.duckdb")
+    return Settings(
+        raw_dir=raw_dir,
+        duckdb_path=tmp_path / "warehouse.duckdb",
+        model_dir=tmp_path / "models",
+        export_dir=tmp_path / "exports",
+    )

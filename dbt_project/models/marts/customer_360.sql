@@ -127,36 +127,10 @@ profiles as (
 
 -- consent -------------------------------------------------------------------------------------------
 
-email_consent_changes_ranked as (
-
-    -- The latest email-channel change over all of the person's emails; on a timestamp tie an opt-out
-    -- wins, so the state is never a silent opt-in.
-    select
-        person_emails.person_id,
-        consent.status,
-        consent.event_at,
-        row_number() over (
-            partition by person_emails.person_id
-            order by
-                consent.event_at desc,
-                case when consent.status = 'opted_out' then 0 else 1 end,
-                consent.change_sequence desc,
-                consent.email asc
-        ) as recency_rank
-    from {{ ref('stg_consent__events') }} as consent
-    inner join person_emails
-        on consent.email = person_emails.email
-    cross join clock
-    where
-        consent.channel = 'email'
-        and consent.event_at < clock.as_of_end_at
-
-),
-
 latest_email_consent as (
 
-    select * from email_consent_changes_ranked
-    where recency_rank = 1
+    -- The latest email-channel change over all of the person's emails; an opt-out wins a timestamp tie.
+    {{ person_email_consent('clock') }}
 
 ),
 
@@ -177,22 +151,7 @@ erasures as (
 
 esp_events as (
 
-    select
-        person_emails.person_id,
-        esp.email,
-        esp.campaign_id,
-        esp.event_type,
-        esp.bounce_type,
-        esp.is_machine_open,
-        esp.event_at,
-        esp.event_at >= clock.window_30d_start_at as is_in_30d,
-        esp.event_at >= clock.window_90d_start_at as is_in_90d,
-        esp.event_type = 'click' or (esp.event_type = 'open' and not esp.is_machine_open) as is_human_engagement
-    from {{ ref('stg_esp__events') }} as esp
-    inner join person_emails
-        on esp.email = person_emails.email
-    cross join clock
-    where esp.event_at < clock.as_of_end_at
+    {{ person_esp_events('clock') }}
 
 ),
 
@@ -208,24 +167,7 @@ hard_bounced_emails as (
 
 engagement as (
 
-    select
-        person_id,
-        sum(case when event_type = 'sent' and is_in_30d then 1 else 0 end) as email_sends_30d,
-        sum(case when event_type = 'sent' and is_in_90d then 1 else 0 end) as email_sends_90d,
-        sum(case when event_type = 'open' and not is_machine_open and is_in_30d then 1 else 0 end)
-            as email_human_opens_30d,
-        sum(case when event_type = 'open' and not is_machine_open and is_in_90d then 1 else 0 end)
-            as email_human_opens_90d,
-        sum(case when event_type = 'click' and is_in_30d then 1 else 0 end) as email_clicks_30d,
-        sum(case when event_type = 'click' and is_in_90d then 1 else 0 end) as email_clicks_90d,
-        -- A click implies a human open, so click-to-open is clicked campaigns over human-engaged campaigns.
-        count(distinct case when event_type = 'click' and is_in_30d then campaign_id end) as clicked_campaigns_30d,
-        count(distinct case when is_human_engagement and is_in_30d then campaign_id end) as engaged_campaigns_30d,
-        count(distinct case when event_type = 'click' and is_in_90d then campaign_id end) as clicked_campaigns_90d,
-        count(distinct case when is_human_engagement and is_in_90d then campaign_id end) as engaged_campaigns_90d,
-        max(case when is_human_engagement then event_at end) as last_email_engagement_at
-    from esp_events
-    group by person_id
+    {{ person_email_engagement('esp_events') }}
 
 ),
 
@@ -233,15 +175,7 @@ engagement as (
 
 order_facts as (
 
-    select
-        person_id,
-        min(case when is_completed then ordered_at end) as first_order_at,
-        max(case when is_completed then ordered_at end) as last_order_at,
-        sum(case when is_completed then 1 else 0 end) as order_count,
-        sum(case when is_completed then net_revenue_reporting else 0 end) as net_revenue,
-        sum(case when is_refunded then 1 else 0 end) as refunded_order_count
-    from person_orders
-    group by person_id
+    {{ person_order_facts('person_orders') }}
 
 ),
 
@@ -317,66 +251,22 @@ last_purchased_products as (
 
 -- web behaviour -------------------------------------------------------------------------------------
 
-person_devices as (
-
-    select
-        identifier as anonymous_id,
-        person_id
-    from identity_map
-    where identifier_type = 'anonymous_id'
-
-),
-
 web_sessions as (
 
-    select
-        sessions.person_id,
-        sum(case when sessions.started_at >= clock.window_7d_start_at then 1 else 0 end) as sessions_7d,
-        sum(case when sessions.started_at >= clock.window_30d_start_at then 1 else 0 end) as sessions_30d,
-        count(*) as sessions_90d
-    from {{ ref('int_web_sessions') }} as sessions
-    cross join clock
-    where
-        sessions.person_id is not null
-        and sessions.started_at >= clock.window_90d_start_at
-        and sessions.started_at < clock.as_of_end_at
-    group by sessions.person_id
+    {{ person_web_sessions('clock') }}
 
 ),
 
 product_events as (
 
     -- Human (not bot) product events about known catalogue products, at or before the as-of date.
-    select
-        person_devices.person_id,
-        web_events.event_id,
-        web_events.event_type,
-        web_events.product_id,
-        web_events.event_at
-    from {{ ref('stg_web__events') }} as web_events
-    inner join person_devices
-        on web_events.anonymous_id = person_devices.anonymous_id
-    cross join clock
-    where
-        not web_events.is_bot
-        and not web_events.is_unknown_product
-        and web_events.product_id is not null
-        and web_events.event_type in ('product_view', 'add_to_cart')
-        and web_events.event_at < clock.as_of_end_at
+    {{ person_product_events('clock') }}
 
 ),
 
 product_view_counts as (
 
-    select
-        product_events.person_id,
-        sum(case when product_events.event_at >= clock.window_7d_start_at then 1 else 0 end) as product_views_7d,
-        sum(case when product_events.event_at >= clock.window_30d_start_at then 1 else 0 end) as product_views_30d,
-        sum(case when product_events.event_at >= clock.window_90d_start_at then 1 else 0 end) as product_views_90d
-    from product_events
-    cross join clock
-    where product_events.event_type = 'product_view'
-    group by product_events.person_id
+    {{ person_product_event_counts('product_events') }}
 
 ),
 

@@ -7,60 +7,16 @@ with person_orders as (
 
 ),
 
-purchases as (
-
-    select * from person_orders
-    where is_completed
-
-),
-
-purchase_days as (
-
-    -- Same-day orders are one purchase (freq='D'); a day's value is the sum of its orders.
-    select
-        person_id,
-        purchase_date,
-        as_of_date,
-        sum(net_revenue_reporting) as day_value
-    from purchases
-    group by person_id, purchase_date, as_of_date
-
-),
-
-purchase_days_numbered as (
-
-    select
-        *,
-        min(purchase_date) over (partition by person_id) as first_purchase_date
-    from purchase_days
-
-),
-
 btyd_summary as (
 
-    select
-        person_id,
-        count(*) - 1 as btyd_frequency,
-        {{ dbt.datediff('min(purchase_date)', 'max(purchase_date)', 'day') }} as btyd_recency,
-        {{ dbt.datediff('min(purchase_date)', 'max(as_of_date)', 'day') }} as btyd_t,
-        coalesce(avg(case when purchase_date > first_purchase_date then day_value end), 0) as btyd_monetary_value
-    from purchase_days_numbered
-    group by person_id
+    -- Same-day orders are one purchase (freq='D'); macro person_btyd_summary, shared with models/ml.
+    {{ person_btyd_summary('person_orders') }}
 
 ),
 
 rfm_values as (
 
-    select
-        person_id,
-        max(as_of_date) as as_of_date,
-        min(ordered_at) as first_purchase_at,
-        max(ordered_at) as last_purchase_at,
-        {{ dbt.datediff('max(purchase_date)', 'max(as_of_date)', 'day') }} as recency_days,
-        count(*) as frequency,
-        sum(net_revenue_reporting) as monetary
-    from purchases
-    group by person_id
+    {{ person_rfm_values('person_orders') }}
 
 ),
 

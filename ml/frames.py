@@ -1,0 +1,158 @@
+"""Reading the dbt-built ML tables and turning them into feature matrices.
+
+The two tables follow one contract (built by dbt in models/ml/):
+
+- ``ml.ml_training_examples``: one row per (person_id, cutoff_date) with ``horizon_days``, feature columns
+  ``f_*``, the BTYD summary ``btyd_*`` as of the cutoff, and the labels of the window
+  (cutoff, cutoff + horizon]: ``label_is_churned`` (0/1) and ``label_net_spend`` (>= 0).
+- ``ml.ml_scoring_features``: one row per person_id at the scoring as-of, same feature columns.
+
+Features are every ``f_*`` column plus the four BTYD quantities, in one fixed order that is stored with
+the model, so training and scoring build identical matrices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+TRAINING_TABLE = "ml.ml_training_examples"
+SCORING_TABLE = "ml.ml_scoring_features"
+BTYD_COLUMNS = ("btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value")
+FEATURE_PREFIX = "f_"
+CHURN_LABEL = "label_is_churned"
+SPEND_LABEL = "label_net_spend"
+_KEY_COLUMNS = ("person_id", "cutoff_date", "horizon_days")
+
+
+class FrameError(ValueError):
+    """A training or scoring table breaks the contract; the message names the table and the column."""
+
+
+@dataclass(frozen=True)
+class ExampleFrame:
+    """A validated table: rows, the feature columns in model order, and the single horizon it carries."""
+
+    table: str
+    rows: pd.DataFrame
+    features: tuple[str, ...]
+    horizon_days: int
+
+    @property
+    def cutoffs(self) -> tuple[date, ...]:
+        return tuple(sorted(pd.to_datetime(self.rows["cutoff_date"].unique()).date))
+
+
+def feature_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The model's features: the ``f_*`` columns sorted by name, then the BTYD summary."""
+    return tuple(sorted(c for c in columns if c.startswith(FEATURE_PREFIX))) + BTYD_COLUMNS
+
+
+_NUMERIC_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+    "UHUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "NULL",
+}  # fmt: skip
+
+
+def _is_numeric(duckdb_type: str) -> bool:
+    return duckdb_type in _NUMERIC_TYPES or duckdb_type.startswith("DECIMAL")
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, table: str, labels: Sequence[str]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The contract's columns only, features as float32 and labels as double (half the memory at scale)."""
+    try:
+        schema = {name: kind for name, kind, *_ in con.sql(f"describe {table}").fetchall()}
+    except duckdb.CatalogException as exc:
+        raise FrameError(f"{table} does not exist: build the dbt ml models first ({exc})") from exc
+    missing = [c for c in (*_KEY_COLUMNS, *BTYD_COLUMNS, *labels) if c not in schema]
+    if missing:
+        raise FrameError(f"{table} is missing required column(s) {missing}")
+    features = feature_columns(list(schema))
+    for column in (*features, *labels):
+        if not _is_numeric(schema[column]):
+            raise FrameError(f"{table}.{column} must be numeric, got {schema[column]}")
+    select = ", ".join(
+        [
+            "cast(person_id as varchar) as person_id",
+            "cast(cutoff_date as date) as cutoff_date",
+            "horizon_days",
+            *(f'cast("{c}" as float) as "{c}"' for c in features),
+            *(f'cast("{c}" as double) as "{c}"' for c in labels),
+        ]
+    )
+    return con.sql(f"select {select} from {table}").df(), features
+
+
+def _validate(frame: pd.DataFrame, features: tuple[str, ...], table: str) -> ExampleFrame:
+    if frame.empty:
+        raise FrameError(f"{table} has no rows")
+    for column in BTYD_COLUMNS:
+        if frame[column].isna().any():
+            person = frame.loc[frame[column].isna(), "person_id"].iloc[0]
+            raise FrameError(
+                f"{table}.{column} is null for person_id {person!r} (scored people must have bought)"
+            )
+    horizons = frame["horizon_days"].unique()
+    if len(horizons) != 1:
+        raise FrameError(f"{table}.horizon_days must hold one value, got {sorted(horizons.tolist())}")
+    duplicated = frame.duplicated(["person_id", "cutoff_date"])
+    if duplicated.any():
+        row = frame.loc[duplicated].iloc[0]
+        raise FrameError(
+            f"{table} has more than one row for person_id {row['person_id']!r} at cutoff {row['cutoff_date']}"
+        )
+    return ExampleFrame(table, frame.reset_index(drop=True), features, int(horizons[0]))
+
+
+def _validate_labels(frame: pd.DataFrame, table: str) -> None:
+    churned = frame[CHURN_LABEL]
+    if churned.isna().any() or not churned.isin([0, 1]).all():
+        bad = frame.loc[churned.isna() | ~churned.isin([0, 1]), "person_id"].iloc[0]
+        raise FrameError(f"{table}.{CHURN_LABEL} must be 0 or 1, person_id {bad!r} has another value")
+    spend = frame[SPEND_LABEL]
+    if spend.isna().any() or (spend < 0).any():
+        bad = frame.loc[spend.isna() | (spend < 0), "person_id"].iloc[0]
+        raise FrameError(f"{table}.{SPEND_LABEL} must be a number >= 0, person_id {bad!r} has {spend.min()}")
+
+
+def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE) -> ExampleFrame:
+    """The training table, validated; it needs 2+ cutoffs (earlier ones train, the latest validates)."""
+    frame = _validate(*_read(con, table, (CHURN_LABEL, SPEND_LABEL)), table)
+    _validate_labels(frame.rows, table)
+    if len(frame.cutoffs) < 2:
+        raise FrameError(
+            f"{table} has a single cutoff {frame.cutoffs}: temporal validation needs at least two "
+            "(the latest one validates models trained on the earlier ones)"
+        )
+    return frame
+
+
+def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_TABLE) -> ExampleFrame:
+    """The scoring table, validated: one row per person at one cutoff (the as-of)."""
+    frame = _validate(*_read(con, table, ()), table)
+    if len(frame.cutoffs) != 1:
+        raise FrameError(f"{table}.cutoff_date must hold one as-of date, got {list(frame.cutoffs)}")
+    return frame
+
+
+def feature_matrix(frame: ExampleFrame, features: Sequence[str]) -> np.ndarray:
+    """float32 matrix of the given features in the given order; nulls become NaN (XGBoost's missing)."""
+    missing = [c for c in features if c not in frame.rows.columns]
+    if missing:
+        raise FrameError(f"{frame.table} lacks feature column(s) {missing} that the model was trained on")
+    return frame.rows.loc[:, list(features)].to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def fingerprint(frame: ExampleFrame) -> str:
+    """SHA-256 of the table's content (row order independent), to tell which data a model saw."""
+    ordered = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable")
+    row_hashes = pd.util.hash_pandas_object(ordered[sorted(ordered.columns)], index=False).to_numpy()
+    return hashlib.sha256(row_hashes.tobytes()).hexdigest()

@@ -1,0 +1,242 @@
+"""The model run end to end: train, evaluate against baselines, promote, score, write the score tables.
+
+``train_evaluate_score`` is the one entry point for the CLI and Dagster. The steps are public too, so an
+orchestrator can run them as separate assets: ``train_candidates`` (train + evaluate + promotion decision,
+stored in the registry) and ``score_active`` (score with whatever is active and write the tables).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ml import plots, registry
+from ml.baselines import BaselinePredictions, predict_baselines
+from ml.evaluation import MODEL, Evaluation, evaluate
+from ml.frames import ExampleFrame, fingerprint, load_scoring_features, load_training_examples
+from ml.promotion import PROMOTION_METRICS, PromotionDecision, best_baseline, decide
+from ml.registry import ModelMetadata
+from ml.scoring import Scores, score, write_scores
+from ml.training import (
+    CHURN,
+    KINDS,
+    Kind,
+    Progress,
+    TrainedModel,
+    TrainingConfig,
+    train_model,
+    validation_mask,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One trained model with its evaluation, the promotion decision and what the registry stored."""
+
+    trained: TrainedModel
+    evaluation: Evaluation
+    decision: PromotionDecision
+    metadata: ModelMetadata
+    baselines: BaselinePredictions  # on the validation rows, for charts
+
+    def plots(self) -> dict[str, bytes]:
+        """PNG charts of the validation window: model vs baselines."""
+        actual = self.trained.validation_actual
+        kind = self.trained.kind
+        scorers = {MODEL: self.trained.validation_predicted}
+        scorers.update(self.baselines.churn if kind == CHURN else self.baselines.ltv)
+        charts = {
+            "lift": plots.lift_png(actual, scorers, title=f"{kind}: cumulative lift, validation window")
+        }
+        if kind == CHURN:
+            charts["roc"] = plots.roc_png(actual, scorers)
+        charts["deciles"] = plots.decile_png(
+            actual, self.trained.validation_predicted, title=f"{kind}: deciles"
+        )
+        return charts
+
+
+def validation_baselines(examples: ExampleFrame) -> BaselinePredictions:
+    """Baselines fitted and predicted on the validation cutoff's rows, in the order the models see them."""
+    return predict_baselines(examples.rows.loc[validation_mask(examples)], examples.horizon_days)
+
+
+def train_candidate(
+    examples: ExampleFrame,
+    model_dir: Path,
+    kind: Kind,
+    *,
+    baselines: BaselinePredictions | None = None,
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+) -> Candidate:
+    """Train one kind, evaluate it against the baselines, apply the promotion rule, store it."""
+    trained = train_model(examples, kind, config, progress)
+    baselines = baselines or validation_baselines(examples)
+    evaluation = evaluate(trained, baselines)
+    decision = decide(evaluation)
+    created_at = datetime.now(UTC)
+    data_fingerprint = fingerprint(examples)
+    validation_cutoff = trained.validation_cutoff.isoformat()
+    metadata = ModelMetadata(
+        version=registry.make_version(kind, validation_cutoff, data_fingerprint, created_at),
+        kind=kind,
+        created_at=created_at.isoformat(),
+        cutoffs=[c.isoformat() for c in trained.cutoffs],
+        validation_cutoff=validation_cutoff,
+        horizon_days=trained.horizon_days,
+        features=list(trained.features),
+        training_fingerprint=data_fingerprint,
+        training_rows=trained.training_rows,
+        rounds=trained.rounds,
+        calibration_scale=trained.calibration_scale,
+        params={**trained.params, "uncalibrated_total_ratio": trained.uncalibrated_total_ratio},
+        metrics=evaluation.metrics_table(),
+        best_baseline=best_baseline(evaluation),
+        promoted=decision.promoted,
+        reason=decision.reason,
+        unavailable_baselines=evaluation.unavailable,
+    )
+    registry.save(model_dir, trained.booster, metadata)
+    if progress:
+        verdict = "promoted" if decision.promoted else "not promoted"
+        progress(f"{kind}: candidate {metadata.version} {verdict}: {decision.reason}")
+    return Candidate(trained, evaluation, decision, metadata, baselines)
+
+
+def train_candidates(
+    con: duckdb.DuckDBPyConnection,
+    model_dir: Path,
+    *,
+    kinds: Sequence[Kind] = KINDS,
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[Kind, Candidate]:
+    """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (one baseline fit shared)."""
+    examples = load_training_examples(con)
+    if progress:
+        progress(
+            f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}"
+        )
+    baselines = validation_baselines(examples)
+    return {
+        kind: train_candidate(
+            examples, model_dir, kind, baselines=baselines, config=config, progress=progress
+        )
+        for kind in kinds
+    }
+
+
+def score_active(
+    con: duckdb.DuckDBPyConnection,
+    model_dir: Path,
+    *,
+    kinds: Sequence[Kind] = KINDS,
+    progress: Progress | None = None,
+) -> dict[Kind, Scores]:
+    """Score ``ml.ml_scoring_features`` with each kind's active model (or best baseline); write the tables."""
+    scoring = load_scoring_features(con)
+    scored_at = datetime.now(UTC)
+    needs_baseline = any(registry.active_version(model_dir, kind) is None for kind in kinds)
+    baselines = predict_baselines(scoring.rows, scoring.horizon_days) if needs_baseline else None
+    results = {
+        kind: score(scoring, model_dir, kind, scored_at=scored_at, baselines=baselines) for kind in kinds
+    }
+    write_scores(con, results)
+    if progress:
+        for kind, result in results.items():
+            progress(f"{kind}: scored {len(result.frame)} people with {result.model_version}")
+    return results
+
+
+@dataclass(frozen=True)
+class KindReport:
+    kind: Kind
+    candidate_version: str
+    validation_cutoff: str
+    validation_rows: int
+    metrics: dict[str, dict[str, object]]  # "xgboost" and each baseline -> metrics
+    promoted: bool
+    reason: str
+    active_version: str  # what scored: a registry version or "baseline:<name>"
+    rows_scored: int
+    reasons_method: str
+
+
+def _format(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+@dataclass(frozen=True)
+class ModelRunReport:
+    kinds: dict[Kind, KindReport]
+
+    def summary_lines(self) -> list[str]:
+        lines: list[str] = []
+        for kind, report in self.kinds.items():
+            verdict = "PROMOTED" if report.promoted else "not promoted"
+            lines.append(f"{kind}: candidate {report.candidate_version} {verdict}: {report.reason}")
+            columns = {CHURN: ("auc", "lift_at_10", "pr_auc", "brier")}.get(
+                kind, ("normalized_gini", "spearman", "top_20_capture", "decile_mape", "rmse", "total_ratio")
+            )
+            lines.append(f"  validation {report.validation_cutoff} ({report.validation_rows} rows)")
+            lines.append("  " + "".join(f"{name:>22}" for name in ("", *columns)))
+            for scorer, metrics in report.metrics.items():
+                lines.append(
+                    "  " + f"{scorer:>22}" + "".join(f"{_format(metrics.get(c)):>22}" for c in columns)
+                )
+            lines.append(f"  scored {report.rows_scored} people with {report.active_version}")
+            lines.append(f"  reasons: {report.reasons_method}")
+        return lines
+
+
+def train_evaluate_score(
+    con: duckdb.DuckDBPyConnection,
+    model_dir: Path,
+    *,
+    progress: Progress | None = None,
+    config: TrainingConfig | None = None,
+) -> ModelRunReport:
+    """Train both models, evaluate them against the baselines, promote per the rule, score, write tables."""
+    candidates = train_candidates(con, model_dir, config=config, progress=progress)
+    scores = score_active(con, model_dir, kinds=tuple(candidates), progress=progress)
+    return run_report(candidates, scores)
+
+
+def run_report(candidates: Mapping[Kind, Candidate], scores: Mapping[Kind, Scores]) -> ModelRunReport:
+    """The report of a run whose steps were called one by one (as separate Dagster assets do)."""
+    reports: dict[Kind, KindReport] = {}
+    for kind, candidate in candidates.items():
+        scored = scores[kind]
+        reports[kind] = KindReport(
+            kind=kind,
+            candidate_version=candidate.metadata.version,
+            validation_cutoff=candidate.metadata.validation_cutoff,
+            validation_rows=candidate.evaluation.rows,
+            metrics=candidate.metadata.metrics,
+            promoted=candidate.decision.promoted,
+            reason=candidate.decision.reason,
+            active_version=scored.model_version,
+            rows_scored=int(len(scored.frame)),
+            reasons_method=scored.reasons_method,
+        )
+    return ModelRunReport(reports)
+
+
+__all__ = [
+    "PROMOTION_METRICS",
+    "Candidate",
+    "KindReport",
+    "ModelRunReport",
+    "score_active",
+    "train_candidate",
+    "train_candidates",
+    "train_evaluate_score",
+    "run_report",
+    "validation_baselines",
+]

@@ -1,0 +1,130 @@
+"""Scoring with the active model (or the best baseline) and writing ``ml.churn_scores`` / ``ml.ltv_scores``.
+
+Each table: person_id varchar (unique), score double, model_version varchar, scored_at timestamp (UTC),
+reasons varchar (JSON array of the top contributions; ``[]`` for baseline scores, which have none).
+When no model of a kind was ever promoted, the baseline that did best on the latest candidate's
+validation window scores instead and model_version says so ("baseline:pareto_nbd"): scores always exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ml import explain, registry
+from ml.baselines import BaselinePredictions, predict_baselines
+from ml.frames import ExampleFrame, feature_matrix
+from ml.training import CHURN, Kind, predict
+
+SCORE_TABLES: dict[Kind, str] = {"churn": "ml.churn_scores", "ltv": "ml.ltv_scores"}
+BASELINE_PREFIX = "baseline:"
+_SCHEMA = "person_id varchar, score double, model_version varchar, scored_at timestamp, reasons varchar"
+
+
+class ScoringError(RuntimeError):
+    """Nothing to score with: no model of that kind was ever trained."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    kind: Kind
+    model_version: str
+    frame: pd.DataFrame  # the rows of the score table
+    reasons_method: str  # "exact TreeSHAP", "approximate (Saabas)" or "none (baseline)"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model_version.startswith(BASELINE_PREFIX)
+
+
+def _frame(
+    person_ids: np.ndarray, score: np.ndarray, version: str, scored_at: datetime, reasons: list[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_id": person_ids.astype(str),
+            "score": score.astype(np.float64),
+            "model_version": version,
+            "scored_at": pd.Timestamp(scored_at.astimezone(UTC).replace(tzinfo=None)),
+            "reasons": reasons,
+        }
+    )
+
+
+def score(
+    scoring: ExampleFrame,
+    model_dir: Path,
+    kind: Kind,
+    *,
+    scored_at: datetime | None = None,
+    baselines: BaselinePredictions | None = None,
+) -> Scores:
+    """Score every row of ``scoring`` for ``kind``. ``baselines`` may be passed to reuse a BTYD fit."""
+    scored_at = scored_at or datetime.now(UTC)
+    person_ids = scoring.rows["person_id"].to_numpy()
+    version = registry.active_version(model_dir, kind)
+    if version is not None:
+        metadata = registry.load_metadata(model_dir, kind, version)
+        if metadata.horizon_days != scoring.horizon_days:
+            raise ScoringError(
+                f"active {kind} model {version} predicts {metadata.horizon_days} days but {scoring.table} "
+                f"asks for {scoring.horizon_days}: retrain first"
+            )
+        booster = registry.load_booster(model_dir, kind, version)
+        matrix = feature_matrix(scoring, metadata.features)
+        predicted = predict(booster, matrix, metadata.features, kind, metadata.calibration_scale)
+        exact = matrix.shape[0] <= explain.EXACT_MAX_ROWS
+        contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
+        reasons = explain.reasons_json(contribs, metadata.features)
+        method = "exact TreeSHAP" if exact else "approximate (Saabas)"
+        return Scores(kind, version, _frame(person_ids, predicted, version, scored_at, reasons), method)
+
+    candidate = registry.latest(model_dir, kind)
+    if candidate is None:
+        raise ScoringError(f"no {kind} model in {model_dir}: train one before scoring")
+    baselines = baselines or predict_baselines(scoring.rows, scoring.horizon_days)
+    predictions = baselines.churn if kind == CHURN else baselines.ltv
+    if candidate.best_baseline not in predictions:
+        reason = baselines.unavailable.get(candidate.best_baseline, "no prediction of this kind")
+        raise ScoringError(
+            f"best {kind} baseline {candidate.best_baseline} cannot score {scoring.table}: {reason}"
+        )
+    version = BASELINE_PREFIX + candidate.best_baseline
+    predicted = np.clip(predictions[candidate.best_baseline], 0.0, None)
+    frame = _frame(person_ids, predicted, version, scored_at, ["[]"] * len(person_ids))
+    return Scores(kind, version, frame, "none (baseline)")
+
+
+def write_scores(con: duckdb.DuckDBPyConnection, scores: Mapping[Kind, Scores] | list[Scores]) -> None:
+    """Replace the score tables in one transaction: readers see all old or all new scores."""
+    batch = list(scores.values()) if isinstance(scores, Mapping) else list(scores)
+    for item in batch:
+        if item.frame["person_id"].duplicated().any():
+            duplicate = item.frame.loc[item.frame["person_id"].duplicated(), "person_id"].iloc[0]
+            raise ValueError(f"{SCORE_TABLES[item.kind]} would hold person_id {duplicate!r} twice")
+    con.execute("begin transaction")
+    try:
+        con.execute("create schema if not exists ml")
+        for item in batch:
+            table = SCORE_TABLES[item.kind]
+            view = f"_scores_{item.kind}"
+            con.register(view, item.frame)
+            try:
+                con.execute(f"create or replace table {table} ({_SCHEMA})")
+                con.execute(
+                    f"insert into {table} select cast(person_id as varchar), cast(score as double), "
+                    f"cast(model_version as varchar), cast(scored_at as timestamp), cast(reasons as varchar) "
+                    f"from {view}"
+                )
+            finally:
+                con.unregister(view)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise

@@ -1,0 +1,103 @@
+"""The ML tables' contract: what is read, in which order, and clear errors for bad tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.frames import (
+    FrameError,
+    feature_matrix,
+    fingerprint,
+    load_scoring_features,
+    load_training_examples,
+)
+from personalize.settings import PROJECT_DIR, load_settings
+from tests.ml.examples import SimulatedTables, simulate_tables, write_tables
+
+
+@pytest.fixture(scope="module")
+def tables() -> SimulatedTables:
+    return simulate_tables(customers=300, cutoffs=3)
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def _with(tables: SimulatedTables, training: pd.DataFrame) -> SimulatedTables:
+    return SimulatedTables(training, tables.scoring, tables.horizon_days)
+
+
+def test_features_are_sorted_f_columns_then_the_btyd_summary(con, tables) -> None:
+    write_tables(con, tables)
+    examples = load_training_examples(con)
+    assert examples.features == (
+        "f_email_clicks_90d", "f_net_revenue", "f_orders_90d", "f_sessions_30d",
+        "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value",
+    )  # fmt: skip
+    assert examples.horizon_days == 90 and len(examples.cutoffs) == 3
+    matrix = feature_matrix(examples, examples.features)
+    assert matrix.dtype == np.float32 and matrix.shape == (len(tables.training), 8)
+    assert np.isnan(matrix[:, 0]).any()  # nulls stay missing for XGBoost
+    scoring = load_scoring_features(con)
+    assert len(scoring.cutoffs) == 1 and scoring.features == examples.features
+
+
+def test_fingerprint_changes_with_content_not_row_order(con, tables) -> None:
+    write_tables(con, tables)
+    examples = load_training_examples(con)
+    shuffled = _with(tables, tables.training.sample(frac=1.0, random_state=1))
+    changed = tables.training.copy()
+    changed.loc[0, "f_net_revenue"] += 1
+    write_tables(con, shuffled)
+    assert fingerprint(load_training_examples(con)) == fingerprint(examples)
+    write_tables(con, _with(tables, changed))
+    assert fingerprint(load_training_examples(con)) != fingerprint(examples)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (
+            lambda t: t.drop(columns=["btyd_t"]),
+            r"ml.ml_training_examples is missing required column\(s\) \['btyd_t'\]",
+        ),
+        (lambda t: t.assign(label_is_churned=2), "label_is_churned must be 0 or 1, person_id 'p"),
+        (lambda t: t.assign(label_net_spend=-1.0), "label_net_spend must be a number >= 0"),
+        (lambda t: t.assign(btyd_recency=np.nan), "btyd_recency is null for person_id"),
+        (lambda t: t.assign(horizon_days=[30, 90] * (len(t) // 2) + [90] * (len(t) % 2)), "one value"),
+        (lambda t: pd.concat([t, t.head(1)]), "more than one row for person_id"),
+        (lambda t: t[t["cutoff_date"] == t["cutoff_date"].max()], "single cutoff"),
+        (lambda t: t.assign(f_sessions_30d="many"), "f_sessions_30d must be numeric"),
+    ],
+)
+def test_bad_training_tables_fail_with_the_column_named(con, tables, breakage, message) -> None:
+    write_tables(con, _with(tables, breakage(tables.training)))
+    with pytest.raises(FrameError, match=message):
+        load_training_examples(con)
+
+
+def test_missing_tables_and_features_are_named(con, tables) -> None:
+    with pytest.raises(FrameError, match="ml.ml_training_examples does not exist"):
+        load_training_examples(con)
+    write_tables(con, tables)
+    scoring = load_scoring_features(con)
+    with pytest.raises(FrameError, match=r"lacks feature column\(s\) \['f_web_new'\]"):
+        feature_matrix(scoring, ("f_web_new", "btyd_t"))
+
+
+def test_model_dir_setting_resolves_like_the_other_paths() -> None:
+    assert load_settings({}).model_dir == PROJECT_DIR / "data/models"
+    assert (
+        load_settings({"PERSONALIZE_MODEL_DIR": "elsewhere/models"}).model_dir
+        == PROJECT_DIR / "elsewhere/models"
+    )
+    assert load_settings({"PERSONALIZE_MODEL_DIR": "/abs/models"}).model_dir.as_posix() == "/abs/models"

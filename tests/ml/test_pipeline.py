@@ -1,0 +1,151 @@
+"""The model run end to end on simulated tables in a real DuckDB file.
+
+One module-scoped simulation; three registries exercise the promotion rule: a good candidate is promoted
+and scores, a weak one afterwards is rejected while the previous model keeps scoring, and a registry that
+never promoted anything scores with the best baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from ml import registry
+from ml.pipeline import (
+    Candidate,
+    ModelRunReport,
+    run_report,
+    score_active,
+    train_candidates,
+    train_evaluate_score,
+)
+from ml.scoring import SCORE_TABLES
+from ml.training import TrainingConfig
+from tests.ml.examples import simulate_tables, write_tables
+
+# Small and quick; still enough trees to beat the baselines on the simulated engagement signal.
+GOOD = TrainingConfig(max_rounds=60, early_stopping_rounds=10, learning_rate=0.2, max_depth=4)
+# One stump with a tiny learning rate: it cannot beat anything.
+WEAK = TrainingConfig(max_rounds=1, early_stopping_rounds=1, learning_rate=0.01, max_depth=1)
+EXPECTED_SCHEMA = [
+    ("person_id", "VARCHAR"),
+    ("score", "DOUBLE"),
+    ("model_version", "VARCHAR"),
+    ("scored_at", "TIMESTAMP"),
+    ("reasons", "VARCHAR"),
+]
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"))
+    write_tables(connection, simulate_tables(customers=2000, cutoffs=3))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def promoted_run(con, tmp_path_factory) -> tuple[Path, ModelRunReport, dict[str, Candidate]]:
+    """The steps one by one (as Dagster runs them), then the report the one-call entry point builds."""
+    model_dir = tmp_path_factory.mktemp("models")
+    candidates = train_candidates(con, model_dir, config=GOOD)
+    scores = score_active(con, model_dir)
+    return model_dir, run_report(candidates, scores), candidates
+
+
+def _table(con: duckdb.DuckDBPyConnection, kind: str) -> list[tuple]:
+    return con.sql(f"select person_id, score, model_version, reasons from {SCORE_TABLES[kind]}").fetchall()
+
+
+def test_a_candidate_that_beats_every_baseline_is_promoted_and_scores(con, promoted_run) -> None:
+    model_dir, report, _ = promoted_run
+    scoring_people = {row[0] for row in con.sql("select person_id from ml.ml_scoring_features").fetchall()}
+    for kind, kind_report in report.kinds.items():
+        assert kind_report.promoted, kind_report.reason
+        assert registry.active_version(model_dir, kind) == kind_report.candidate_version
+        assert kind_report.active_version == kind_report.candidate_version
+        rows = _table(con, kind)
+        assert {r[0] for r in rows} == scoring_people and len(rows) == len(scoring_people)
+        assert {r[2] for r in rows} == {kind_report.candidate_version}
+        for reasons in (json.loads(r[3]) for r in rows[:200]):
+            assert len(reasons) == 3 and all(set(r) == {"feature", "contribution"} for r in reasons)
+        scores = np.array([r[1] for r in rows])
+        assert (scores >= 0).all()
+        if kind == "churn":
+            assert (scores <= 1).all()
+    assert "PROMOTED" in "\n".join(report.summary_lines())
+
+
+def test_score_tables_have_the_contract_schema(con, promoted_run) -> None:
+    for table in SCORE_TABLES.values():
+        assert (
+            con.sql(f"describe {table}").fetchall()
+            and [(name, kind) for name, kind, *_ in con.sql(f"describe {table}").fetchall()]
+            == EXPECTED_SCHEMA
+        )
+        unique = con.sql(f"select count(*) = count(distinct person_id) from {table}").fetchall()[0][0]
+        assert unique
+
+
+def test_metadata_records_data_metrics_and_calibrated_ltv_total(con, promoted_run) -> None:
+    model_dir, report, _ = promoted_run
+    churn = registry.load_metadata(model_dir, "churn", report.kinds["churn"].candidate_version)
+    assert churn.cutoffs[-1] == churn.validation_cutoff and len(churn.cutoffs) == 3
+    assert churn.horizon_days == 90 and churn.features[-4:] == [
+        "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"
+    ]  # fmt: skip
+    assert set(churn.metrics) == {
+        "xgboost",
+        "bg_nbd",
+        "pareto_nbd",
+        "recency_heuristic",
+        "frequency_heuristic",
+    }
+    assert len(churn.training_fingerprint) == 64 and 1 <= churn.rounds <= GOOD.max_rounds
+    ltv = registry.load_metadata(model_dir, "ltv", report.kinds["ltv"].candidate_version)
+    assert ltv.metrics["xgboost"]["total_ratio"] == pytest.approx(1.0)
+    assert ltv.calibration_scale > 0
+    assert set(ltv.metrics) == {"xgboost", "bg_nbd", "pareto_nbd", "frequency_heuristic"}
+
+
+def test_a_weaker_candidate_is_not_promoted_and_the_previous_model_keeps_scoring(con, promoted_run) -> None:
+    model_dir, first, _ = promoted_run
+    candidates = train_candidates(con, model_dir, config=WEAK)
+    scores = score_active(con, model_dir)
+    for kind, candidate in candidates.items():
+        assert not candidate.decision.promoted
+        stored = registry.load_metadata(model_dir, kind, candidate.metadata.version)
+        assert not stored.promoted and stored.reason.startswith("does not beat every baseline")
+        previous = first.kinds[kind].candidate_version
+        assert registry.active_version(model_dir, kind) == previous
+        assert scores[kind].model_version == previous
+        assert {r[2] for r in _table(con, kind)} == {previous}
+
+
+def test_without_any_promoted_model_the_best_baseline_scores(con, tmp_path) -> None:
+    report = train_evaluate_score(con, tmp_path, config=WEAK)
+    for kind, kind_report in report.kinds.items():
+        assert not kind_report.promoted
+        assert registry.active_version(tmp_path, kind) is None
+        best = registry.load_metadata(tmp_path, kind, kind_report.candidate_version).best_baseline
+        assert kind_report.active_version == f"baseline:{best}"
+        rows = _table(con, kind)
+        assert {r[2] for r in rows} == {f"baseline:{best}"} and {r[3] for r in rows} == {"[]"}
+        scores = np.array([r[1] for r in rows])
+        assert np.isfinite(scores).all() and (scores >= 0).all()
+        if kind == "churn":
+            assert (scores <= 1).all()
+
+
+def test_charts_are_png(promoted_run) -> None:
+    _, _, candidates = promoted_run
+    expected = {"churn": {"roc", "lift", "deciles"}, "ltv": {"lift", "deciles"}}
+    for kind, candidate in candidates.items():
+        charts = candidate.plots()
+        assert set(charts) == expected[kind]
+        assert all(png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000 for png in charts.values())

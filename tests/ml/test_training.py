@@ -1,0 +1,56 @@
+"""Temporal validation is out of time, the refit uses the rounds found, LTV totals are calibrated."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import duckdb
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from ml.frames import ExampleFrame, feature_matrix, load_training_examples
+from ml.training import TrainingConfig, train_model, validation_mask
+from tests.ml.examples import simulate_tables, write_tables
+
+FAST = TrainingConfig(max_rounds=40, early_stopping_rounds=5, learning_rate=0.3, max_depth=3)
+
+
+@pytest.fixture(scope="module")
+def examples() -> ExampleFrame:
+    con = duckdb.connect()
+    write_tables(con, simulate_tables(customers=600, cutoffs=3))
+    return load_training_examples(con)
+
+
+def test_validation_predictions_come_from_a_fit_that_never_saw_the_validation_cutoff(examples) -> None:
+    trained = train_model(examples, "churn", FAST)
+    is_validation = validation_mask(examples)
+    assert trained.validation_cutoff == max(examples.cutoffs)
+    matrix = feature_matrix(examples, examples.features)
+    labels = examples.rows["label_is_churned"].to_numpy(dtype=float)
+    # Refit by hand on the earlier cutoffs alone for the rounds found: identical predictions.
+    earlier = xgb.QuantileDMatrix(
+        matrix[~is_validation], label=labels[~is_validation], feature_names=list(examples.features),
+        max_bin=FAST.max_bin,
+    )  # fmt: skip
+    by_hand = xgb.train(FAST.xgboost_params("churn"), earlier, num_boost_round=trained.rounds)
+    validation = xgb.DMatrix(matrix[is_validation], feature_names=list(examples.features))
+    np.testing.assert_allclose(trained.validation_predicted, by_hand.predict(validation), rtol=1e-6)
+    np.testing.assert_array_equal(trained.validation_actual, labels[is_validation])
+    # The scoring model is the refit on every cutoff, with the same number of rounds.
+    assert trained.booster.num_boosted_rounds() == trained.rounds
+    assert trained.training_rows == len(examples.rows)
+
+
+def test_ltv_total_is_calibrated_on_the_validation_window(examples) -> None:
+    trained = train_model(examples, "ltv", FAST)
+    assert trained.validation_predicted.sum() == pytest.approx(trained.validation_actual.sum(), rel=1e-9)
+    assert (trained.validation_predicted >= 0).all()
+    raw_total = trained.validation_predicted.sum() / trained.calibration_scale
+    assert trained.uncalibrated_total_ratio == pytest.approx(raw_total / trained.validation_actual.sum())
+
+
+def test_large_training_sets_are_sampled(examples) -> None:
+    trained = train_model(examples, "churn", dataclasses.replace(FAST, max_rounds=3, max_training_rows=500))
+    assert trained.training_rows == 500
