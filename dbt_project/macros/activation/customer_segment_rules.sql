@@ -4,9 +4,11 @@
     Each rule has a `segment` name (snake_case), a `description` and a `when`: a SQL condition over the
     columns of customer_segments' `segment_inputs` CTE, i.e. every column of customer_360, the RFM columns
     of customer_rfm (recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment; null for
-    people who never bought), the scores and tiers (ltv_score, ltv_tier, churn_score, churn_band) and the
-    trigger flags. Rules are tried from the top and the FIRST rule whose `when` is true names the person's
-    segment, so order is precedence. The last rule must be the catch-all `when: "true"` so that everyone
+    people who never bought), the scores and tiers (ltv_score, ltv_tier, churn_score, churn_band) and one flag
+    per trigger of marts.behavioral_triggers firing now (has_cart_abandoned_trigger,
+    has_browse_abandoned_trigger, has_winback_trigger, has_post_purchase_cross_sell_trigger). Rules are
+    tried from the top and the FIRST rule whose `when` is true names the person's segment, so order is
+    precedence. The last rule must be the catch-all `when: "true"` so that everyone
     gets exactly one segment (customer_segments refuses to compile otherwise). A condition that is null
     (e.g. on a column that is null for the person) does not match.
 
@@ -24,7 +26,7 @@
   when: "ltv_tier in ('high', 'medium') and churn_band = 'high'"
 
 - segment: cart_abandoner
-  description: Left products in the cart recently without ordering them.
+  description: Left products in the cart without ordering them (trigger cart_abandoned).
   when: "has_cart_abandoned_trigger"
 
 - segment: new_customer
@@ -36,7 +38,7 @@
   when: "lifecycle_stage = 'loyal'"
 
 - segment: browse_abandoner
-  description: Viewed products in the last day without buying them.
+  description: Viewed products in the last day without buying them (trigger browse_abandoned).
   when: "has_browse_abandoned_trigger"
 
 - segment: win_back

@@ -75,9 +75,32 @@ best_sellers_ranked as (
 
 ),
 
+recommendations as (
+
+    -- The person's own recommendations that are confident enough (score at or above the var).
+    select
+        person_id,
+        product_id,
+        recommendation_rank,
+        method
+    from {{ ref('product_recommendations') }}
+    where score >= {{ var('recommendation_min_score', 0) }}
+
+),
+
 candidates as (
 
     -- Up to three candidates from each source; fill_priority orders the sources.
+    select
+        recommendations.person_id,
+        recommendations.product_id,
+        1 as fill_priority,
+        recommendations.recommendation_rank as source_rank,
+        {{ dbt.concat(["'recommendation:'", 'recommendations.method']) }} as slot_source
+    from recommendations
+
+    union all
+
     select
         persons.person_id,
         best_sellers_ranked.product_id,

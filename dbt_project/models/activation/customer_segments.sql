@@ -43,12 +43,16 @@ score_tiers as (
 
 triggers as (
 
-    -- Trigger flags from customer_360's web behaviour: an open cart, or product views in the last 7 days.
+    -- One flag per trigger of marts.behavioral_triggers that fires now for the person.
     select
         person_id,
-        open_cart_value > 0 as has_cart_abandoned_trigger,
-        product_views_7d > 0 as has_browse_abandoned_trigger
-    from customers
+        max(case when trigger_name = 'cart_abandoned' then 1 else 0 end) = 1 as has_cart_abandoned_trigger,
+        max(case when trigger_name = 'browse_abandoned' then 1 else 0 end) = 1 as has_browse_abandoned_trigger,
+        max(case when trigger_name = 'winback' then 1 else 0 end) = 1 as has_winback_trigger,
+        max(case when trigger_name = 'post_purchase_cross_sell' then 1 else 0 end) = 1
+            as has_post_purchase_cross_sell_trigger
+    from {{ ref('behavioral_triggers') }}
+    group by person_id
 
 ),
 
@@ -67,8 +71,10 @@ segment_inputs as (
         score_tiers.ltv_tier,
         score_tiers.churn_score,
         score_tiers.churn_band,
-        triggers.has_cart_abandoned_trigger,
-        triggers.has_browse_abandoned_trigger
+        coalesce(triggers.has_cart_abandoned_trigger, false) as has_cart_abandoned_trigger,
+        coalesce(triggers.has_browse_abandoned_trigger, false) as has_browse_abandoned_trigger,
+        coalesce(triggers.has_winback_trigger, false) as has_winback_trigger,
+        coalesce(triggers.has_post_purchase_cross_sell_trigger, false) as has_post_purchase_cross_sell_trigger
     from customers
     left join rfm
         on customers.person_id = rfm.person_id
