@@ -134,9 +134,9 @@ conversions as (
         on
             exposures.person_id = person_orders.person_id
             and person_orders.is_completed
-            and person_orders.ordered_at >= exposures.window_start_at
-            and person_orders.ordered_at
-            < {{ dbt.dateadd('day', var('campaign_attribution_days', 7) | int, 'exposures.window_start_at') }}
+            and exposures.window_start_at <= person_orders.ordered_at
+            and {{ dbt.dateadd('day', var('campaign_attribution_days', 7) | int, 'exposures.window_start_at') }}
+            > person_orders.ordered_at
     group by exposures.campaign_id, exposures.person_id, exposures.experiment_group
 
 ),

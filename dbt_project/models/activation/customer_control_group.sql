@@ -20,5 +20,5 @@ buckets as (
 select
     person_id,
     cast(control_bucket as {{ dbt.type_int() }}) as control_bucket,
-    control_bucket < {{ (var('control_group_share', 0.1) * 10000) | round | int }} as is_control
+    control_bucket < {{ (var('control_group_share', 0.1) | float * 10000) | round | int }} as is_control
 from buckets

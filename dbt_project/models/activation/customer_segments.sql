@@ -92,7 +92,7 @@ matched as (
         as_of_date,
         case
             {%- for rule in rules %}
-            when {{ rule['when'] }} then {{ loop.index }}
+                when {{ rule['when'] }} then {{ loop.index }}
             {%- endfor %}
         end as segment_rule_number
     from segment_inputs
@@ -104,7 +104,7 @@ select
     as_of_date,
     case segment_rule_number
         {%- for rule in rules %}
-        when {{ loop.index }} then '{{ rule["segment"] }}'
+            when {{ loop.index }} then '{{ rule["segment"] }}'
         {%- endfor %}
     end as segment,
     cast(segment_rule_number as {{ dbt.type_int() }}) as segment_rule_number

@@ -31,12 +31,12 @@ recommendations as (
 
     select
         person_id,
-        {%- for slot in [1, 2, 3] %}
+    {%- for slot in [1, 2, 3] %}
         max(case when slot = {{ slot }} then product_id end) as rec_{{ slot }}_product_id,
         max(case when slot = {{ slot }} then product_name end) as rec_{{ slot }}_name,
         max(case when slot = {{ slot }} then product_url end) as rec_{{ slot }}_url,
         max(case when slot = {{ slot }} then image_url end) as rec_{{ slot }}_image{{ "," if not loop.last }}
-        {%- endfor %}
+    {%- endfor %}
     from slots
     group by person_id
 
@@ -79,10 +79,10 @@ payload as (
         audience.ltv_tier,
         audience.churn_band,
         {%- for slot in [1, 2, 3] %}
-        recommendations.rec_{{ slot }}_product_id,
-        recommendations.rec_{{ slot }}_name,
-        recommendations.rec_{{ slot }}_url,
-        recommendations.rec_{{ slot }}_image,
+            recommendations.rec_{{ slot }}_product_id,
+            recommendations.rec_{{ slot }}_name,
+            recommendations.rec_{{ slot }}_url,
+            recommendations.rec_{{ slot }}_image,
         {%- endfor %}
         offers_ranked.offer
     from audience
@@ -105,13 +105,13 @@ select
     ltv_tier,
     churn_band,
     {%- for slot in [1, 2, 3] %}
-    rec_{{ slot }}_product_id,
-    rec_{{ slot }}_name,
-    rec_{{ slot }}_url,
-    rec_{{ slot }}_image,
+        rec_{{ slot }}_product_id,
+        rec_{{ slot }}_name,
+        rec_{{ slot }}_url,
+        rec_{{ slot }}_image,
     {%- endfor %}
     offer,
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }}) as updated_at,
+    {{ run_started_at_timestamp() }} as updated_at,
     {{ surrogate_key([
         'email', 'first_name', 'segment', 'ltv_tier', 'churn_band',
         'rec_1_product_id', 'rec_1_name', 'rec_1_url', 'rec_1_image',
