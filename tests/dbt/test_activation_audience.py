@@ -21,6 +21,7 @@ import duckdb
 import pytest
 
 from datagen import GeneratorConfig, generate
+from personalize.activation_report import activation_summary
 from personalize.dbt import run_dbt
 from personalize.settings import Settings
 from tests.dbt.activation_fixture_scores import write_rule_based_scores
@@ -349,3 +350,19 @@ def test_campaign_performance_compares_treatment_and_control(build: Build) -> No
         """,
     )[0][0]
     assert groups["treatment"][1] == sent_total
+
+
+def test_run_summary_counts_people_per_segment_and_tier(build: Build) -> None:
+    database = build.connection.sql(
+        "select path from duckdb_databases() where database_name = current_database()"
+    )
+    summary = activation_summary(Path(database.fetchall()[0][0]))
+    lines = summary.splitlines()
+    assert lines[1].split() == ["segment", "high", "medium", "low", "unscored", "total", "audience"]
+    rows = {line.split()[0]: [int(v.replace(",", "")) for v in line.split()[1:]] for line in lines[2:]}
+    persons = _rows(build, "select count(*) from marts.persons")[0][0]
+    audience = _rows(build, "select count(*) from activation.esp_audience")[0][0]
+    vip = _rows(build, "select count(*) from activation.customer_segments where segment = 'vip'")[0][0]
+    assert rows["all"][4:] == [persons, audience]
+    assert rows["vip"][4] == vip
+    assert all(sum(values[:4]) == values[4] for values in rows.values())
