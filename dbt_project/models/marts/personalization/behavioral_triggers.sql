@@ -228,7 +228,9 @@ previous_month_end_stages as (
         history.lifecycle_stage
     from {{ ref('customer_lifecycle_history') }} as history
     cross join clock
-    where history.month_end_date = cast({{ dbt.dateadd('day', -1, dbt.date_trunc('month', 'clock.as_of_date')) }} as date)
+    where
+        history.month_end_date
+        = cast({{ dbt.dateadd('day', -1, dbt.date_trunc('month', 'clock.as_of_date')) }} as date)
 
 ),
 

@@ -223,7 +223,8 @@ co_purchase_candidates as (
         * (coalesce(person_category_affinities.affinity, 0) + 0.05)
         * popular_products_ranked.category_share as score,
         1 as method_priority,
-        'co_purchase' as method
+        -- `method` is the interface's column name (read by esp_audience); no warehouse reserves it.
+        'co_purchase' as method  -- noqa: RF04
     from co_purchase_similarities
     inner join popular_products_ranked
         on co_purchase_similarities.product_id = popular_products_ranked.product_id
@@ -241,7 +242,7 @@ category_popular_candidates as (
         popular_products_ranked.product_id,
         popular_products_ranked.category_share as score,
         2 as method_priority,
-        'category_popular' as method
+        'category_popular' as method  -- noqa: RF04
     from person_top_categories
     inner join popular_products_ranked
         on person_top_categories.top_category = popular_products_ranked.category
@@ -256,7 +257,7 @@ popular_candidates as (
         popular_products_ranked.product_id,
         popular_products_ranked.overall_share as score,
         3 as method_priority,
-        'popular' as method
+        'popular' as method  -- noqa: RF04
     from persons
     cross join popular_products_ranked
     where popular_products_ranked.overall_rank <= {{ fallback_pool_size }}
@@ -309,13 +310,15 @@ recommendations_ranked as (
 )
 
 select
-    cast({{ surrogate_key(['recommendations_ranked.person_id', 'recommendations_ranked.recommendation_rank']) }}
-        as {{ dbt.type_string() }}) as recommendation_id,
+    cast(
+        {{ surrogate_key(['recommendations_ranked.person_id', 'recommendations_ranked.recommendation_rank']) }}
+        as {{ dbt.type_string() }}
+    ) as recommendation_id,
     recommendations_ranked.person_id,
     cast(recommendations_ranked.recommendation_rank as {{ dbt.type_int() }}) as recommendation_rank,
     recommendations_ranked.product_id,
     cast(recommendations_ranked.score as {{ dbt.type_numeric() }}) as score,
-    cast(recommendations_ranked.method as {{ dbt.type_string() }}) as method,
+    cast(recommendations_ranked.method as {{ dbt.type_string() }}) as method,  -- noqa: RF04
     clock.as_of_date
 from recommendations_ranked
 cross join {{ ref('stg_data_clock') }} as clock
