@@ -19,7 +19,7 @@ NEW_FILES = {
     ),
     "dbt_project/models/activation/churn_audience.sql": (
         "select o.order_id from {{ ref('int_orders_deduplicated') }} as o\n"
-        # The project's own score source (models/ml/_ml__sources.yml), keyed to the Python asset ml/churn_scores.
+        # The project's own score source (models/ml/_ml__sources.yml), keyed to the asset ml/churn_scores.
         "cross join {{ source('ml_scores', 'churn_scores') }} as s\n"
     ),
 }
