@@ -1,6 +1,7 @@
 """Marts build: `dbt build --select marts` (every mart and its data tests) at 100k and 1M customers.
 
-Staging, identity and everything else upstream of the marts is built first and not timed, so the figure is
+Staging, identity and everything else upstream of the marts is built first (models and seeds, no tests) and
+not timed, so the figure is
 the marts alone. Unit tests are excluded: they do not depend on the data size.
 
 Sizes: BENCH_MARTS_SIZES (default 100000,1000000). Target at 1M on 2 cores: <= 3 minutes.

@@ -264,48 +264,102 @@ popular_candidates as (
 
 ),
 
-candidates as (
+unbought_co_purchases_ranked as (
 
-    select * from co_purchase_candidates
-    union all
-    select * from category_popular_candidates
-    union all
-    select * from popular_candidates
-
-),
-
-unbought_candidates_ranked as (
-
-    -- A product reached by several methods keeps its best one; then co_purchase before category_popular
-    -- before popular, by score within a method.
     select
-        candidates.*,
+        co_purchase_candidates.*,
         row_number() over (
-            partition by candidates.person_id, candidates.product_id
-            order by candidates.method_priority asc
+            partition by co_purchase_candidates.person_id
+            order by co_purchase_candidates.score desc, co_purchase_candidates.product_id asc
         ) as method_rank
-    from candidates
+    from co_purchase_candidates
     left join purchased_products
         on
-            candidates.person_id = purchased_products.person_id
-            and candidates.product_id = purchased_products.product_id
+            co_purchase_candidates.person_id = purchased_products.person_id
+            and co_purchase_candidates.product_id = purchased_products.product_id
     where purchased_products.product_id is null
 
 ),
 
-recommendations_ranked as (
+top_co_purchases as (
+
+    -- Only a person's best N co-purchase products can be recommended, so the rest are dropped early.
+    select * from unbought_co_purchases_ranked
+    where method_rank <= {{ recommendation_count }}
+
+),
+
+unbought_category_populars as (
+
+    -- Not bought, and not already recommended by co-purchase (a product keeps its best method).
+    select category_popular_candidates.*
+    from category_popular_candidates
+    left join purchased_products
+        on
+            category_popular_candidates.person_id = purchased_products.person_id
+            and category_popular_candidates.product_id = purchased_products.product_id
+    left join top_co_purchases
+        on
+            category_popular_candidates.person_id = top_co_purchases.person_id
+            and category_popular_candidates.product_id = top_co_purchases.product_id
+    where
+        purchased_products.product_id is null
+        and top_co_purchases.product_id is null
+
+),
+
+unbought_populars as (
+
+    select popular_candidates.*
+    from popular_candidates
+    left join purchased_products
+        on
+            popular_candidates.person_id = purchased_products.person_id
+            and popular_candidates.product_id = purchased_products.product_id
+    left join top_co_purchases
+        on
+            popular_candidates.person_id = top_co_purchases.person_id
+            and popular_candidates.product_id = top_co_purchases.product_id
+    left join unbought_category_populars
+        on
+            popular_candidates.person_id = unbought_category_populars.person_id
+            and popular_candidates.product_id = unbought_category_populars.product_id
+    where
+        purchased_products.product_id is null
+        and top_co_purchases.product_id is null
+        and unbought_category_populars.product_id is null
+
+),
+
+candidates as (
 
     select
         person_id,
         product_id,
         score,
-        method,
+        method_priority,
+        method  -- noqa: RF04
+    from top_co_purchases
+    union all
+    select * from unbought_category_populars
+    union all
+    select * from unbought_populars
+
+),
+
+recommendations_ranked as (
+
+    -- co_purchase before category_popular before popular, by score within a method.
+    select
+        person_id,
+        product_id,
+        score,
+        method,  -- noqa: RF04
         row_number() over (
             partition by person_id
             order by method_priority asc, score desc, product_id asc
         ) as recommendation_rank
-    from unbought_candidates_ranked
-    where method_rank = 1
+    from candidates
 
 )
 
