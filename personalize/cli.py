@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+from personalize.activation_report import activation_summary
 from personalize.dbt import DbtError, run_dbt
 from personalize.settings import Settings, load_settings
 
@@ -131,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             file_format="parquet",
         )
     run_dbt(["build"], settings)
+    print(activation_summary(settings.duckdb_path))
     print(f"warehouse: {settings.duckdb_path}")
     _sync_to_file_after_run(settings)
 

@@ -59,3 +59,8 @@ def date_trunc(datepart, date):
 
 def safe_cast(field, type):  # noqa: A002 - mirrors dbt.safe_cast
     return f"try_cast({field} as {type})"
+
+
+def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+    order_by = f" {order_by_clause}" if order_by_clause else ""
+    return f"string_agg({measure}, {delimiter_text}{order_by})"

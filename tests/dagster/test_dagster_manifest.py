@@ -17,19 +17,10 @@ NEW_FILES = {
     "dbt_project/models/intermediate/int_orders_deduplicated.sql": (
         "select distinct order_id from {{ ref('stg_shop__orders') }}\n"
     ),
-    "dbt_project/models/ml/_ml__sources.yml": """version: 2
-sources:
-  - name: ml
-    schema: ml
-    tables:
-      - name: churn_scores
-        config:
-          meta:
-            dagster: {asset_key: [ml, churn_scores]}
-""",
     "dbt_project/models/activation/churn_audience.sql": (
         "select o.order_id from {{ ref('int_orders_deduplicated') }} as o\n"
-        "cross join {{ source('ml', 'churn_scores') }} as s\n"
+        # The project's own score source (models/ml/_ml__sources.yml), keyed to the asset ml/churn_scores.
+        "cross join {{ source('ml_scores', 'churn_scores') }} as s\n"
     ),
 }
 
