@@ -27,7 +27,7 @@ EVENT_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
 KEPT_WHOLE = ("products",)
 
 
-def _parse_instant(value: str) -> datetime | None:
+def parse_instant(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -38,7 +38,7 @@ def _parse_instant(value: str) -> datetime | None:
 
 def _is_after(row: dict[str, str], columns: tuple[str, ...], end: datetime) -> bool:
     for column in columns:
-        instant = _parse_instant(row.get(column) or "")
+        instant = parse_instant(row.get(column) or "")
         if instant is not None and instant >= end:
             return True
     return False
@@ -89,8 +89,9 @@ def truncate_landing_zone(raw_dir: Path, out_dir: Path, as_of: date) -> None:
             _filter_csv(
                 path,
                 out_dir / "shop_order_lines" / path.name,
-                lambda row: (row["order_id"] or "") in kept_order_ids
-                or (row["order_id"] or "") not in all_order_ids,
+                lambda row: (
+                    (row["order_id"] or "") in kept_order_ids or (row["order_id"] or "") not in all_order_ids
+                ),
             )
     for source in KEPT_WHOLE:
         if (raw_dir / source).is_dir():

@@ -34,7 +34,7 @@ def whole_as_of(base: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def cut_at_cutoff(base: Path, whole_as_of: Path) -> Path:
-    return built_warehouse(base, "cut_at_cutoff", TRAINING_CUTOFF, AS_OF)
+    return built_warehouse(base, "cut_at_cutoff", TRAINING_CUTOFF, AS_OF, ("+path:dbt_project/models/ml",))
 
 
 def _feature_columns(path: Path) -> list[str]:
