@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _csv_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.glob("*.csv") if not path.name.startswith("."))
 
 
-def _filter_csv(source: Path, target: Path, keep: callable) -> set[str]:
+def _filter_csv(source: Path, target: Path, keep: Callable[[dict[str, str]], bool]) -> set[str]:
     """Copy the rows of `source` for which keep(row) is true; return the order_ids of kept rows."""
     kept_ids: set[str] = set()
     with source.open(newline="") as reading, target.open("w", newline="") as writing:
