@@ -31,11 +31,7 @@
     inner join {{ cutoffs_relation }} as cutoffs
         on
             versions.created_at < {{ as_of_end_at('cutoffs.as_of_date') }}
-            and versions.valid_from_at < {{ as_of_end_at('cutoffs.as_of_date') }}
-            and (
-                versions.valid_to_at is null
-                or versions.valid_to_at >= {{ as_of_end_at('cutoffs.as_of_date') }}
-            )
+            and {{ is_version_current_at('versions', 'cutoffs.as_of_date') }}
     left join {{ ref('int_identity_map') }} as shop_accounts
         on
             shop_accounts.identifier_type = 'shop_customer_id'

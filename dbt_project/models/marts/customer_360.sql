@@ -46,13 +46,16 @@ crm_records_ranked as (
         crm.*,
         row_number() over (
             partition by identity_map.person_id
-            order by crm.updated_at desc, crm.customer_id desc
+            order by crm.valid_from_at desc, crm.customer_id desc
         ) as recency_rank
-    from {{ ref('stg_crm__customers') }} as crm
+    from {{ ref('stg_crm__customer_versions') }} as crm
     inner join identity_map
         on
             identity_map.identifier_type = 'crm_customer_id'
             and crm.customer_id = identity_map.identifier
+    cross join clock
+    -- Each record as it stood at the end of the as-of date.
+    where {{ is_version_current_at('crm', 'clock.as_of_date') }}
 
 ),
 

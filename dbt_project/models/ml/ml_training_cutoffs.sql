@@ -10,21 +10,45 @@ with clock as (
 
 first_orders as (
 
-    select min(cast(created_at as date)) as first_order_date
-    from {{ ref('stg_shop__order_versions') }}
+    select min(cast(versions.created_at as date)) as first_order_date
+    from {{ ref('stg_shop__order_versions') }} as versions
     cross join clock
-    where created_at < {{ as_of_end_at('clock.as_of_date') }}
+    where versions.created_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+digits as (
+
+    select 0 as digit
+    union all
+    select 1
+    union all
+    select 2
+    union all
+    select 3
+    union all
+    select 4
+    union all
+    select 5
+    union all
+    select 6
+    union all
+    select 7
+    union all
+    select 8
+    union all
+    select 9
 
 ),
 
 cutoff_indexes as (
 
-    {%- for cutoff_index in range(var('ml_cutoff_count', 6) | int) %}
-    select {{ cutoff_index }} as cutoff_index
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    -- 0 .. ml_cutoff_count - 1 (up to 1000 cutoffs).
+    select hundreds.digit * 100 + tens.digit * 10 + units.digit as cutoff_index
+    from digits as hundreds
+    cross join digits as tens
+    cross join digits as units
+    where hundreds.digit * 100 + tens.digit * 10 + units.digit < {{ var('ml_cutoff_count', 6) | int }}
 
 ),
 

@@ -2,8 +2,73 @@
 
 -- The identity graph's edges: two identifiers seen together on one clean record. Identifiers are nodes
 -- `<identifier_type>:<identifier>`; an identifier seen alone gets a self-edge so that it still becomes a
--- person. Bots are not people and never enter the graph.
-with crm_record_emails as (
+-- person. Bots are not people and never enter the graph. Only evidence that existed at the end of the
+-- as-of date (stg_data_clock.as_of_date, var `as_of`) counts: CRM records and orders in the version
+-- current then, events and requests that happened by then. So a graph built as of a past date equals the
+-- graph of the raw data cut at that date, and the marts keyed on it can be computed as of any date.
+with clock as (
+
+    select as_of_date from {{ ref('stg_data_clock') }}
+
+),
+
+crm_records_as_of as (
+
+    select versions.*
+    from {{ ref('stg_crm__customer_versions') }} as versions
+    cross join clock
+    where {{ is_version_current_at('versions', 'clock.as_of_date') }}
+
+),
+
+shop_orders_as_of as (
+
+    select versions.*
+    from {{ ref('stg_shop__order_versions') }} as versions
+    cross join clock
+    where
+        versions.created_at < {{ as_of_end_at('clock.as_of_date') }}
+        and {{ is_version_current_at('versions', 'clock.as_of_date') }}
+
+),
+
+web_events_as_of as (
+
+    select web.*
+    from {{ ref('stg_web__events') }} as web
+    cross join clock
+    where web.event_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+esp_events_as_of as (
+
+    select esp.*
+    from {{ ref('stg_esp__events') }} as esp
+    cross join clock
+    where esp.event_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+consent_events_as_of as (
+
+    select consent.*
+    from {{ ref('stg_consent__events') }} as consent
+    cross join clock
+    where consent.event_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+privacy_requests_as_of as (
+
+    select requests.*
+    from {{ ref('stg_privacy__requests') }} as requests
+    cross join clock
+    where requests.requested_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+crm_record_emails as (
 
     select distinct
         'crm_customer_id' as left_type,
@@ -11,7 +76,7 @@ with crm_record_emails as (
         'email' as right_type,
         email as right_identifier,
         'crm_record_email' as matched_by
-    from {{ ref('stg_crm__customers') }}
+    from crm_records_as_of
     where email is not null
 
 ),
@@ -24,7 +89,7 @@ crm_records_without_email as (
         'crm_customer_id' as right_type,
         customer_id as right_identifier,
         'crm_record' as matched_by
-    from {{ ref('stg_crm__customers') }}
+    from crm_records_as_of
     where email is null
 
 ),
@@ -37,7 +102,7 @@ shop_account_emails as (
         'email' as right_type,
         email as right_identifier,
         'order_email' as matched_by
-    from {{ ref('stg_shop__orders') }}
+    from shop_orders_as_of
     where
         customer_id is not null
         and email is not null
@@ -52,7 +117,7 @@ shop_accounts_without_email as (
         'shop_customer_id' as right_type,
         customer_id as right_identifier,
         'shop_account' as matched_by
-    from {{ ref('stg_shop__orders') }}
+    from shop_orders_as_of
     where
         customer_id is not null
         and email is null
@@ -67,7 +132,7 @@ guest_checkouts as (
         'email' as right_type,
         email as right_identifier,
         'guest_checkout' as matched_by
-    from {{ ref('stg_shop__orders') }}
+    from shop_orders_as_of
     where
         customer_id is null
         and email is not null
@@ -84,7 +149,7 @@ web_logins as (
         'shop_customer_id' as right_type,
         user_id as right_identifier,
         'web_login' as matched_by
-    from {{ ref('stg_web__events') }}
+    from web_events_as_of
     where
         user_id is not null
         and not is_bot
@@ -99,7 +164,7 @@ anonymous_devices as (
         'anonymous_id' as right_type,
         anonymous_id as right_identifier,
         'anonymous_visit' as matched_by
-    from {{ ref('stg_web__events') }}
+    from web_events_as_of
     where
         user_id is null
         and not is_bot
@@ -114,7 +179,7 @@ esp_contacts as (
         'email' as right_type,
         email as right_identifier,
         'esp_contact' as matched_by
-    from {{ ref('stg_esp__events') }}
+    from esp_events_as_of
 
 ),
 
@@ -126,7 +191,7 @@ consent_records as (
         'email' as right_type,
         email as right_identifier,
         'consent_customer_id' as matched_by
-    from {{ ref('stg_consent__events') }}
+    from consent_events_as_of
     where customer_id is not null
 
     union
@@ -137,7 +202,7 @@ consent_records as (
         'email' as right_type,
         email as right_identifier,
         'consent_email' as matched_by
-    from {{ ref('stg_consent__events') }}
+    from consent_events_as_of
     where customer_id is null
 
 ),
@@ -150,7 +215,7 @@ privacy_requesters as (
         'email' as right_type,
         email as right_identifier,
         'privacy_request' as matched_by
-    from {{ ref('stg_privacy__requests') }}
+    from privacy_requests_as_of
 
 ),
 
