@@ -2,9 +2,12 @@
 
 import duckdb
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance
 
 QUALITY_MODEL = AssetKey(["quality", "quality_raw_row_counts"])
+RECONCILIATION_CHECK = AssetCheckKey(
+    AssetKey(["quality", "quality_source_reconciliation"]), "every_raw_row_accounted_for"
+)
 
 
 @pytest.fixture
@@ -25,6 +28,8 @@ def _metadata(event) -> dict:
 
 
 def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
+    from dagster_app.checks import every_raw_row_accounted_for
+
     result = defs.resolve_job_def("full_build").execute_in_process(instance=instance)
     assert result.success
 
@@ -58,6 +63,21 @@ def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
     ]
     assert len(evaluations) == len(list(graph.asset_check_keys))
     assert all(evaluation.passed for evaluation in evaluations)
+
+    # The Python reconciliation check ran with them, and shows the counts of every source.
+    [reconciled] = [e for e in evaluations if e.asset_check_key == RECONCILIATION_CHECK]
+    assert reconciled.metadata["sources"].value == 8
+    assert reconciled.metadata["unbalanced_sources"].value == "none"
+    assert graph.get_check_spec(RECONCILIATION_CHECK).blocking
+    # A source that lost a row fails it, naming the source.
+    with defs.resources["duckdb"].get_connection() as connection:
+        connection.execute(
+            "update quality.quality_source_reconciliation set difference = 1"
+            " where source_name = 'shop_orders'"
+        )
+    broken = every_raw_row_accounted_for(duckdb=defs.resources["duckdb"])
+    assert not broken.passed and broken.severity == AssetCheckSeverity.ERROR
+    assert broken.metadata["unbalanced_sources"].value == "shop_orders"
 
     # The landing zone was observed in the same run, with a data version per source.
     orders = instance.fetch_observations(AssetKey(["raw", "shop_orders"]), limit=1).records[0]
@@ -99,6 +119,9 @@ def test_a_file_missing_a_required_column_fails_the_run_naming_the_file(defs, da
     assert not result.success
     failures = [event for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE]
     assert [event.step_key for event in failures] == ["personalize_dbt"]
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY], (
+        "a broken file is not a transient failure: no retry"
+    )
     message = str(failures[0].event_specific_data.error)
     assert "broken_export.csv" in message and "status" in message, message
     assert not result.get_asset_materialization_events(), "nothing may look built after a failed load"
