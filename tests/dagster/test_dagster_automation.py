@@ -116,6 +116,9 @@ def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) ->
         assert key("raw/web_events") not in selected
         assert {key("staging/stg_shop__orders"), key("marts/customer_360")} <= selected
         assert request.tags["personalize/changed_sources"] == "crm_customers,shop_orders"
+        # The request is a valid subset of the sensor's job (observable raw assets included).
+        subset = defs.resolve_job_def("full_build").get_subset(asset_selection=selected)
+        assert subset.asset_layer.asset_graph.get(key("raw/shop_orders")).is_observable
 
         again = _evaluate_sensor(defs, instance, first.cursor)
         assert not again.run_requests and again.skip_message
