@@ -91,6 +91,18 @@ def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
     assert not broken.passed and broken.severity == AssetCheckSeverity.ERROR
     assert broken.metadata["unbalanced_sources"].value == "shop_orders"
 
+    # The landing zone was observed in the same run, with a data version per source.
+    orders = instance.fetch_observations(AssetKey(["raw", "shop_orders"]), limit=1).records[0]
+    observation = orders.asset_observation
+    assert observation.metadata["file_count"].value == 1
+    assert (
+        observation.metadata["bytes"].value
+        == (data_paths.raw_dir / "shop_orders" / "orders_2024_03.csv").stat().st_size
+    )
+    assert observation.tags["dagster/data_version"]
+    web = instance.fetch_observations(AssetKey(["raw", "web_events"]), limit=1).records[0].asset_observation
+    assert web.metadata["file_count"].value == 0
+
     # Between daily builds, the 15-minute refresh loads new events into the built warehouse (it reads models,
     # like the product catalogue, that it does not rebuild). Here rather than in a test of its own, to save a
     # full build.
@@ -105,18 +117,6 @@ def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
         clean = connection.sql("select event_id from staging.stg_web__events").fetchall()
     assert loaded == 2
     assert clean == [("e-1",)]
-
-    # The landing zone was observed in the same run, with a data version per source.
-    orders = instance.fetch_observations(AssetKey(["raw", "shop_orders"]), limit=1).records[0]
-    observation = orders.asset_observation
-    assert observation.metadata["file_count"].value == 1
-    assert (
-        observation.metadata["bytes"].value
-        == (data_paths.raw_dir / "shop_orders" / "orders_2024_03.csv").stat().st_size
-    )
-    assert observation.tags["dagster/data_version"]
-    web = instance.fetch_observations(AssetKey(["raw", "web_events"]), limit=1).records[0].asset_observation
-    assert web.metadata["file_count"].value == 0
 
 
 def test_new_raw_files_change_the_observed_data_version(defs, data_paths, instance) -> None:
