@@ -34,29 +34,6 @@ def _build(defs, instance, keys, **kwargs):
     return job.execute_in_process(instance=instance, asset_selection=list(keys), **kwargs)
 
 
-def test_a_failing_error_severity_dbt_test_blocks_downstream_assets(defs, data_paths, instance) -> None:
-    assert _build(defs, instance, [CLOCK, WEB_BASE]).success
-    # The incremental model keeps rows from earlier runs: a corrupted one survives the next run, and the
-    # not_null test on its raw_row_key (error severity) fails.
-    with duckdb.connect(str(data_paths.duckdb_path)) as connection:
-        connection.execute("insert into staging.base_web__events (raw_row_key) values (null)")
-
-    result = _build(defs, instance, [WEB_BASE, WEB_STAGING], raise_on_error=False)
-
-    assert not result.success
-    evaluations = {
-        event.event_specific_data.check_name: event.event_specific_data
-        for event in _events(result, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    }
-    failed = evaluations["not_null_base_web__events_raw_row_key"]
-    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
-    spec = defs.resolve_asset_graph().get_check_spec(dg.AssetCheckKey(WEB_BASE, failed.check_name))
-    assert spec.blocking
-    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
-    assert WEB_BASE in materialized, "the model itself was built"
-    assert WEB_STAGING not in materialized, "nothing downstream of a failed blocking check is built"
-
-
 # Another process (a notebook, the dbt CLI) holding the only write lock until told to let go.
 LOCK_HOLDER = """
 import sys, duckdb
@@ -80,9 +57,13 @@ def _release_after_first_retry(instance, holder: subprocess.Popen) -> None:
     holder.stdin.flush()
 
 
-def test_a_warehouse_locked_by_another_process_is_retried(defs, data_paths, instance, monkeypatch) -> None:
+def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstream(
+    defs, data_paths, instance, monkeypatch
+) -> None:
+    # One test, two stages, to share the dbt builds: the retried build is the one the second stage needs.
     import dagster_app.assets.dbt as dbt_assets_module
 
+    # 1. Another process holds the warehouse's write lock: the dbt step is retried, not failed.
     monkeypatch.setattr(dbt_assets_module, "TRANSIENT_RETRY_SECONDS", 1)
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(data_paths.duckdb_path)],
@@ -94,7 +75,7 @@ def test_a_warehouse_locked_by_another_process_is_retried(defs, data_paths, inst
         assert holder.stdout.readline().strip() == "locked"
         releaser = threading.Thread(target=_release_after_first_retry, args=(instance, holder), daemon=True)
         releaser.start()
-        result = _build(defs, instance, [key("seeds/country_codes")], raise_on_error=False)
+        result = _build(defs, instance, [CLOCK, WEB_BASE], raise_on_error=False)
         releaser.join(timeout=10)
     finally:
         holder.kill()
@@ -103,4 +84,25 @@ def test_a_warehouse_locked_by_another_process_is_retried(defs, data_paths, inst
     assert retries, "the first attempt met the lock"
     assert "Could not set lock" in str(retries[0].event_specific_data.error)
     assert result.success, "the retry after the lock was released succeeded"
-    assert key("seeds/country_codes") in {e.asset_key for e in result.get_asset_materialization_events()}
+    assert {CLOCK, WEB_BASE} <= {e.asset_key for e in result.get_asset_materialization_events()}
+
+    # 2. The incremental model keeps rows from earlier runs: a corrupted one survives the next run, and the
+    # not_null test on its raw_row_key (error severity) fails and stops what is downstream.
+    with duckdb.connect(str(data_paths.duckdb_path)) as connection:
+        connection.execute("insert into staging.base_web__events (raw_row_key) values (null)")
+
+    result = _build(defs, instance, [WEB_BASE, WEB_STAGING], raise_on_error=False)
+
+    assert not result.success
+    assert not _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY), "a failing test is not retried"
+    evaluations = {
+        event.event_specific_data.check_name: event.event_specific_data
+        for event in _events(result, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    }
+    failed = evaluations["not_null_base_web__events_raw_row_key"]
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    spec = defs.resolve_asset_graph().get_check_spec(dg.AssetCheckKey(WEB_BASE, failed.check_name))
+    assert spec.blocking
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert WEB_BASE in materialized, "the model itself was built"
+    assert WEB_STAGING not in materialized, "nothing downstream of a failed blocking check is built"
