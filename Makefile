@@ -35,8 +35,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
-	@mkdir -p $(DAGSTER_HOME)
-	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nnux:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	@# Queued runs, one at a time, and the duckdb pool: DuckDB admits a single writer (dagster_app/instance.py).
+	@$(BIN)/python -m dagster_app.instance $(DAGSTER_HOME)
 	$(BIN)/dagster dev --host 127.0.0.1 --port $${PORT:-3000} -m dagster_app.definitions
 
 lint: $(STAMP)

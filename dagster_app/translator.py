@@ -9,6 +9,8 @@
   `dagster_app.assets.raw` observes. A source with `config.meta.dagster.asset_key` maps to that key: this is
   how tables written by Python assets (e.g. `ml/churn_scores`) feed dbt models.
 - `config.meta.dagster.group` and `.owners` on a node override the group and the owners.
+- Automation (see `get_automation_condition`): models of the layers after staging follow their upstream
+  assets declaratively; staging is driven by the raw-files sensor, the schedules and people.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import AssetKey
+from dagster import AssetKey, AssetSelection, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 RAW_GROUP = "raw"
@@ -26,6 +28,16 @@ SNAPSHOTS_GROUP = "snapshots"
 # A model directly in models/ (there is none today) has no layer folder to name its group after.
 UNGROUPED_MODELS_GROUP = "dbt"
 DBT_OWNERS = ("team:analytics-engineering",)
+# dbt tag (set per folder in dbt_project.yml) of the models the 15-minute refresh rebuilds: the incremental
+# event models, the data clock they are checked against, and the cheap personalization and activation models.
+FREQUENT_REFRESH_TAG = "frequent_refresh"
+# Layers built only from the landing zone and seeds: the raw-files sensor and the jobs build them.
+SOURCE_LAYER_GROUPS = frozenset({"staging", RAW_GROUP, SEEDS_GROUP, SNAPSHOTS_GROUP})
+
+
+def frequent_refresh_assets() -> AssetSelection:
+    """Assets whose dbt node has FREQUENT_REFRESH_TAG (dagster-dbt makes a dbt tag a key-only tag)."""
+    return AssetSelection.tag(FREQUENT_REFRESH_TAG, "")
 
 
 def resource_meta(dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -91,3 +103,22 @@ class PersonalizeDbtTranslator(DagsterDbtTranslator):
                 description += f", materialized as a {materialized}"
         sql = (dbt_resource_props.get("raw_code") or "").strip()
         return f"{description}\n\n```sql\n{sql}\n```" if sql else description
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+        """Eager for every model after staging: it is rebuilt once its upstream assets were updated.
+
+        That is what carries a change made anywhere upstream (new scores from a retrain, a staging model
+        rebuilt from the UI) down to the audience without a job listing every asset. Two exceptions:
+        - Updates of the frequent-refresh models (web and ESP events every 15 minutes) do not trigger the
+          other, heavier models: customer_360 follows them at the next full build, not 96 times a day. The
+          models tagged for the frequent refresh themselves still react to everything, scores included.
+        - Staging, seeds and snapshots get no condition: they change only when the landing zone does, which
+          the raw-files sensor watches, or when someone asks.
+        """
+        if dbt_resource_props.get("resource_type") != "model":
+            return None
+        if self.get_group_name(dbt_resource_props) in SOURCE_LAYER_GROUPS:
+            return None
+        if FREQUENT_REFRESH_TAG in (dbt_resource_props.get("tags") or []):
+            return AutomationCondition.eager()
+        return AutomationCondition.eager().ignore(frequent_refresh_assets())

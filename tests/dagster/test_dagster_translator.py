@@ -79,3 +79,17 @@ def test_descriptions_fall_back_to_what_the_node_is_and_show_sql() -> None:
     assert "select 1 as id" in documented
     undocumented = translator.get_description(_model(["marts", "customer_rfm"]))
     assert undocumented.startswith("dbt model `customer_rfm`, materialized as a table")
+
+
+def test_automation_conditions_by_layer_and_refresh_tag() -> None:
+    assert translator.get_automation_condition(_model(["staging", "shop", "stg_shop__orders"])) is None
+    seed = {"resource_type": "seed", "name": "fx_rates", "fqn": ["personalize", "fx_rates"], "config": {}}
+    assert translator.get_automation_condition(seed) is None
+    # A heavy mart ignores updates coming from the 15-minute refresh; a refreshed activation model does not.
+    mart = translator.get_automation_condition(_model(["marts", "customer_360"]))
+    audience = translator.get_automation_condition(
+        _model(["activation", "esp_audience"], tags=["frequent_refresh"])
+    )
+    assert mart.get_label() == audience.get_label() == "eager"
+    assert "frequent_refresh" in repr(mart)
+    assert "frequent_refresh" not in repr(audience)

@@ -24,6 +24,7 @@ import duckdb
 import psutil
 import pytest
 
+from dagster_app.instance import ensure_instance_config
 from personalize.settings import PROJECT_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -182,10 +183,9 @@ def dagster_dev(chromium, session_data, defs, tmp_path: Path) -> Iterator[Dagste
     # current; a fresh DAGSTER_HOME, so a developer's own runs and schedules are left alone.
     session_data.remove_warehouse()
     dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    # No telemetry (there is no network to send it to) and no first-visit "join the community" dialog, which
-    # would cover the graph.
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+    # The settings `make ui` writes: runs queued one at a time (DuckDB has one writer), no telemetry, and no
+    # first-visit dialog covering the graph.
+    ensure_instance_config(dagster_home)
     port = _free_port()
     env = {
         **os.environ,
@@ -234,7 +234,7 @@ RUN_STATUS = """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
-    ... on Run { status }
+    ... on Run { status startTime endTime }
   }
 }
 """
@@ -322,9 +322,24 @@ def test_asset_graph_renders_and_a_launched_run_builds_the_warehouse(
             expect(page.get_by_role("button", name="Observe all")).to_be_visible(timeout=UI_TIMEOUT_MS)
             page.screenshot(path=str(tmp_path / "raw_group.png"))
 
-            run_id = _launch(dagster_dev, "full_build", to_build)
-            status = _wait_for_run(dagster_dev, run_id)
-            assert status == "SUCCESS", f"run {run_id} ended {status}:\n{_run_messages(dagster_dev, run_id)}"
+            # Two runs launched together, both writing the warehouse: the instance queues the second until the
+            # first is done, so neither meets DuckDB's "Could not set lock".
+            run_ids = [
+                _launch(dagster_dev, "full_build", to_build),
+                _launch(dagster_dev, "full_build", [dg.AssetKey(["seeds", "country_codes"])]),
+            ]
+            for run_id in run_ids:
+                status = _wait_for_run(dagster_dev, run_id)
+                assert status == "SUCCESS", (
+                    f"run {run_id} ended {status}:\n{_run_messages(dagster_dev, run_id)}"
+                )
+            spans = sorted(
+                (run["startTime"], run["endTime"])
+                for run in (
+                    _graphql(dagster_dev, RUN_STATUS, {"runId": run_id})["runOrError"] for run_id in run_ids
+                )
+            )
+            assert spans[0][1] <= spans[1][0], f"the runs overlapped: {spans}"
 
             # The asset page shows what the run recorded: a materialization and its row count.
             page.goto(
