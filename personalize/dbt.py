@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from personalize.settings import PROJECT_DIR, Settings
+from personalize.settings import DUCKDB_PATH_ENV, PROJECT_DIR, Settings
 
 
 class DbtError(RuntimeError):
@@ -43,9 +43,14 @@ def run_dbt(
     if vars_json:
         command += ["--vars", vars_json]
     env = {**os.environ, **settings.dbt_env()}
+    # dbt throws away its saved parse whenever the profile changes, and the warehouse path is part of the
+    # profile. Running dbt from the warehouse's folder with a bare file name keeps the profile identical
+    # across warehouses, so switching between them (as the tests do) costs no full re-parse. dbt resolves the
+    # project, target and log paths from --project-dir, not from the working directory.
+    env[DUCKDB_PATH_ENV] = settings.duckdb_path.name
     completed = subprocess.run(
         command,
-        cwd=PROJECT_DIR,
+        cwd=settings.duckdb_path.parent,
         env=env,
         check=False,
         text=True,
