@@ -15,6 +15,8 @@ from pathlib import Path
 class Measurement:
     wall_seconds: float
     peak_rss_bytes: int
+    # User + system CPU of the child: unlike wall time, it barely moves when other work shares the machine.
+    cpu_seconds: float = 0.0
 
 
 def measure_command(
@@ -29,7 +31,9 @@ def measure_command(
     if process.returncode != 0:
         raise subprocess.CalledProcessError(process.returncode, list(command))
     # Linux reports ru_maxrss in kilobytes; this includes the child's own children that it waited for.
-    return Measurement(wall_seconds=wall, peak_rss_bytes=usage.ru_maxrss * 1024)
+    return Measurement(
+        wall_seconds=wall, peak_rss_bytes=usage.ru_maxrss * 1024, cpu_seconds=usage.ru_utime + usage.ru_stime
+    )
 
 
 def machine_description() -> str:

@@ -1,15 +1,35 @@
 {#-
-    raw_values(columns): the raw text of a row as `column=value; column=value`, with missing values as
-    `column=` followed by nothing. Quarantine rows carry it so a rejected row can be inspected and fixed
-    at the source without going back to the file.
+    raw_values(columns, prefix=''): the raw text of a row as `column=value; column=value`, with missing values
+    as `column=` followed by nothing. Quarantine rows carry it so a rejected row can be inspected and fixed
+    at the source without going back to the file. With a prefix, the values are read from columns named
+    <prefix><column> (see raw_columns_as) while the labels stay the contract column names.
 -#}
-{% macro raw_values(columns) -%}
+{% macro raw_values(columns, prefix='') -%}
     {%- set parts = [] -%}
     {%- for column in columns -%}
         {%- do parts.append("'" ~ ('; ' if not loop.first else '') ~ column ~ "='") -%}
-        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+        {%- do parts.append("coalesce(cast(" ~ prefix ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
     {%- endfor -%}
     {{ dbt.concat(parts) }}
+{%- endmacro %}
+
+{#-
+    raw_columns_as(columns): `column as raw__column, ...`, the delivered text carried next to the parsed
+    columns of the same names until the quarantine verdict is known (see quarantined_raw_values).
+-#}
+{% macro raw_columns_as(columns) -%}
+    {%- for column in columns -%}
+        {{ column }} as raw__{{ column }}{{ ',' if not loop.last }}
+    {% endfor -%}
+{%- endmacro %}
+
+{#-
+    quarantined_raw_values(columns): raw_values over the raw__ columns, for quarantined rows only (null for
+    clean rows). Building the text is one of the dearest steps of a large event table, and only the
+    quarantine (quality_quarantined_rows) reads it.
+-#}
+{% macro quarantined_raw_values(columns) -%}
+    case when quarantine_reason is not null then {{ raw_values(columns, prefix='raw__') }} end
 {%- endmacro %}
 
 {#- raw_row_key(columns): the natural key of a raw row as delivered: raw values joined by '|'. -#}

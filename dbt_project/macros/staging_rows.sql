@@ -21,19 +21,68 @@
     loads by landing file. It picks every raw delivery of each key that appears in a file not loaded yet,
     or that is still held as future_dated (the clock may have caught up), so the model reprocesses those
     keys with all their deliveries and ends up equal to a full refresh. Deliveries without a key cannot
-    be matched to earlier ones; those of new files are taken once.
+    be matched to earlier ones; those of new files are taken once. The loaded files are deduplicated before
+    the anti-join, so its hash table holds a handful of file names rather than one entry per loaded row.
 -#}
 {% macro landing_file_increment(source_relation, key_column) -%}
     where nullif(trim({{ key_column }}), '') in (
         select nullif(trim(new_deliveries.{{ key_column }}), '')
         from {{ source_relation }} as new_deliveries
-        where new_deliveries._source_file not in (select loaded.source_file from {{ this }} as loaded)
+        where new_deliveries._source_file not in (select distinct loaded.source_file from {{ this }} as loaded)
         union all
         select held.{{ key_column }} from {{ this }} as held
         where held.quarantine_reason = 'future_dated'
     )
     or (
         nullif(trim({{ key_column }}), '') is null
-        and _source_file not in (select loaded.source_file from {{ this }} as loaded)
+        and _source_file not in (select distinct loaded.source_file from {{ this }} as loaded)
     )
+{%- endmacro %}
+
+{#-
+    repeated_clean_keys(relation, key_columns): the keys that more than one clean row of `relation` shares,
+    the only rows that with_is_superseded has to rank. Give it its own CTE: with_is_superseded reads it twice.
+-#}
+{% macro repeated_clean_keys(relation, key_columns) -%}
+    select {{ key_columns | join(', ') }}
+    from {{ relation }}
+    where quarantine_reason is null
+    group by {{ key_columns | join(', ') }}
+    having count(*) > 1
+{%- endmacro %}
+
+{#-
+    with_is_superseded(relation, repeated_keys, key_columns, order_by): `select <relation>.*, is_superseded`,
+    with is_superseded exactly as the is_superseded macro defines it, for large relations. Only clean rows
+    whose key occurs more than once (`repeated_keys`, a CTE of repeated_clean_keys) can be superseded, and in
+    event sources they are a few percent, so the window (which sorts every column it carries) runs over
+    those rows only; every other row is not superseded. Clean rows have non-null key columns (base_ models
+    quarantine missing keys).
+-#}
+{% macro with_is_superseded(relation, repeated_keys, key_columns, order_by) -%}
+    select
+        {{ relation }}.*,
+        false as is_superseded
+    from {{ relation }}
+    left join {{ repeated_keys }}
+        on {{ relation }}.quarantine_reason is null
+        {%- for column in key_columns %}
+        and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
+        {%- endfor %}
+    where {{ repeated_keys }}.{{ key_columns[0] }} is null
+
+    union all
+
+    select
+        {{ relation }}.*,
+        row_number() over (
+            partition by {% for column in key_columns %}{{ relation }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+            order by {{ order_by | join(', ') }}
+        ) > 1 as is_superseded
+    from {{ relation }}
+    inner join {{ repeated_keys }}
+        on {{ relation }}.quarantine_reason is null
+        {%- for column in key_columns %}
+        and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
+        {%- endfor %}
 {%- endmacro %}

@@ -13,6 +13,17 @@ catalogue as (
 
     select product_id from {{ ref('stg_shop__products') }}
 
+),
+
+user_agents as (
+
+    -- Each distinct user agent is matched against the bot pattern once: agents are far fewer than events,
+    -- and the pattern match per event was the dearest expression of the model.
+    select
+        user_agent,
+        {{ is_bot_user_agent('user_agent') }} as is_bot
+    from (select distinct user_agent from {{ ref('base_web__events') }}) as delivered_agents
+
 )
 
 select
@@ -25,9 +36,12 @@ select
     first_deliveries.url,
     first_deliveries.search_query,
     first_deliveries.user_agent,
-    {{ is_bot_user_agent('first_deliveries.user_agent') }} as is_bot,
+    -- A missing user agent is not a bot (no match), as is_bot_user_agent says.
+    coalesce(user_agents.is_bot, false) as is_bot,
     first_deliveries.event_at,
     coalesce(first_deliveries.received_at, first_deliveries.event_at) as received_at
 from first_deliveries
 left join catalogue
     on first_deliveries.product_id = catalogue.product_id
+left join user_agents
+    on first_deliveries.user_agent = user_agents.user_agent

@@ -8,6 +8,9 @@
     )
 }}
 
+{%- set raw_columns = ['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url', 'search_query',
+                       'user_agent', 'event_at', 'received_at'] %}
+
 -- Incremental by landing file (see the landing_file_increment macro): an incremental run equals a full
 -- refresh. Landing files are immutable: after editing one in place, run with --full-refresh.
 with source_rows as (
@@ -29,10 +32,7 @@ parsed as (
 
     select
         {{ raw_row_key(['event_id']) }} as raw_row_key,
-        {{ raw_values(['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url',
-                       'search_query', 'user_agent', 'event_at', 'received_at']) }} as raw_values,
-        {{ row_fingerprint(['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url',
-                       'search_query', 'user_agent', 'event_at', 'received_at']) }} as row_fingerprint,
+        {{ row_fingerprint(raw_columns) }} as row_fingerprint,
         _source_file as source_file,
         nullif(trim(event_id), '') as event_id,
         nullif(trim(anonymous_id), '') as anonymous_id,
@@ -43,7 +43,9 @@ parsed as (
         nullif(trim(search_query), '') as search_query,
         user_agent,
         {{ to_utc_timestamp('event_at') }} as event_at,
-        {{ to_utc_timestamp('received_at') }} as received_at
+        {{ to_utc_timestamp('received_at') }} as received_at,
+        -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
+        {{ raw_columns_as(raw_columns) }}
     from source_rows
 
 ),
@@ -65,15 +67,36 @@ checked as (
 
 ),
 
+repeated_event_ids as (
+
+    {{ repeated_clean_keys('checked', ['event_id']) }}
+
+),
+
 versioned as (
 
-    select
-        checked.*,
-        {{ is_superseded(
-            'checked', ['event_id'], ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
-        ) }} as is_superseded
-    from checked
+    {{ with_is_superseded(
+        'checked', 'repeated_event_ids', ['event_id'],
+        ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
+    ) }}
 
 )
 
-select * from versioned
+select
+    raw_row_key,
+    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    row_fingerprint,
+    source_file,
+    event_id,
+    anonymous_id,
+    user_id,
+    event_type,
+    product_id,
+    url,
+    search_query,
+    user_agent,
+    event_at,
+    received_at,
+    quarantine_reason,
+    is_superseded
+from versioned
