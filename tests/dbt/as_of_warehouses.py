@@ -94,10 +94,11 @@ def built_warehouse(
         cut_dir = base / f"raw_cut_{cut_at.isoformat()}"
         truncate_landing_zone(raw_dir, cut_dir, cut_at)
         raw_dir = cut_dir
-    settings = Settings(raw_dir=raw_dir, duckdb_path=base / f"{name}.duckdb")
+    # One file name and one target folder for every build: with the same vars, dbt reuses its saved parse.
+    settings = Settings(raw_dir=raw_dir, duckdb_path=base / name / "warehouse.duckdb")
     run_dbt(
         ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test",
-         "--select", *selection, "--target-path", str(base / f"target_{name}")],
+         "--select", *selection, "--target-path", str(base / "target")],
         settings,
         vars_json=json.dumps({"as_of": as_of.isoformat()}),
         capture=True,
@@ -106,8 +107,8 @@ def built_warehouse(
 
 
 def mart_relations(base: Path, name: str) -> list[tuple[str, str]]:
-    """(schema, table) of every table model under models/marts, from the manifest of build `name`."""
-    manifest = json.loads((base / f"target_{name}" / "manifest.json").read_text())
+    """(schema, table) of every table model under models/marts, from the builds' shared manifest."""
+    manifest = json.loads((base / "target" / "manifest.json").read_text())
     relations = []
     for node in manifest["nodes"].values():
         if node["resource_type"] != "model" or not node["original_file_path"].startswith(MARTS_FOLDER):
