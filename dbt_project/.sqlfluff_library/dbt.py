@@ -64,3 +64,7 @@ def safe_cast(field, type):  # noqa: A002 - mirrors dbt.safe_cast
 def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
     order_by = f" {order_by_clause}" if order_by_clause else ""
     return f"string_agg({measure}, {delimiter_text}{order_by})"
+
+
+def generate_series(upper_bound):
+    return f"select generated_number from generate_series(1, {upper_bound}) as series (generated_number)"

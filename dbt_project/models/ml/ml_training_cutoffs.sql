@@ -17,38 +17,11 @@ first_orders as (
 
 ),
 
-digits as (
-
-    select 0 as digit
-    union all
-    select 1
-    union all
-    select 2
-    union all
-    select 3
-    union all
-    select 4
-    union all
-    select 5
-    union all
-    select 6
-    union all
-    select 7
-    union all
-    select 8
-    union all
-    select 9
-
-),
-
 cutoff_indexes as (
 
-    -- 0 .. ml_cutoff_count - 1 (up to 1000 cutoffs).
-    select hundreds.digit * 100 + tens.digit * 10 + units.digit as cutoff_index
-    from digits as hundreds
-    cross join digits as tens
-    cross join digits as units
-    where hundreds.digit * 100 + tens.digit * 10 + units.digit < {{ var('ml_cutoff_count', 6) | int }}
+    -- 0 .. ml_cutoff_count - 1
+    select series.generated_number - 1 as cutoff_index
+    from ({{ dbt.generate_series(var('ml_cutoff_count', 6) | int) }}) as series
 
 ),
 
