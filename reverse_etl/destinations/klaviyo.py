@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -49,11 +50,15 @@ class KlaviyoConfig:
     poll_interval: float = 0.2
     max_poll_interval: float = 5.0
     job_timeout: float = 1800.0
+    # Bulk-subscribe requests sent at once (a 1M audience needs a thousand of them); 429s are retried.
+    max_connections: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_profiles <= MAX_PROFILES or not 1024 <= self.max_bytes <= MAX_BYTES:
             raise ValueError(f"Klaviyo jobs hold at most {MAX_PROFILES} profiles and {MAX_BYTES} bytes")
+        if not 1 <= self.max_connections <= 10:
+            raise ValueError("max_connections must be between 1 and 10")
 
 
 class KlaviyoDestination(Destination):
@@ -62,12 +67,17 @@ class KlaviyoDestination(Destination):
 
     def __init__(self, config: KlaviyoConfig | None = None) -> None:
         self.config = config or KlaviyoConfig()
-        self._session: requests.Session | None = None
+        # One session per thread: requests.Session is not documented as thread-safe, and subscriptions
+        # are sent from a small pool.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------------------------
     @property
     def session(self) -> requests.Session:
-        if self._session is None:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
             session = requests.Session()
             session.headers.update(
                 {
@@ -77,13 +87,17 @@ class KlaviyoDestination(Destination):
                     "Accept": JSONAPI,
                 }
             )
-            self._session = session
-        return self._session
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+        self._local = threading.local()
 
     def _url(self, path: str) -> str:
         return f"{self.config.base_url.rstrip('/')}/api/{path}"
@@ -230,12 +244,13 @@ class KlaviyoDestination(Destination):
                 result.rejected.append((record, Reject(record.key, None, error[0], error[1][:500])))
         to_subscribe = [r for r in result.confirmed if r.key in subscribe]
         if to_subscribe:
-            problem = self._subscribe(to_subscribe)
-            if problem is not None:
-                # Not confirmed: the next run imports and subscribes them again.
-                failed_keys = {r.key for r in to_subscribe}
+            unsubscribed = self._subscribe(to_subscribe)
+            if unsubscribed:
+                # Not confirmed: the next run imports and subscribes them again. Only the requests that
+                # failed count, so nobody whose subscription went through is subscribed a second time.
+                failed_keys = {r.key for r, _ in unsubscribed}
                 result.confirmed = [r for r in result.confirmed if r.key not in failed_keys]
-                result.failed = [(r.key, replace(problem, key=r.key)) for r in to_subscribe]
+                result.failed = [(r.key, replace(problem, key=r.key)) for r, problem in unsubscribed]
         return result
 
     def _poll(self, job_id: str) -> str:
@@ -278,34 +293,48 @@ class KlaviyoDestination(Destination):
             url = (doc.get("links") or {}).get("next")
         return errors
 
-    def _subscribe(self, recs: list[Record]) -> Reject | None:
-        for start in range(0, len(recs), MAX_SUBSCRIBE):
-            part = recs[start : start + MAX_SUBSCRIBE]
-            data: dict[str, Any] = {
-                "type": "profile-subscription-bulk-create-job",
-                "attributes": {
-                    "profiles": {
-                        "data": [
-                            {
-                                "type": "profile",
-                                "attributes": {
-                                    "email": r.email,
-                                    "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
-                                },
-                            }
-                            for r in part
-                        ]
-                    }
-                },
-            }
-            if self.config.list_id:
-                data["relationships"] = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
-            try:
-                response = self._send("POST", "profile-subscription-bulk-create-jobs", json={"data": data})
-            except TransportError as exc:
-                return Reject("", None, "transport", str(exc))
-            if response.status_code not in (200, 201, 202, 204):
-                return Reject("", response.status_code, "subscribe_failed", _error_detail(response))
+    def _subscribe(self, recs: list[Record]) -> list[tuple[Record, Reject]]:
+        """Subscribe `recs` in requests of MAX_SUBSCRIBE, a few at once; return those not subscribed."""
+        parts = [recs[start : start + MAX_SUBSCRIBE] for start in range(0, len(recs), MAX_SUBSCRIBE)]
+        if len(parts) == 1:
+            problems = [self._subscribe_part(parts[0])]
+        else:
+            workers = min(self.config.max_connections, len(parts))
+            with ThreadPoolExecutor(workers, thread_name_prefix="klaviyo-subscribe") as pool:
+                problems = list(pool.map(self._subscribe_part, parts))
+        return [
+            (record, problem)
+            for part, problem in zip(parts, problems, strict=True)
+            if problem is not None
+            for record in part
+        ]
+
+    def _subscribe_part(self, part: list[Record]) -> Reject | None:
+        data: dict[str, Any] = {
+            "type": "profile-subscription-bulk-create-job",
+            "attributes": {
+                "profiles": {
+                    "data": [
+                        {
+                            "type": "profile",
+                            "attributes": {
+                                "email": r.email,
+                                "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
+                            },
+                        }
+                        for r in part
+                    ]
+                }
+            },
+        }
+        if self.config.list_id:
+            data["relationships"] = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
+        try:
+            response = self._send("POST", "profile-subscription-bulk-create-jobs", json={"data": data})
+        except TransportError as exc:
+            return Reject("", None, "transport", str(exc))
+        if response.status_code not in (200, 201, 202, 204):
+            return Reject("", response.status_code, "subscribe_failed", _error_detail(response))
         return None
 
     # -- erasure ---------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import duckdb
 import pytest
 
 from reverse_etl.destinations import KlaviyoDestination
+from reverse_etl.destinations import klaviyo as klaviyo_module
 from reverse_etl.destinations.klaviyo import _PREFIX
 from reverse_etl.engine import erase, sync
-from reverse_etl.models import IDENTITY_FIELDS, BatchResult, Record, SyncConfig, SyncMode
+from reverse_etl.models import IDENTITY_FIELDS, BatchResult, Record, Reject, SyncConfig, SyncMode
 from reverse_etl.state import StateStore
 from reverse_etl.testing import EspEmulator, FaultKind, FaultSpec, RateLimit
 from tests.reverse_etl.sync_fixtures import klaviyo, klaviyo_config, people, person, warehouse, write_audience
@@ -269,6 +270,36 @@ def test_a_failed_subscribe_is_not_confirmed_and_is_retried(esp: EspEmulator, wa
     second = sync(con, klaviyo_config(), klaviyo(esp))
     assert (second.inserts, second.confirmed, second.outcome) == (5, 5, "success")
     esp.wait_idle()
+    assert sorted(c.email for c in esp.klaviyo.subscription_changes) == sorted(
+        r["email"] for r in rows if r["is_subscribable"]
+    )
+
+
+class _OneSubscribeRequestFails(KlaviyoDestination):
+    """The bulk-subscribe request carrying user4@example.com fails for good; the others go through."""
+
+    def _subscribe_part(self, part: list[Record]) -> Reject | None:
+        if any(r.email == "user4@example.com" for r in part):
+            return Reject("", 503, "subscribe_failed", "unavailable")
+        return super()._subscribe_part(part)
+
+
+def test_only_the_people_of_a_failed_subscribe_request_are_retried(
+    esp: EspEmulator, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con, _ = warehouse
+    rows = people(range(20))  # ten consenting people: five subscribe requests of two, sent concurrently
+    write_audience(con, rows)
+    monkeypatch.setattr(klaviyo_module, "MAX_SUBSCRIBE", 2)
+    first = sync(con, klaviyo_config(), _OneSubscribeRequestFails(klaviyo(esp).config))
+    assert (first.confirmed, first.failed) == (18, 2)
+    esp.wait_idle()
+    subscribed_first = sorted(c.email for c in esp.klaviyo.subscription_changes)
+    assert len(subscribed_first) == 8 and "user4@example.com" not in subscribed_first
+    second = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (second.inserts, second.confirmed, second.outcome) == (2, 2, "success")
+    esp.wait_idle()
+    # Everyone consenting is subscribed exactly once: the requests that succeeded are not repeated.
     assert sorted(c.email for c in esp.klaviyo.subscription_changes) == sorted(
         r["email"] for r in rows if r["is_subscribable"]
     )
