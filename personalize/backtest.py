@@ -378,12 +378,16 @@ STACKED_FEATURES = (
 
 
 def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
-    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window."""
-    rows = frame.rows.copy()
+    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window.
+
+    Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
+    samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
+    """
+    rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
     for name in STACKED_FEATURES:
         rows[name] = np.nan  # missing where a fit is impossible at a cutoff: XGBoost handles it
     for cutoff, index in rows.groupby("cutoff_date").groups.items():
-        view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).dayofyear)
+        view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
         for name, values in view.features(training_horizon).items():
             rows.loc[index, name] = values
     return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
