@@ -21,7 +21,9 @@ cutoff in question:
   cutoff's BTYD summary, and their d-window quantities (P(alive), P(no purchase), expected purchases,
   spend per purchase, expected spend) become features, so XGBoost learns corrections to the BTYD view
   rather than re-deriving it from raw recency and frequency. (BG/NBD, not Pareto/NBD: its fit is closed
-  form per customer and takes a second; the Pareto/NBD likelihood can fall into slow quadrature);
+  form per customer and takes a second; the Pareto/NBD likelihood can fall into slow quadrature). The
+  BG/NBD prediction is also each row's XGBoost base margin (log-odds of churn, log of expected spend), so
+  the trees start from it and learn corrections; with nothing to correct, the model is BG/NBD;
 - horizon mapping with BG/NBD fitted at the scoring cutoff: churn_D = churn_d x P(no purchase in D) /
   P(no purchase in d), that is the model's P(none in the first d days) times the BTYD conditional
   probability of none in the remaining D - d days; LTV_D = LTV_d x E[purchases in D] / E[purchases in d].
@@ -66,7 +68,13 @@ from ml.btyd import (
     probability_alive,
     probability_no_purchase,
 )
-from ml.frames import BTYD_COLUMNS, ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
+from ml.frames import (
+    BTYD_COLUMNS,
+    ExampleFrame,
+    feature_matrix,
+    load_scoring_features,
+    load_training_examples,
+)
 from ml.metrics import churn_metrics, ltv_metrics
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model
 from personalize.dbt import run_dbt
@@ -83,6 +91,11 @@ COMPLETED_STATUSES = ("placed", "paid", "shipped")
 MODEL = "xgboost"
 DBT_SELECTION = "+ml_training_examples +ml_scoring_features +int_identity_map"
 FX_SEED = PROJECT_DIR / "seeds" / "fx_rates.csv"
+
+
+# The trees start from the BTYD prediction (base margin) and learn small corrections: shallow trees, a slow
+# learning rate and large leaves, because a backtest often has only a few thousand rows per cutoff.
+BACKTEST_TRAINING = TrainingConfig(learning_rate=0.05, max_depth=3, min_child_weight=20.0)
 
 
 class BacktestError(ValueError):
@@ -102,7 +115,7 @@ class BacktestConfig:
     max_cutoffs: int = 6
     min_cutoffs: int = 3
     min_history_days: int = 30
-    training: TrainingConfig = field(default_factory=TrainingConfig)
+    training: TrainingConfig = field(default_factory=lambda: BACKTEST_TRAINING)
 
 
 @dataclass(frozen=True)
@@ -208,10 +221,15 @@ def _write_landing_zone(con: duckdb.DuckDBPyConnection, config: BacktestConfig, 
         f"(select order_id from orders where {known})"
     ).fetchall()[0][0]
     if late:
-        say(f"{late} order(s) created by the cutoff have no version updated by then: not visible at the cutoff")
+        say(
+            f"{late} order(s) created by the cutoff have no version updated by then: "
+            "not visible at the cutoff"
+        )
     first = con.sql(f"select min(_created_at), count(*) from orders where {known}").fetchall()[0]
     if first[0] is None:
-        raise BacktestError(f"{config.orders}: no order was created and updated by the end of {config.cutoff}")
+        raise BacktestError(
+            f"{config.orders}: no order was created and updated by the end of {config.cutoff}"
+        )
     folder = config.out / "raw" / "shop_orders"
     folder.mkdir(parents=True, exist_ok=True)
     target = str(folder / "orders.csv").replace("'", "''")
@@ -226,8 +244,13 @@ def _fx_rates() -> pd.DataFrame:
     return rates.loc[:, ["currency_code", "usd_per_unit"]]
 
 
-def truth_from_orders(con: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress) -> pd.DataFrame | None:
-    """Per customer key: completed orders created in (cutoff, cutoff + D] and their net spend; None if none."""
+def truth_from_orders(
+    con: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress
+) -> pd.DataFrame | None:
+    """Per customer key: completed orders created in (cutoff, cutoff + D] and their net spend.
+
+    None when the file holds no order created after the cutoff.
+    """
     end = _cutoff_end_literal(config.cutoff)
     window_end = _cutoff_end_literal(config.cutoff + timedelta(days=config.horizon_days))
     later = con.sql(f"select count(*), max(_created_at) from orders where _created_at >= {end}").fetchall()[0]
@@ -237,7 +260,8 @@ def truth_from_orders(con: duckdb.DuckDBPyConnection, config: BacktestConfig, sa
         say(f"the file's orders end on {later[1].date()}, before the horizon ends: the truth is partial")
     con.register("fx", _fx_rates())
     unknown = con.sql(
-        f"select count(*), min(currency) from orders where _created_at >= {end} and _created_at < {window_end} "
+        "select count(*), min(currency) from orders "
+        f"where _created_at >= {end} and _created_at < {window_end} "
         "and upper(trim(currency)) not in (select currency_code from fx)"
     ).fetchall()[0]
     if unknown[0]:
@@ -290,11 +314,15 @@ def read_truth(con: duckdb.DuckDBPyConnection, path: Path) -> pd.DataFrame:
             )
         truth[column] = values.astype(np.float64)
     if truth["customer_id"].isna().any():
-        raise BacktestError(f"{path}: column customer_id is empty in {int(truth['customer_id'].isna().sum())} row(s)")
+        raise BacktestError(
+            f"{path}: column customer_id is empty in {int(truth['customer_id'].isna().sum())} row(s)"
+        )
     truth["customer_id"] = truth["customer_id"].str.strip()
     duplicated = truth["customer_id"].duplicated()
     if duplicated.any():
-        raise BacktestError(f"{path}: customer_id {truth.loc[duplicated, 'customer_id'].iloc[0]!r} appears twice")
+        raise BacktestError(
+            f"{path}: customer_id {truth.loc[duplicated, 'customer_id'].iloc[0]!r} appears twice"
+        )
     return truth
 
 
@@ -387,13 +415,20 @@ def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
     for name in STACKED_FEATURES:
         rows[name] = np.nan  # missing where a fit is impossible at a cutoff: XGBoost handles it
     for cutoff, index in rows.groupby("cutoff_date").groups.items():
-        view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
+        try:
+            view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
+        except (ValueError, RuntimeError) as exc:
+            raise BacktestError(
+                f"BG/NBD cannot be fitted on the {len(index)} customers at cutoff {cutoff:%Y-%m-%d}: {exc}"
+            ) from exc
         for name, values in view.features(training_horizon).items():
             rows.loc[index, name] = values
     return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
 
 
-def horizon_ratios(scoring: ExampleFrame, trained_days: int, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+def horizon_ratios(
+    scoring: ExampleFrame, trained_days: int, horizon_days: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per person: P(no purchase in D) / P(none in d) and E[purchases in D] / E[purchases in d] (BG/NBD)."""
     n = len(scoring.rows)
     if trained_days == horizon_days:
@@ -435,6 +470,23 @@ def evaluate_scores(
     }
 
 
+def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
+    """The stacked BG/NBD prediction in XGBoost margin units: log-odds of churn, log of expected spend.
+
+    Without a Gamma-Gamma fit, expected spend is expected purchases times the person's average order value.
+    """
+    rows = frame.rows
+    if kind == CHURN:
+        p = np.clip(rows["f_stack_bgnbd_no_purchase"].to_numpy(dtype=np.float64), 1e-4, 1 - 1e-4)
+        return np.log(p / (1 - p))
+    spend = rows["f_stack_bgnbd_gg_ltv"].to_numpy(dtype=np.float64)
+    fallback = rows["f_stack_bgnbd_purchases"].to_numpy(dtype=np.float64) * rows[
+        "f_avg_order_value"
+    ].to_numpy(dtype=np.float64)
+    spend = np.where(np.isnan(spend), fallback, spend)
+    return np.log(np.maximum(np.nan_to_num(spend, nan=0.0), 1e-3))
+
+
 def _train_and_score(
     warehouse: duckdb.DuckDBPyConnection, plan: TrainingPlan, config: BacktestConfig, say: Progress
 ) -> tuple[pd.DataFrame, ExampleFrame, list[str]]:
@@ -445,9 +497,16 @@ def _train_and_score(
     churn_ratio, ltv_ratio = horizon_ratios(scoring, plan.horizon_days, config.horizon_days)
     predictions: dict[str, np.ndarray] = {}
     for kind in KINDS:
-        trained = train_model(examples, kind, config.training, say)
+        trained = train_model(examples, kind, config.training, say, base_margin=btyd_margin(examples, kind))
         matrix = feature_matrix(scoring, trained.features)
-        predictions[kind] = predict(trained.booster, matrix, trained.features, kind, trained.calibration_scale)
+        predictions[kind] = predict(
+            trained.booster,
+            matrix,
+            trained.features,
+            kind,
+            trained.calibration_scale,
+            base_margin=btyd_margin(scoring, kind),
+        )
     scored = pd.DataFrame(
         {
             "person_id": scoring.rows["person_id"].to_numpy(),
@@ -480,12 +539,22 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         f"{plan.cutoff_count} cutoff(s) {plan.spacing_days} days apart")  # fmt: skip
 
     settings = Settings(
-        raw_dir=config.out / "raw", duckdb_path=config.out / "warehouse.duckdb", model_dir=config.out / "models"
+        raw_dir=config.out / "raw",
+        duckdb_path=config.out / "warehouse.duckdb",
+        model_dir=config.out / "models",
     )
     target = config.out / "dbt_target"
     say("dbt: building the warehouse as of the cutoff")
     run_dbt(
-        ["build", "--select", *DBT_SELECTION.split(), "--target-path", str(target), "--log-path", str(target / "logs")],
+        [
+            "build",
+            "--select",
+            *DBT_SELECTION.split(),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target / "logs"),
+        ],
         settings,
         vars_json=json.dumps(plan.dbt_vars(config.cutoff)),
         capture=True,
@@ -510,7 +579,9 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
     unknown = int(truth["person_id"].isna().sum())
     if unknown:
         say(f"truth: {unknown} customer(s) unknown at the cutoff (first purchase after it) are not scored")
-    truth_by_person = truth.dropna(subset=["person_id"]).groupby("person_id", as_index=False)[["purchases", "spend"]].sum()
+    truth_by_person = (
+        truth.dropna(subset=["person_id"]).groupby("person_id", as_index=False)[["purchases", "spend"]].sum()
+    )
     metrics: dict[str, object] = {
         "cutoff": config.cutoff.isoformat(),
         "horizon_days": config.horizon_days,

@@ -252,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="score an orders file as of a past date; with later orders or --truth, measure the scores",
         description="Build a fresh warehouse in OUT from the orders known at the end of CUTOFF (UTC), train "
         "churn and LTV models on that alone, score every customer for the horizon and write OUT/scores.csv. "
-        "With orders after the cutoff in the file, or --truth, also write OUT/metrics.json: the models and the "
-        "BTYD and heuristic baselines on every metric. See personalize/backtest.py for the formats.",
+        "With orders after the cutoff in the file, or --truth, also write OUT/metrics.json: the models and "
+        "the BTYD and heuristic baselines on every metric. See personalize/backtest.py for the formats.",
     )
     backtest.add_argument("--orders", type=Path, required=True, help="orders file (shop_orders contract)")
     backtest.add_argument("--cutoff", type=_iso_date, required=True, help="last day of known data")

@@ -34,8 +34,9 @@ def _cdnow_orders(customers: int) -> list[list[str]]:
     rows = []
     for i, line in lines.iterrows():
         at = pd.Timestamp(line["date"]).strftime("%Y-%m-%dT12:00:00Z")
-        rows.append([f"cdnow-{i}", str(int(line["customer"])), "", "shipped", "USD", line["dollars"], "0", "0",
-                     "0", line["dollars"], at, at])  # fmt: skip
+        dollars = line["dollars"]
+        rows.append([f"cdnow-{i}", str(int(line["customer"])), "", "shipped", "USD", dollars, "0", "0", "0",
+                     dollars, at, at])  # fmt: skip
     return rows
 
 
@@ -59,7 +60,9 @@ def backtests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         purchases, spend = truth.setdefault(r[1], [0.0, 0.0])
         truth[r[1]] = [purchases + 1, spend + float(r[5])]
     truth_file = write_csv(
-        root / "truth.csv", ("customer_id", "purchases", "spend"), [[c, int(p), s] for c, (p, s) in truth.items()]
+        root / "truth.csv",
+        ("customer_id", "purchases", "spend"),
+        [[c, int(p), s] for c, (p, s) in truth.items()],
     )
     assert main(["backtest", "--orders", str(known), "--cutoff", CUTOFF, "--horizon-days", HORIZON,
                  "--out", str(out_known), "--truth", str(truth_file)]) == 0  # fmt: skip
@@ -118,8 +121,8 @@ def test_a_truth_file_gives_the_same_metrics_as_the_later_orders(backtests: dict
 
 def test_a_missing_column_is_named_with_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     header = [c for c in SHOP_ORDERS_HEADER if c != "updated_at"]
-    orders = write_csv(tmp_path / "orders.csv", header, [["o1", "1", "", "paid", "USD", "1", "0", "0", "0", "1",
-                                                          "1997-01-01T00:00:00Z"]])  # fmt: skip
+    row = ["o1", "1", "", "paid", "USD", "1", "0", "0", "0", "1", "1997-01-01T00:00:00Z"]
+    orders = write_csv(tmp_path / "orders.csv", header, [row])
     code = main(["backtest", "--orders", str(orders), "--cutoff", CUTOFF, "--horizon-days", "30",
                  "--out", str(tmp_path / "out")])  # fmt: skip
     assert code == 2
