@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -107,6 +108,18 @@ def test_metrics_put_models_and_baselines_side_by_side(backtests: dict[str, Path
     actual = metrics["ltv"]["xgboost"]["actual_total"]
     later_spend = sum(float(r[5]) for r in _cdnow_orders(CUSTOMERS) if "1997-10-01" <= r[10] < "1998-07-01")
     assert actual == pytest.approx(later_spend)
+
+
+def test_training_labels_hold_both_outcomes(backtests: dict[str, Path]) -> None:
+    # Every CDNOW order is completed; DuckDB 2.0.0 once folded the label's `sum(case ...) > 0` to false for
+    # such data and every training example came out churned.
+    with duckdb.connect(str(backtests["full"] / "warehouse.duckdb"), read_only=True) as warehouse:
+        rows = warehouse.sql(
+            "select label_is_churned, count(*), sum(label_net_spend) from ml.ml_training_examples group by 1"
+        ).fetchall()
+    by_label = {label: (count, spend) for label, count, spend in rows}
+    assert set(by_label) == {0, 1}
+    assert by_label[1][1] == 0 and by_label[0][1] > 0
 
 
 def test_a_truth_file_gives_the_same_metrics_as_the_later_orders(backtests: dict[str, Path]) -> None:
