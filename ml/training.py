@@ -103,9 +103,13 @@ def predict(
     features: Sequence[str],
     kind: Kind,
     calibration_scale: float = 1.0,
+    base_margin: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Churn probability or calibrated spend per row (float64)."""
-    raw = booster.predict(xgb.DMatrix(matrix, feature_names=list(features)))
+    """Churn probability or calibrated spend per row (float64).
+
+    ``base_margin`` (per row, in margin units) must be the one the model was trained with, if any.
+    """
+    raw = booster.predict(xgb.DMatrix(matrix, feature_names=list(features), base_margin=base_margin))
     prediction = raw.astype(np.float64)
     return prediction if kind == CHURN else prediction * calibration_scale
 
@@ -127,8 +131,13 @@ def train_model(
     kind: Kind,
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
+    base_margin: np.ndarray | None = None,
 ) -> TrainedModel:
-    """Temporal validation with early stopping, then a refit on every cutoff."""
+    """Temporal validation with early stopping, then a refit on every cutoff.
+
+    ``base_margin`` (one per row of ``examples.rows``, in margin units: log-odds of churn, log of spend)
+    starts every row from a prior prediction, e.g. a BTYD model's, so the trees learn corrections to it.
+    """
     config = config or TrainingConfig()
     say = progress or (lambda _message: None)
     rows = examples.rows
@@ -139,16 +148,19 @@ def train_model(
     target = rows[label].to_numpy(dtype=np.float64)
     params = config.xgboost_params(kind)
 
+    def margin(index: np.ndarray) -> np.ndarray | None:
+        return None if base_margin is None else base_margin[index]
+
     train_index = np.flatnonzero(~is_validation)
     train_index = train_index[_sample(train_index.size, config)]
     validation_index = np.flatnonzero(is_validation)
     train_matrix = xgb.QuantileDMatrix(
         matrix[train_index], label=target[train_index], feature_names=list(examples.features),
-        max_bin=config.max_bin, nthread=config.nthread,
+        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(train_index),
     )  # fmt: skip
     validation_matrix = xgb.DMatrix(
         matrix[validation_index], label=target[validation_index], feature_names=list(examples.features),
-        nthread=config.nthread,
+        nthread=config.nthread, base_margin=margin(validation_index),
     )  # fmt: skip
     say(f"{kind}: training on {train_index.size} rows of {len(examples.cutoffs) - 1} cutoff(s), "
         f"validating on {validation_index.size} rows at {validation_cutoff}")  # fmt: skip
@@ -176,7 +188,7 @@ def train_model(
     say(f"{kind}: {rounds} rounds; refitting on {all_index.size} rows of all {len(examples.cutoffs)} cutoffs")
     full_matrix = xgb.QuantileDMatrix(
         matrix[all_index], label=target[all_index], feature_names=list(examples.features),
-        max_bin=config.max_bin, nthread=config.nthread,
+        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(all_index),
     )  # fmt: skip
     booster = xgb.train(params, full_matrix, num_boost_round=rounds, verbose_eval=False)
     return TrainedModel(

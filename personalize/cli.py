@@ -3,6 +3,7 @@
 personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D] [--format F]
 personalize run [--customers N] [--seed S]
 personalize sync --destination file|mailchimp|klaviyo [--dry-run] [--full]
+personalize backtest --orders FILE --cutoff DATE --horizon-days D --out DIR [--truth FILE]
 """
 
 from __future__ import annotations
@@ -167,6 +168,32 @@ def cmd_sync(args: argparse.Namespace) -> None:
         raise SyncIncomplete(f"{result.rejected:,} rejected and {result.failed:,} failed rows")
 
 
+def cmd_backtest(args: argparse.Namespace) -> None:
+    # Imported here so that `personalize --help` stays fast (XGBoost, the BTYD fits).
+    from personalize.backtest import BacktestConfig, BacktestError, run_backtest
+
+    config = BacktestConfig(
+        orders=args.orders,
+        cutoff=args.cutoff,
+        horizon_days=args.horizon_days,
+        out=args.out,
+        truth=args.truth,
+        training_horizon_days=args.training_horizon_days,
+    )
+    try:
+        result = run_backtest(config, progress=_progress_printer())
+    except BacktestError as error:
+        raise CliError(str(error)) from None
+    print(f"scores: {result.scores_path} ({len(result.scores):,} customers)")
+    if result.metrics_path is None:
+        print("no orders after the cutoff and no --truth: no metrics.json")
+        return
+    print(f"metrics: {result.metrics_path}")
+    from personalize.backtest import summary_lines
+
+    print("\n".join(summary_lines(result.metrics or {})))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="personalize", description=__doc__.splitlines()[0].split(": ", 1)[1]
@@ -219,6 +246,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="mirror also archives people who left the audience (default: mirror, upsert for klaviyo)",
     )
     sync.set_defaults(handler=cmd_sync)
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="score an orders file as of a past date; with later orders or --truth, measure the scores",
+        description="Build a fresh warehouse in OUT from the orders known at the end of CUTOFF (UTC), train "
+        "churn and LTV models on that alone, score every customer for the horizon and write OUT/scores.csv. "
+        "With orders after the cutoff in the file, or --truth, also write OUT/metrics.json: the models and "
+        "the BTYD and heuristic baselines on every metric. See personalize/backtest.py for the formats.",
+    )
+    backtest.add_argument("--orders", type=Path, required=True, help="orders file (shop_orders contract)")
+    backtest.add_argument("--cutoff", type=_iso_date, required=True, help="last day of known data")
+    backtest.add_argument("--horizon-days", type=_positive_int, required=True, help="days after the cutoff")
+    backtest.add_argument("--out", type=Path, required=True, help="output directory (replaced files)")
+    backtest.add_argument(
+        "--truth", type=Path, default=None, help="CSV/Parquet: customer_id, purchases, spend in the horizon"
+    )
+    backtest.add_argument(
+        "--training-horizon-days",
+        type=_positive_int,
+        default=None,
+        help="label window to train on (default: the longest <= --horizon-days that fits before the cutoff)",
+    )
+    backtest.set_defaults(handler=cmd_backtest)
     return parser
 
 

@@ -35,7 +35,9 @@ labels as (
     select
         label_window_orders.person_id,
         training_cutoffs.cutoff_date,
-        sum(case when label_window_orders.is_completed then 1 else 0 end) as window_purchase_count,
+        -- count(...), not sum(case ... then 1 else 0 end): DuckDB 2.0.0 folds `sum(case ...) > 0` to false when
+        -- every order is completed (CDNOW: all shipped), which marked every training example churned.
+        count(case when label_window_orders.is_completed then 1 end) as window_purchase_count,
         sum(
             case when label_window_orders.is_completed then label_window_orders.net_revenue_reporting else 0 end
         ) as window_net_spend

@@ -1,0 +1,620 @@
+"""`personalize backtest`: score an orders export as of a past date and measure the scores on what came next.
+
+What it does, in order:
+
+1. Reads one orders file (the `shop_orders` contract, CSV or Parquet) and splits it at the end of the
+   cutoff date (UTC). Only order *versions* whose `created_at` and `updated_at` are both before
+   `cutoff + 1 day` go into `DIR/raw/shop_orders/`. The warehouse never sees anything later, so orders
+   after the cutoff cannot change the scores: the leakage guard is the file system, not a `where` clause.
+2. Builds a fresh `DIR/warehouse.duckdb` from that landing zone alone (every other source is absent) with
+   dbt var `as_of` = the cutoff, selecting the ML training and scoring sets and the identity map.
+3. Trains on training cutoffs whose label windows end at or before the cutoff, and scores every customer.
+4. With orders after the cutoff in the file, or a `--truth` file, writes `DIR/metrics.json`.
+
+The horizon problem: a label window of the requested length D may not fit before the cutoff even once
+(CDNOW: first purchases in Q1 1997, cutoff 1997-09-30, D = 273 days). The models are then trained on the
+longest window d <= D that still leaves `min_cutoffs` training cutoffs, each at least `min_history_days`
+after the first order (`training_plan`). Two things carry them to D, both fitted only on data up to the
+cutoff in question:
+
+- stacking: at every cutoff (training and scoring alike) BG/NBD and Gamma-Gamma are fitted on that
+  cutoff's BTYD summary, and their d-window quantities (P(alive), P(no purchase), expected purchases,
+  spend per purchase, expected spend) become features, so XGBoost learns corrections to the BTYD view
+  rather than re-deriving it from raw recency and frequency. (BG/NBD, not Pareto/NBD: its fit is closed
+  form per customer and takes a second; the Pareto/NBD likelihood can fall into slow quadrature). The
+  BG/NBD prediction is also each row's XGBoost base margin (log-odds of churn, log of expected spend), so
+  the trees start from it and learn corrections; with nothing to correct, the model is BG/NBD;
+- horizon mapping with BG/NBD fitted at the scoring cutoff: churn_D = churn_d x P(no purchase in D) /
+  P(no purchase in d), that is the model's P(none in the first d days) times the BTYD conditional
+  probability of none in the remaining D - d days; LTV_D = LTV_d x E[purchases in D] / E[purchases in d].
+
+When d = D no mapping is applied. The mapping assumes the BTYD per-customer shape of the purchase curve
+beyond d; it is the documented approximation of this command.
+
+Customer ids in `scores.csv` and the truth file: the shop `customer_id` of the person (the smallest when
+identity resolution merged several), and for people who only ever checked out as guests their normalized
+email (trimmed, lower case). `scores.csv` therefore holds guest emails, as the input file did.
+
+Truth file format (`--truth`, CSV or Parquet): one row per customer with `customer_id` (as above),
+`purchases` (completed orders in (cutoff, cutoff + D]) and `spend` (their net spend in the reporting
+currency, >= 0). Scored customers missing from it count as 0 purchases and 0 spend; rows of customers
+unknown at the cutoff (first purchase after it) are ignored and counted. Without `--truth`, the truth is
+computed from the file's orders created in (cutoff, cutoff + D], each at its latest version in the file:
+completed = placed/paid/shipped, net spend = subtotal - discount converted with seeds/fx_rates.csv.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ml.baselines import FIT_SAMPLE_ROWS, predict_baselines
+from ml.btyd import (
+    BgNbdParams,
+    conditional_expected_spend,
+    expected_purchases,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    probability_alive,
+    probability_no_purchase,
+)
+from ml.frames import (
+    BTYD_COLUMNS,
+    ExampleFrame,
+    feature_matrix,
+    load_scoring_features,
+    load_training_examples,
+)
+from ml.metrics import churn_metrics, ltv_metrics
+from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model
+from personalize.dbt import run_dbt
+from personalize.settings import PROJECT_DIR, Settings
+
+Progress = Callable[[str], None]
+
+ORDER_COLUMNS = (
+    "order_id", "customer_id", "email", "status", "currency", "subtotal", "discount", "shipping", "tax",
+    "total", "created_at", "updated_at",
+)  # fmt: skip
+TRUTH_COLUMNS = ("customer_id", "purchases", "spend")
+COMPLETED_STATUSES = ("placed", "paid", "shipped")
+MODEL = "xgboost"
+DBT_SELECTION = "+ml_training_examples +ml_scoring_features +int_identity_map"
+FX_SEED = PROJECT_DIR / "seeds" / "fx_rates.csv"
+
+
+# The trees start from the BTYD prediction (base margin) and learn small corrections: shallow trees, a slow
+# learning rate and large leaves, because a backtest often has only a few thousand rows per cutoff.
+BACKTEST_TRAINING = TrainingConfig(learning_rate=0.05, max_depth=3, min_child_weight=20.0)
+
+
+class BacktestError(ValueError):
+    """Bad input or too little history; the message names the file, column or record."""
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    orders: Path
+    cutoff: date
+    horizon_days: int
+    out: Path
+    truth: Path | None = None
+    # None: the longest window <= horizon_days that fits `min_cutoffs` training cutoffs (training_plan).
+    training_horizon_days: int | None = None
+    cutoff_spacing_days: int = 30
+    max_cutoffs: int = 6
+    min_cutoffs: int = 3
+    min_history_days: int = 30
+    training: TrainingConfig = field(default_factory=lambda: BACKTEST_TRAINING)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    horizon_days: int  # the label window the models are trained on (d)
+    cutoff_count: int
+    spacing_days: int
+
+    def dbt_vars(self, cutoff: date) -> dict[str, object]:
+        return {
+            "as_of": cutoff.isoformat(),
+            "ml_horizon_days": self.horizon_days,
+            "ml_cutoff_count": self.cutoff_count,
+            "ml_cutoff_spacing_days": self.spacing_days,
+        }
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    scores: pd.DataFrame  # customer_id, churn_probability, predicted_ltv
+    scores_path: Path
+    metrics: dict[str, object] | None
+    metrics_path: Path | None
+    plan: TrainingPlan
+
+
+def _cutoff_end_literal(cutoff: date) -> str:
+    return f"timestamptz '{(cutoff + timedelta(days=1)).isoformat()} 00:00:00+00'"
+
+
+def _reader(path: Path) -> str:
+    name = path.name.lower()
+    quoted = str(path).replace("'", "''")
+    if name.endswith(".parquet"):
+        return f"read_parquet('{quoted}')"
+    if name.endswith((".csv", ".csv.gz")):
+        return f"read_csv('{quoted}', header = true, all_varchar = true)"
+    raise BacktestError(f"{path}: expected a .csv, .csv.gz or .parquet file")
+
+
+def _read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...]) -> None:
+    if not path.is_file():
+        raise BacktestError(f"{path}: no such file")
+    try:
+        con.execute(f"create or replace table {table} as select * from {_reader(path)}")
+    except duckdb.Error as exc:
+        raise BacktestError(f"{path}: cannot be read ({exc})") from exc
+    columns = {name.lower() for name, *_ in con.sql(f"describe {table}").fetchall()}
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise BacktestError(f"{path}: missing required column(s) {', '.join(missing)}")
+
+
+def load_orders(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Table `orders` (the file's rows) with parsed UTC `_created_at` / `_updated_at` (null: unparseable)."""
+    _read_table(con, path, "raw_orders", ORDER_COLUMNS)
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(
+        "create or replace table orders as select "
+        + ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in ORDER_COLUMNS)
+        + ", try_cast(cast(created_at as varchar) as timestamptz) as _created_at"
+        + ", try_cast(cast(updated_at as varchar) as timestamptz) as _updated_at"
+        + " from raw_orders"
+    )
+    if con.sql("select count(*) from orders").fetchall()[0][0] == 0:
+        raise BacktestError(f"{path}: has no rows")
+
+
+def training_plan(first_order: date, config: BacktestConfig) -> TrainingPlan:
+    """The label window and cutoff count: windows end by the cutoff, cutoffs have some history behind."""
+    available = (config.cutoff - first_order).days - config.min_history_days
+    spacing = config.cutoff_spacing_days
+    longest = available - (config.min_cutoffs - 1) * spacing
+    window = config.training_horizon_days or min(config.horizon_days, longest)
+    if window < 1 or window > available:
+        raise BacktestError(
+            f"the orders start on {first_order}: {(config.cutoff - first_order).days} days before the cutoff "
+            f"leave no {config.min_cutoffs} training cutoffs {spacing} days apart with "
+            f"{config.min_history_days} days of history and a label window (--horizon-days) of {window} days"
+        )
+    count = min(config.max_cutoffs, 1 + (available - window) // spacing)
+    if count < 2:
+        raise BacktestError(
+            f"a {window}-day training window leaves {count} training cutoff(s) after {first_order}; "
+            "temporal validation needs 2"
+        )
+    return TrainingPlan(horizon_days=window, cutoff_count=count, spacing_days=spacing)
+
+
+def _write_landing_zone(con: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress) -> date:
+    """DIR/raw/shop_orders/orders.csv with the versions known at the end of the cutoff date; the first day."""
+    end = _cutoff_end_literal(config.cutoff)
+    unparseable = con.sql(
+        "select count(*), min(order_id) from orders where _created_at is null or _updated_at is null"
+    ).fetchall()[0]
+    if unparseable[0]:
+        # Which side of the cutoff such a row is on is unknowable; staging would quarantine it anyway.
+        say(f"left out {unparseable[0]} order row(s) whose created_at or updated_at does not parse "
+            f"(first: order_id {unparseable[1]!r})")  # fmt: skip
+    known = f"_created_at < {end} and _updated_at < {end}"
+    late = con.sql(
+        f"select count(distinct order_id) from orders where _created_at < {end} and order_id not in "
+        f"(select order_id from orders where {known})"
+    ).fetchall()[0][0]
+    if late:
+        say(
+            f"{late} order(s) created by the cutoff have no version updated by then: "
+            "not visible at the cutoff"
+        )
+    first = con.sql(f"select min(_created_at), count(*) from orders where {known}").fetchall()[0]
+    if first[0] is None:
+        raise BacktestError(
+            f"{config.orders}: no order was created and updated by the end of {config.cutoff}"
+        )
+    folder = config.out / "raw" / "shop_orders"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = str(folder / "orders.csv").replace("'", "''")
+    columns = ", ".join(f'"{c}"' for c in ORDER_COLUMNS)
+    con.execute(f"copy (select {columns} from orders where {known}) to '{target}' (header, delimiter ',')")
+    say(f"landing zone: {first[1]} order version(s) up to the end of {config.cutoff}")
+    return first[0].date()
+
+
+def _fx_rates() -> pd.DataFrame:
+    rates = pd.read_csv(FX_SEED)
+    return rates.loc[:, ["currency_code", "usd_per_unit"]]
+
+
+def truth_from_orders(
+    con: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress
+) -> pd.DataFrame | None:
+    """Per customer key: completed orders created in (cutoff, cutoff + D] and their net spend.
+
+    None when the file holds no order created after the cutoff.
+    """
+    end = _cutoff_end_literal(config.cutoff)
+    window_end = _cutoff_end_literal(config.cutoff + timedelta(days=config.horizon_days))
+    later = con.sql(f"select count(*), max(_created_at) from orders where _created_at >= {end}").fetchall()[0]
+    if not later[0]:
+        return None
+    if later[1] < con.sql(f"select {window_end} - interval 1 day").fetchall()[0][0]:
+        say(f"the file's orders end on {later[1].date()}, before the horizon ends: the truth is partial")
+    con.register("fx", _fx_rates())
+    unknown = con.sql(
+        "select count(*), min(currency) from orders "
+        f"where _created_at >= {end} and _created_at < {window_end} "
+        "and upper(trim(currency)) not in (select currency_code from fx)"
+    ).fetchall()[0]
+    if unknown[0]:
+        say(f"truth: left out {unknown[0]} order row(s) with a currency not in seeds/fx_rates.csv "
+            f"(first: {unknown[1]!r})")  # fmt: skip
+    completed = ", ".join(f"'{s}'" for s in COMPLETED_STATUSES)
+    return con.sql(
+        f"""
+        with window_orders as (
+            select *, row_number() over (partition by order_id order by _updated_at desc) as version_rank
+            from orders
+            where _created_at >= {end} and _created_at < {window_end} and _updated_at is not null
+        ),
+        final_orders as (
+            select
+                coalesce(nullif(trim(customer_id), ''), lower(trim(email))) as customer_id,
+                lower(trim(status)) in ({completed}) as is_completed,
+                (try_cast(subtotal as double) - coalesce(try_cast(discount as double), 0))
+                    * fx.usd_per_unit as net_spend
+            from window_orders
+            inner join fx on upper(trim(window_orders.currency)) = fx.currency_code
+            where version_rank = 1
+        )
+        select
+            customer_id,
+            count(*) filter (where is_completed) as purchases,
+            greatest(coalesce(sum(net_spend) filter (where is_completed), 0), 0) as spend
+        from final_orders
+        where customer_id is not null
+        group by customer_id
+        """
+    ).df()
+
+
+def read_truth(con: duckdb.DuckDBPyConnection, path: Path) -> pd.DataFrame:
+    """The --truth file, validated: one row per customer_id, purchases and spend numbers >= 0."""
+    _read_table(con, path, "truth_file", TRUTH_COLUMNS)
+    truth = con.sql(
+        "select cast(customer_id as varchar) as customer_id, cast(purchases as varchar) as purchases, "
+        "cast(spend as varchar) as spend from truth_file"
+    ).df()
+    for column in ("purchases", "spend"):
+        values = pd.to_numeric(truth[column], errors="coerce")
+        bad = values.isna() | (values < 0)
+        if bad.any():
+            row = truth.loc[bad].iloc[0]
+            raise BacktestError(
+                f"{path}: column {column} must be a number >= 0; customer_id {row['customer_id']!r} "
+                f"has {row[column]!r}"
+            )
+        truth[column] = values.astype(np.float64)
+    if truth["customer_id"].isna().any():
+        raise BacktestError(
+            f"{path}: column customer_id is empty in {int(truth['customer_id'].isna().sum())} row(s)"
+        )
+    truth["customer_id"] = truth["customer_id"].str.strip()
+    duplicated = truth["customer_id"].duplicated()
+    if duplicated.any():
+        raise BacktestError(
+            f"{path}: customer_id {truth.loc[duplicated, 'customer_id'].iloc[0]!r} appears twice"
+        )
+    return truth
+
+
+def customer_ids(warehouse: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """person_id -> customer_id: the smallest shop customer id, else the smallest normalized email."""
+    return warehouse.sql(
+        """
+        select
+            person_id,
+            coalesce(
+                min(identifier) filter (where identifier_type = 'shop_customer_id'),
+                min(identifier) filter (where identifier_type = 'email')
+            ) as customer_id
+        from intermediate.int_identity_map
+        group by person_id
+        """
+    ).df()
+
+
+def _person_of_identifier(warehouse: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    # Shop ids win over emails when a string is both (it cannot be: emails hold '@').
+    rows = warehouse.sql(
+        "select identifier, person_id from intermediate.int_identity_map "
+        "where identifier_type in ('email', 'shop_customer_id') order by identifier_type"
+    ).fetchall()
+    return {identifier: person for identifier, person in rows}
+
+
+@dataclass(frozen=True)
+class BtydView:
+    """BG/NBD + Gamma-Gamma fitted on one cutoff's summary (nothing after it), for one frame's rows."""
+
+    params: BgNbdParams
+    spend_per_purchase: np.ndarray | None  # None when Gamma-Gamma cannot be fitted
+    summary: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @classmethod
+    def fit(cls, rows: pd.DataFrame, seed: int = 0) -> BtydView:
+        x, t_x, big_t, m = (rows[c].to_numpy(dtype=np.float64) for c in BTYD_COLUMNS)
+        n = x.size
+        sample = np.sort(np.random.default_rng(seed).choice(n, min(n, FIT_SAMPLE_ROWS), replace=False))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            params = fit_bgnbd(x[sample], t_x[sample], big_t[sample])
+            # As ml.baselines: a repeat buyer whose mean repeat spend is not positive (refunds) gets the
+            # population mean, like a one-time buyer.
+            usable = (x > 0) & (m > 0)
+            x_spend, m_spend = np.where(usable, x, 0.0), np.where(usable, m, 0.0)
+            try:
+                repeat = sample[x_spend[sample] > 0]
+                spend = conditional_expected_spend(
+                    fit_gamma_gamma(x_spend[repeat], m_spend[repeat]), x_spend, m_spend
+                )
+            except (ValueError, RuntimeError):
+                spend = None
+        return cls(params, spend, (x, t_x, big_t))
+
+    def no_purchase(self, days: float) -> np.ndarray:
+        return probability_no_purchase(self.params, days, *self.summary)
+
+    def purchases(self, days: float) -> np.ndarray:
+        return expected_purchases(self.params, days, *self.summary)
+
+    def features(self, days: float) -> dict[str, np.ndarray]:
+        purchases = self.purchases(days)
+        columns = {
+            "f_stack_bgnbd_p_alive": probability_alive(self.params, *self.summary),
+            "f_stack_bgnbd_no_purchase": self.no_purchase(days),
+            "f_stack_bgnbd_purchases": purchases,
+        }
+        if self.spend_per_purchase is not None:
+            columns["f_stack_gg_spend_per_purchase"] = self.spend_per_purchase
+            columns["f_stack_bgnbd_gg_ltv"] = purchases * self.spend_per_purchase
+        return columns
+
+
+STACKED_FEATURES = (
+    "f_stack_bgnbd_p_alive", "f_stack_bgnbd_no_purchase", "f_stack_bgnbd_purchases",
+    "f_stack_gg_spend_per_purchase", "f_stack_bgnbd_gg_ltv",
+)  # fmt: skip
+
+
+def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
+    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window.
+
+    Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
+    samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
+    """
+    rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
+    for name in STACKED_FEATURES:
+        rows[name] = np.nan  # missing where a fit is impossible at a cutoff: XGBoost handles it
+    for cutoff, index in rows.groupby("cutoff_date").groups.items():
+        try:
+            view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
+        except (ValueError, RuntimeError) as exc:
+            raise BacktestError(
+                f"BG/NBD cannot be fitted on the {len(index)} customers at cutoff {cutoff:%Y-%m-%d}: {exc}"
+            ) from exc
+        for name, values in view.features(training_horizon).items():
+            rows.loc[index, name] = values
+    return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
+
+
+def horizon_ratios(
+    scoring: ExampleFrame, trained_days: int, horizon_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person: P(no purchase in D) / P(none in d) and E[purchases in D] / E[purchases in d] (BG/NBD)."""
+    n = len(scoring.rows)
+    if trained_days == horizon_days:
+        return np.ones(n), np.ones(n)
+    view = BtydView.fit(scoring.rows)
+    none_d, none_big = view.no_purchase(trained_days), view.no_purchase(horizon_days)
+    expected_d, expected_big = view.purchases(trained_days), view.purchases(horizon_days)
+    churn_ratio = np.where(none_d > 0, none_big / np.maximum(none_d, 1e-300), 1.0)
+    ltv_ratio = np.where(
+        expected_d > 0, expected_big / np.maximum(expected_d, 1e-300), horizon_days / trained_days
+    )
+    return np.clip(churn_ratio, 0.0, 1.0), ltv_ratio
+
+
+def _json_ready(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def evaluate_scores(
+    scored: pd.DataFrame, scoring: ExampleFrame, truth_by_person: pd.DataFrame, horizon_days: int
+) -> dict[str, dict[str, dict[str, object]]]:
+    """Model and baselines side by side, on every scored person, for the requested horizon."""
+    actual = scoring.rows[["person_id"]].merge(truth_by_person, on="person_id", how="left").fillna(0.0)
+    churned = (actual["purchases"].to_numpy() == 0).astype(np.float64)
+    spend = actual["spend"].to_numpy(dtype=np.float64)
+    baselines = predict_baselines(scoring.rows, horizon_days)
+    churn = {MODEL: scored["churn_probability"].to_numpy(), **baselines.churn}
+    ltv = {MODEL: scored["predicted_ltv"].to_numpy(), **baselines.ltv}
+    return {
+        CHURN: {name: churn_metrics(churned, p).as_dict() for name, p in churn.items()},
+        LTV: {name: ltv_metrics(spend, p).as_dict() for name, p in ltv.items()},
+        "unavailable_baselines": dict(baselines.unavailable),  # type: ignore[dict-item]
+    }
+
+
+def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
+    """The stacked BG/NBD prediction in XGBoost margin units: log-odds of churn, log of expected spend.
+
+    Without a Gamma-Gamma fit, expected spend is expected purchases times the person's average order value.
+    """
+    rows = frame.rows
+    if kind == CHURN:
+        p = np.clip(rows["f_stack_bgnbd_no_purchase"].to_numpy(dtype=np.float64), 1e-4, 1 - 1e-4)
+        return np.log(p / (1 - p))
+    spend = rows["f_stack_bgnbd_gg_ltv"].to_numpy(dtype=np.float64)
+    fallback = rows["f_stack_bgnbd_purchases"].to_numpy(dtype=np.float64) * rows[
+        "f_avg_order_value"
+    ].to_numpy(dtype=np.float64)
+    spend = np.where(np.isnan(spend), fallback, spend)
+    return np.log(np.maximum(np.nan_to_num(spend, nan=0.0), 1e-3))
+
+
+def _train_and_score(
+    warehouse: duckdb.DuckDBPyConnection, plan: TrainingPlan, config: BacktestConfig, say: Progress
+) -> tuple[pd.DataFrame, ExampleFrame, list[str]]:
+    examples = stack_btyd(load_training_examples(warehouse), plan.horizon_days)
+    scoring = stack_btyd(load_scoring_features(warehouse), plan.horizon_days)
+    say(f"training on {len(examples.rows)} rows at cutoffs {[c.isoformat() for c in examples.cutoffs]}, "
+        f"{plan.horizon_days}-day label windows")  # fmt: skip
+    churn_ratio, ltv_ratio = horizon_ratios(scoring, plan.horizon_days, config.horizon_days)
+    predictions: dict[str, np.ndarray] = {}
+    for kind in KINDS:
+        trained = train_model(examples, kind, config.training, say, base_margin=btyd_margin(examples, kind))
+        matrix = feature_matrix(scoring, trained.features)
+        predictions[kind] = predict(
+            trained.booster,
+            matrix,
+            trained.features,
+            kind,
+            trained.calibration_scale,
+            base_margin=btyd_margin(scoring, kind),
+        )
+    scored = pd.DataFrame(
+        {
+            "person_id": scoring.rows["person_id"].to_numpy(),
+            "churn_probability": predictions[CHURN] * churn_ratio,
+            "predicted_ltv": predictions[LTV] * ltv_ratio,
+        }
+    )
+    return scored, scoring, [c.isoformat() for c in examples.cutoffs]
+
+
+def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> BacktestResult:
+    say = progress or (lambda _message: None)
+    if config.horizon_days < 1:
+        raise BacktestError(f"--horizon-days must be at least 1, got {config.horizon_days}")
+    files = duckdb.connect()
+    load_orders(files, config.orders)
+    truth = read_truth(files, config.truth) if config.truth else None
+    for stale in ("raw", "warehouse.duckdb", "dbt_target"):
+        path = config.out / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    config.out.mkdir(parents=True, exist_ok=True)
+    first_order = _write_landing_zone(files, config, say)
+    if truth is None:
+        truth = truth_from_orders(files, config, say)
+    plan = training_plan(first_order, config)
+    say(f"training window {plan.horizon_days} days (requested horizon {config.horizon_days}), "
+        f"{plan.cutoff_count} cutoff(s) {plan.spacing_days} days apart")  # fmt: skip
+
+    settings = Settings(
+        raw_dir=config.out / "raw",
+        duckdb_path=config.out / "warehouse.duckdb",
+        model_dir=config.out / "models",
+    )
+    target = config.out / "dbt_target"
+    say("dbt: building the warehouse as of the cutoff")
+    run_dbt(
+        [
+            "build",
+            "--select",
+            *DBT_SELECTION.split(),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target / "logs"),
+        ],
+        settings,
+        vars_json=json.dumps(plan.dbt_vars(config.cutoff)),
+        capture=True,
+    )
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
+        scored, scoring, cutoffs = _train_and_score(warehouse, plan, config, say)
+        ids = customer_ids(warehouse)
+        person_of = _person_of_identifier(warehouse)
+    scores = (
+        scored.merge(ids, on="person_id", how="left")
+        .loc[:, ["customer_id", "churn_probability", "predicted_ltv"]]
+        .sort_values("customer_id", kind="stable")
+        .reset_index(drop=True)
+    )
+    scores_path = config.out / "scores.csv"
+    scores.to_csv(scores_path, index=False)
+    say(f"wrote {len(scores)} scores to {scores_path}")
+
+    if truth is None:
+        return BacktestResult(scores, scores_path, None, None, plan)
+    truth = truth.assign(person_id=truth["customer_id"].map(person_of))
+    unknown = int(truth["person_id"].isna().sum())
+    if unknown:
+        say(f"truth: {unknown} customer(s) unknown at the cutoff (first purchase after it) are not scored")
+    truth_by_person = (
+        truth.dropna(subset=["person_id"]).groupby("person_id", as_index=False)[["purchases", "spend"]].sum()
+    )
+    metrics: dict[str, object] = {
+        "cutoff": config.cutoff.isoformat(),
+        "horizon_days": config.horizon_days,
+        "training_horizon_days": plan.horizon_days,
+        "training_cutoffs": cutoffs,
+        "horizon_mapping": "none" if plan.horizon_days == config.horizon_days else "bgnbd_ratio",
+        "customers_scored": len(scores),
+        "truth_source": str(config.truth) if config.truth else "orders after the cutoff in the file",
+        "truth_customers_unknown_at_cutoff": unknown,
+        **evaluate_scores(scored, scoring, truth_by_person, config.horizon_days),
+    }
+    metrics_path = config.out / "metrics.json"
+    metrics_path.write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
+    say(f"wrote {metrics_path}")
+    return BacktestResult(scores, scores_path, metrics, metrics_path, plan)
+
+
+def summary_lines(metrics: dict[str, object]) -> list[str]:
+    """metrics.json as two small tables for the terminal."""
+    columns = {
+        CHURN: ("auc", "lift_at_10", "pr_auc", "brier"),
+        LTV: ("spearman", "normalized_gini", "top_20_capture", "decile_mape", "rmse", "total_ratio"),
+    }
+    lines: list[str] = []
+    for kind, names in columns.items():
+        table = metrics.get(kind)
+        if not isinstance(table, dict):
+            continue
+        lines.append(f"{kind} ({metrics.get('horizon_days')} days after {metrics.get('cutoff')}):")
+        lines.append("  " + f"{'':>20}" + "".join(f"{n:>16}" for n in names))
+        for scorer, values in table.items():
+            cells = "".join(
+                f"{values.get(n):>16.4f}" if isinstance(values.get(n), float) else f"{'-':>16}" for n in names
+            )
+            lines.append("  " + f"{scorer:>20}" + cells)
+    return lines

@@ -1,0 +1,153 @@
+"""`personalize backtest` on 300 CDNOW customers: real dbt builds, real XGBoost, real BTYD fits.
+
+Two backtests share the module: one on the full file (orders after the cutoff give the truth), one on the
+orders known at the cutoff plus a --truth file. Their scores must be identical (orders after the cutoff
+never change the scores), and their metrics too (the two truth sources agree).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.baselines import BASELINES
+from personalize.cli import main
+from tests.conftest import SHOP_ORDERS_HEADER, write_csv
+from tests.ml.cdnow import CDNOW_SAMPLE
+
+CUTOFF = "1997-09-30"
+HORIZON = "273"
+CUSTOMERS = 300
+# An order placed before the cutoff that is refunded after it: the refund version must stay invisible.
+LATE_REFUND_ORDER = "cdnow-0"
+
+
+def _cdnow_orders(customers: int) -> list[list[str]]:
+    lines = pd.read_csv(
+        CDNOW_SAMPLE, sep=r"\s+", header=None, names=["master_id", "customer", "date", "cds", "dollars"],
+        dtype=str,
+    )  # fmt: skip
+    lines = lines[lines["customer"].astype(int) <= customers].reset_index(drop=True)
+    rows = []
+    for i, line in lines.iterrows():
+        at = pd.Timestamp(line["date"]).strftime("%Y-%m-%dT12:00:00Z")
+        dollars = line["dollars"]
+        rows.append([f"cdnow-{i}", str(int(line["customer"])), "", "shipped", "USD", dollars, "0", "0", "0",
+                     dollars, at, at])  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def backtests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("backtest")
+    rows = _cdnow_orders(CUSTOMERS)
+    before = [r for r in rows if r[10] < "1997-10-01"]
+    late_refund = next(r for r in before if r[0] == LATE_REFUND_ORDER).copy()
+    late_refund[3], late_refund[11] = "refunded", "1997-10-15T09:00:00+02:00"
+    full = write_csv(root / "full.csv", SHOP_ORDERS_HEADER, [*rows, late_refund])
+    known = write_csv(root / "known.csv", SHOP_ORDERS_HEADER, before)
+
+    out_full, out_known = root / "out_full", root / "out_known"
+    assert main(["backtest", "--orders", str(full), "--cutoff", CUTOFF, "--horizon-days", HORIZON,
+                 "--out", str(out_full)]) == 0  # fmt: skip
+    # The truth file, in the documented format, from the same later orders the first run saw.
+    later = [r for r in rows if "1997-10-01" <= r[10] < "1998-07-01"]
+    truth: dict[str, list[float]] = {}
+    for r in later:
+        purchases, spend = truth.setdefault(r[1], [0.0, 0.0])
+        truth[r[1]] = [purchases + 1, spend + float(r[5])]
+    truth_file = write_csv(
+        root / "truth.csv",
+        ("customer_id", "purchases", "spend"),
+        [[c, int(p), s] for c, (p, s) in truth.items()],
+    )
+    assert main(["backtest", "--orders", str(known), "--cutoff", CUTOFF, "--horizon-days", HORIZON,
+                 "--out", str(out_known), "--truth", str(truth_file)]) == 0  # fmt: skip
+    return {"full": out_full, "known": out_known}
+
+
+def test_scores_cover_every_customer_known_at_the_cutoff(backtests: dict[str, Path]) -> None:
+    scores = pd.read_csv(backtests["full"] / "scores.csv", dtype={"customer_id": str})
+    assert list(scores.columns) == ["customer_id", "churn_probability", "predicted_ltv"]
+    # CDNOW customers 1..300 all first bought in Q1 1997, so all are known at the cutoff.
+    assert sorted(scores["customer_id"].astype(int)) == list(range(1, CUSTOMERS + 1))
+    assert scores["churn_probability"].between(0, 1).all()
+    assert (scores["predicted_ltv"] >= 0).all()
+    assert scores["churn_probability"].nunique() > 10 and scores["predicted_ltv"].nunique() > 10
+
+
+def test_orders_after_the_cutoff_never_change_the_scores(backtests: dict[str, Path]) -> None:
+    with_later = pd.read_csv(backtests["full"] / "scores.csv", dtype={"customer_id": str})
+    without_later = pd.read_csv(backtests["known"] / "scores.csv", dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(with_later, without_later, check_exact=True)
+    landed = (backtests["full"] / "raw" / "shop_orders" / "orders.csv").read_text()
+    assert "refunded" not in landed and "1997-10" not in landed
+
+
+def test_metrics_put_models_and_baselines_side_by_side(backtests: dict[str, Path]) -> None:
+    metrics = json.loads((backtests["full"] / "metrics.json").read_text())
+    assert metrics["cutoff"] == CUTOFF and metrics["horizon_days"] == int(HORIZON)
+    # 273 days do not fit before the cutoff: a shorter window, mapped to the horizon with BG/NBD.
+    assert metrics["training_horizon_days"] < int(HORIZON)
+    assert metrics["horizon_mapping"] == "bgnbd_ratio"
+    assert metrics["customers_scored"] == CUSTOMERS
+    churn_names = {"auc", "pr_auc", "brier", "lift_at_10"}
+    ltv_names = {"spearman", "normalized_gini", "top_20_capture", "decile_mape", "rmse", "total_ratio"}
+    scorers = set(metrics["churn"]) | set(metrics["unavailable_baselines"])
+    assert {"xgboost", *BASELINES} <= scorers
+    for scorer, values in metrics["churn"].items():
+        assert churn_names <= set(values), scorer
+        assert 0.5 < values["auc"] <= 1.0, (scorer, values["auc"])
+    for scorer, values in metrics["ltv"].items():
+        assert ltv_names <= set(values), scorer
+    # Every scored customer is evaluated; the actual total is the later orders' spend of the 300.
+    actual = metrics["ltv"]["xgboost"]["actual_total"]
+    later_spend = sum(float(r[5]) for r in _cdnow_orders(CUSTOMERS) if "1997-10-01" <= r[10] < "1998-07-01")
+    assert actual == pytest.approx(later_spend)
+
+
+def test_training_labels_hold_both_outcomes(backtests: dict[str, Path]) -> None:
+    # Every CDNOW order is completed; DuckDB 2.0.0 once folded the label's `sum(case ...) > 0` to false for
+    # such data and every training example came out churned.
+    with duckdb.connect(str(backtests["full"] / "warehouse.duckdb"), read_only=True) as warehouse:
+        rows = warehouse.sql(
+            "select label_is_churned, count(*), sum(label_net_spend) from ml.ml_training_examples group by 1"
+        ).fetchall()
+    by_label = {label: (count, spend) for label, count, spend in rows}
+    assert set(by_label) == {0, 1}
+    assert by_label[1][1] == 0 and by_label[0][1] > 0
+
+
+def test_a_truth_file_gives_the_same_metrics_as_the_later_orders(backtests: dict[str, Path]) -> None:
+    from_orders = json.loads((backtests["full"] / "metrics.json").read_text())
+    from_file = json.loads((backtests["known"] / "metrics.json").read_text())
+    for kind in ("churn", "ltv"):
+        assert set(from_file[kind]) == set(from_orders[kind])
+        for scorer, values in from_orders[kind].items():
+            numbers = {k: v for k, v in values.items() if isinstance(v, float)}
+            assert {k: from_file[kind][scorer][k] for k in numbers} == pytest.approx(numbers), (kind, scorer)
+
+
+def test_a_missing_column_is_named_with_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    header = [c for c in SHOP_ORDERS_HEADER if c != "updated_at"]
+    row = ["o1", "1", "", "paid", "USD", "1", "0", "0", "0", "1", "1997-01-01T00:00:00Z"]
+    orders = write_csv(tmp_path / "orders.csv", header, [row])
+    code = main(["backtest", "--orders", str(orders), "--cutoff", CUTOFF, "--horizon-days", "30",
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err
+    assert str(orders) in error and "updated_at" in error
+
+
+def test_a_bad_truth_value_names_the_customer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    orders = write_csv(tmp_path / "orders.csv", SHOP_ORDERS_HEADER, _cdnow_orders(5))
+    truth = write_csv(tmp_path / "truth.csv", ("customer_id", "purchases", "spend"), [["3", "2", "-4"]])
+    code = main(["backtest", "--orders", str(orders), "--cutoff", CUTOFF, "--horizon-days", HORIZON,
+                 "--out", str(tmp_path / "out"), "--truth", str(truth)])  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "spend" in error and "'3'" in error and str(truth) in error
