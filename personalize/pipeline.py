@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from personalize.activation_report import activation_summary
@@ -41,8 +42,15 @@ def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def _instance():
     from dagster import DagsterInstance
 
-    # A DAGSTER_HOME (set by `make`) keeps the run in the history `make ui` shows; otherwise a throwaway one.
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    from dagster_app.instance import ensure_instance_config
+
+    # A DAGSTER_HOME (set by `make`) keeps the run in the history `make ui` shows, under the same rules as
+    # the UI's runs (the duckdb pool: a run started from the UI meanwhile waits); otherwise a throwaway one.
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.ephemeral()
+    ensure_instance_config(Path(home))
+    return DagsterInstance.get()
 
 
 def materialize_all(progress: Callable[[str], None] | None = None) -> RunOutcome:
