@@ -267,7 +267,9 @@ def test_a_file_missing_a_required_column_fails_the_run_naming_the_file(defs, da
     result = defs.resolve_job_def("full_build").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     failures = [event for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE]
-    assert [event.step_key for event in failures] == ["personalize_dbt"]
+    # The score assets split the dbt assets into two steps (before and after them): the first one fails.
+    [failure] = failures
+    assert failure.step_key.startswith("personalize_dbt"), failure.step_key
     assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY], (
         "a broken file is not a transient failure: no retry"
     )
