@@ -53,6 +53,13 @@ def _instance():
     return DagsterInstance.get()
 
 
+def _step_label(step_key: str | None) -> str:
+    # The dbt models run as one or two steps (before and after the score assets) named after the dbt op.
+    if step_key and step_key.startswith("personalize_dbt"):
+        return f"dbt build (step {step_key})"
+    return f"step {step_key}"
+
+
 def materialize_all(progress: Callable[[str], None] | None = None) -> RunOutcome:
     """Run the full_build job (every asset and check) in this process; raise RunFailed naming failed steps."""
     from dagster import DagsterEventType
@@ -66,7 +73,7 @@ def materialize_all(progress: Callable[[str], None] | None = None) -> RunOutcome
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, run_config=QUIET_LOGGING, raise_on_error=False)
     failures = [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        f"{_step_label(event.step_key)}: {event.event_specific_data.error.message.strip()}"
         for event in result.all_events
         if event.event_type == DagsterEventType.STEP_FAILURE
     ]

@@ -86,7 +86,7 @@ def test_a_failing_asset_names_itself_and_exits_non_zero(
     assert main(["run"]) == 1
     error = capsys.readouterr().err
     assert "personalize run: error: Dagster run" in error
-    assert "- personalize_dbt" in error and "broken_export.csv" in error, error
+    assert "- dbt build (step personalize_dbt" in error and "broken_export.csv" in error, error
 
 
 def _sync_line(output: str) -> dict[str, int]:
