@@ -8,7 +8,9 @@ metrics against the baselines from the registry, and the sync counts from the sy
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +72,9 @@ def materialize_all(progress: Callable[[str], None] | None = None) -> RunOutcome
     if progress:
         keys = job.asset_layer.selected_asset_keys
         progress(f"materializing {len(keys)} assets and their checks through Dagster (job {FULL_BUILD_JOB})")
-    with _instance() as instance:
+    # dagster-dbt echoes dbt's log lines to stdout: they are progress, so they go to stderr with the rest of
+    # it, and stdout carries only the summary.
+    with _instance() as instance, contextlib.redirect_stdout(sys.stderr):
         result = job.execute_in_process(instance=instance, run_config=QUIET_LOGGING, raise_on_error=False)
     failures = [
         f"{_step_label(event.step_key)}: {event.event_specific_data.error.message.strip()}"
