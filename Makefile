@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 .PHONY: help install run test ui lint bench dbt-docs constraints clean
 
 help:
-	@echo "make run    generate the 20k-customer demo (first time) and build the warehouse"
+	@echo "make run    generate the 20k-customer demo (first time), materialize the whole Dagster graph, print a summary"
 	@echo "make test   run the whole test suite (installs what it needs)"
 	@echo "make ui     serve the Dagster UI on 127.0.0.1:3000"
 	@echo "make lint   ruff + sqlfluff"

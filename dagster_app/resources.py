@@ -30,6 +30,11 @@ _ENVIRON_LOCK = threading.Lock()
 # dagster-dbt gives every invocation its own target dir, `<op>-<run id[:7]>-<uuid[:7]>`, and never removes it.
 _INVOCATION_DIR = re.compile(r"^\w+-[0-9a-f]{7}-[0-9a-f]{7}$")
 KEPT_INVOCATION_DIRS = 20
+# The Python score assets sit between dbt models, so a run of the whole graph splits the dbt assets into two
+# steps (before and after the scores). A relationships test between the two sides (e.g. customer_score_tiers
+# -> persons) has a parent outside each step's selection: `cautious` would run it in neither. `buildable`
+# also runs tests whose other parents are upstream of the selection, i.e. already built: it runs there.
+DAGSTER_DBT_ENV = {"DBT_INDIRECT_SELECTION": "buildable"}
 
 
 @contextmanager
@@ -58,7 +63,7 @@ class PersonalizeDbtCliResource(DbtCliResource):
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         settings = load_settings()
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        with _environ(settings.dbt_env()):
+        with _environ({**settings.dbt_env(), **DAGSTER_DBT_ENV}):
             return super().cli(args, **kwargs)
 
     def prune_invocation_dirs(self, keep: int = KEPT_INVOCATION_DIRS) -> list[Path]:

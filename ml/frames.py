@@ -88,7 +88,9 @@ def _read(
             *(f'cast("{c}" as double) as "{c}"' for c in labels),
         ]
     )
-    return con.sql(f"select {select} from {table}").df(), features
+    # A fixed row order: DuckDB returns rows in any order, and the fits (early stopping, the BTYD sample)
+    # depend on it, so the same data would otherwise give different models, scores and tiers run to run.
+    return con.sql(f"select {select} from {table} order by cutoff_date, person_id").df(), features
 
 
 def _validate(frame: pd.DataFrame, features: tuple[str, ...], table: str) -> ExampleFrame:

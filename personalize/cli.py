@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from personalize.activation_report import activation_summary
-from personalize.dbt import DbtError, run_dbt
+from personalize.dbt import DbtError
+from personalize.pipeline import RunFailed
 from personalize.settings import Settings, load_settings
 
 DEMO_CUSTOMERS = 20_000
@@ -132,19 +132,11 @@ def cmd_run(args: argparse.Namespace) -> None:
             horizon_days=DEMO_HORIZON_DAYS,
             file_format="parquet",
         )
-    run_dbt(["build"], settings)
-    print(activation_summary(settings.duckdb_path))
-    print(f"warehouse: {settings.duckdb_path}")
-    _sync_to_file_after_run(settings)
+    # Imported here so that `personalize --help` does not load Dagster and the dbt manifest.
+    from personalize.pipeline import materialize_all, run_summary
 
-
-def _sync_to_file_after_run(settings: Settings) -> None:
-    from personalize.sync import audience_exists, format_summary, sync_audience
-
-    if not audience_exists(settings):
-        print("no activation.esp_audience in the warehouse yet: nothing to sync", file=sys.stderr)
-        return
-    print(format_summary(sync_audience(settings, "file", progress=_progress_printer())))
+    outcome = materialize_all(progress=_progress_printer())
+    print(run_summary(settings, outcome))
 
 
 def cmd_sync(args: argparse.Namespace) -> None:
@@ -221,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="generate the demo data if $PERSONALIZE_RAW_DIR is empty, then build the warehouse",
+        help="generate the demo data if $PERSONALIZE_RAW_DIR is empty, then materialize every Dagster asset",
     )
     run.add_argument("--customers", type=_positive_int, default=DEMO_CUSTOMERS, help="demo size")
     run.add_argument("--seed", type=_int, default=DEMO_SEED, help="demo seed")
@@ -280,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"personalize {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except (DbtError, SyncIncomplete) as error:
+    except (DbtError, SyncIncomplete, RunFailed) as error:
         print(f"personalize {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

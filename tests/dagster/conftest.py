@@ -6,6 +6,7 @@ paths when it executes, so the warehouses and landing zones the tests build all 
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +50,29 @@ class DataPaths:
     raw_dir: Path
     duckdb_path: Path
 
+    @property
+    def model_dir(self) -> Path:
+        return self.duckdb_path.parent / "models"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.duckdb_path.parent / "exports"
+
     def env(self) -> dict[str, str]:
-        return {"PERSONALIZE_RAW_DIR": str(self.raw_dir), "PERSONALIZE_DUCKDB_PATH": str(self.duckdb_path)}
+        # The model registry and the file sync's exports live next to the warehouse, never in the checkout.
+        return {
+            "PERSONALIZE_RAW_DIR": str(self.raw_dir),
+            "PERSONALIZE_DUCKDB_PATH": str(self.duckdb_path),
+            "PERSONALIZE_MODEL_DIR": str(self.model_dir),
+            "PERSONALIZE_EXPORT_DIR": str(self.export_dir),
+        }
 
     def remove_warehouse(self) -> None:
+        """An empty warehouse, and with it no trained models and no exports (the sync state was in it)."""
         for path in (self.duckdb_path, self.duckdb_path.with_name(self.duckdb_path.name + ".wal")):
             path.unlink(missing_ok=True)
+        for folder in (self.model_dir, self.export_dir):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

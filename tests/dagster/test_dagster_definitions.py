@@ -160,3 +160,65 @@ def test_old_dbt_invocation_dirs_are_pruned(defs, tmp_path) -> None:
     assert sorted(removed) == sorted(invocations[-5:]), "the five oldest go"
     assert all(path.exists() for path in invocations[:20] + others)
     assert not any(path.exists() for path in invocations[-5:])
+
+
+ML_ASSETS = {dg.AssetKey(["ml", name]) for name in ("churn_model", "ltv_model", "churn_scores", "ltv_scores")}
+FILE_SYNC = dg.AssetKey(["esp", "file_sync"])
+ESP_SYNCS = {dg.AssetKey(["esp", "mailchimp_sync"]), dg.AssetKey(["esp", "klaviyo_sync"])}
+ESP_ENV = {
+    "MAILCHIMP_API_KEY": "test-key-us1",
+    "MAILCHIMP_LIST_ID": "list-1",
+    "MAILCHIMP_BASE_URL": "http://127.0.0.1:9/3.0",
+    "KLAVIYO_API_KEY": "pk_test",
+    "KLAVIYO_LIST_ID": "list-2",
+    "KLAVIYO_BASE_URL": "http://127.0.0.1:9",
+}
+
+
+def test_ml_assets_sit_between_the_ml_marts_and_activation(asset_graph) -> None:
+    assert set(asset_graph.get_all_asset_keys()) >= ML_ASSETS
+    for name in ("churn", "ltv"):
+        model = asset_graph.get(dg.AssetKey(["ml", f"{name}_model"]))
+        scores = asset_graph.get(dg.AssetKey(["ml", f"{name}_scores"]))
+        assert model.group_name == scores.group_name == "ml"
+        assert dg.AssetKey(["ml", "ml_training_examples"]) in model.parent_keys
+        assert {model.key, dg.AssetKey(["ml", "ml_scoring_features"])} <= scores.parent_keys
+        # The dbt source ml_scores.<name>_scores names this key: activation reads what the asset wrote.
+        assert scores.key in asset_graph.get(dg.AssetKey(["activation", "customer_scores"])).parent_keys
+        assert {"python", "xgboost"} <= set(model.kinds)
+        assert model.automation_condition is not None and scores.automation_condition is not None
+    checks = {(key.asset_key.path[-1], key.name) for key in asset_graph.asset_check_keys}
+    assert {("churn_model", "beats_baselines"), ("ltv_scores", "scores_fresh_and_complete")} <= checks
+
+
+def test_file_sync_always_and_esp_syncs_only_when_configured(defs, asset_graph, session_data) -> None:
+    import json
+    import subprocess
+    import sys
+
+    sync = asset_graph.get(FILE_SYNC)
+    assert sync.group_name == "activation", "the 15-minute refresh delivers the activation group"
+    assert sync.parent_keys == {dg.AssetKey(["activation", "esp_audience"])}
+    assert FILE_SYNC in defs.resolve_job_def("frequent_refresh").asset_layer.selected_asset_keys
+    configured = {key for key in ESP_SYNCS if key in asset_graph.get_all_asset_keys()}
+    assert configured == {key for key in ESP_SYNCS if os.environ.get(f"{key.path[-1][:-5].upper()}_API_KEY")}
+
+    # A fresh process with both ESPs configured loads a sync asset for each of them.
+    script = (
+        "import json, dagster as dg\n"
+        "from dagster_app.definitions import defs\n"
+        "dg.Definitions.validate_loadable(defs)\n"
+        "print(json.dumps(sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()"
+        " if k.path[0] == 'esp')))\n"
+    )
+    env = {**os.environ, **session_data.env(), **ESP_ENV}
+    env.pop("DAGSTER_IS_DEV_CLI", None)
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout.splitlines()[-1]) == [
+        "esp/file_sync",
+        "esp/klaviyo_sync",
+        "esp/mailchimp_sync",
+    ]

@@ -1,4 +1,7 @@
-"""The whole graph builds in-process on a tiny landing zone and reports what it built."""
+"""The whole graph builds in-process on a small landing zone and reports what it built."""
+
+import base64
+import re
 
 import duckdb
 import pytest
@@ -27,6 +30,36 @@ def instance():
         yield instance
 
 
+SOURCES = ("consent_events", "crm_customers", "esp_events", "privacy_requests", "products",
+           "shop_order_lines", "shop_orders", "web_events")  # fmt: skip
+# Big enough for the models to train and be compared with the baselines, small enough for a quick build.
+DEMO_CUSTOMERS = 400
+DEMO_SEED = 5
+MODEL_KEYS = {kind: AssetKey(["ml", f"{kind}_model"]) for kind in ("churn", "ltv")}
+SCORE_KEYS = {kind: AssetKey(["ml", f"{kind}_scores"]) for kind in ("churn", "ltv")}
+FILE_SYNC = AssetKey(["esp", "file_sync"])
+PNG_SIGNATURE = b"\x89PNG"
+
+
+@pytest.fixture
+def demo_paths(tmp_path, session_data, defs, monkeypatch):
+    """A small generated landing zone (every source) and an empty warehouse, registry and export folder."""
+    from datagen import GeneratorConfig, generate
+    from tests.dagster.conftest import DataPaths
+
+    session_data.remove_warehouse()
+    paths = DataPaths(raw_dir=tmp_path / "raw", duckdb_path=session_data.duckdb_path)
+    generate(GeneratorConfig(customers=DEMO_CUSTOMERS, seed=DEMO_SEED, out=paths.raw_dir))
+    for name, value in paths.env().items():
+        monkeypatch.setenv(name, value)
+    return paths
+
+
+def _file_rows(folder) -> int:
+    files = sorted(str(path) for path in folder.glob("*.parquet"))
+    return duckdb.sql(f"select count(*) from read_parquet({files})").fetchall()[0][0] if files else 0
+
+
 def _raw_rows(duckdb_path) -> dict[str, int]:
     with duckdb.connect(str(duckdb_path), read_only=True) as connection:
         return dict(
@@ -38,7 +71,13 @@ def _metadata(event) -> dict:
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 
-def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
+def _count(duckdb_path, sql: str):
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        return connection.sql(sql).fetchall()[0][0]
+
+
+def test_full_build_materializes_everything(defs, demo_paths, instance) -> None:
+    """Raw files to the ESP export in one in-process run: dbt, models, scores, activation, sync, checks."""
     from dagster_app.checks import every_raw_row_accounted_for
     from tests.conftest import write_csv
 
@@ -50,16 +89,16 @@ def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
     with defs.resources["duckdb"].get_connection() as connection:
         connection.execute("create or replace table main.after_build as select 1 as ok")
 
-    # Four order versions and two CRM records were delivered; every other source is absent and counts zero.
-    rows = _raw_rows(data_paths.duckdb_path)
-    assert rows["shop_orders"] == 4
-    assert rows["crm_customers"] == 2
-    assert len(rows) == 8 and sum(rows.values()) == 6
+    # Every delivered raw row is counted, per source.
+    rows = _raw_rows(demo_paths.duckdb_path)
+    assert rows == {source: _file_rows(demo_paths.raw_dir / source) for source in SOURCES}
+    assert rows["shop_orders"] > 0 and rows["web_events"] > 0
 
     graph = defs.resolve_asset_graph()
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     materialized = {event.asset_key for event in result.get_asset_materialization_events()}
     assert materialized == materializable
+    assert {*MODEL_KEYS.values(), *SCORE_KEYS.values(), FILE_SYNC} <= materialized
 
     # Row counts for tables (dbt's own seeds included).
     quality = instance.get_latest_materialization_event(QUALITY_MODEL)
@@ -67,14 +106,52 @@ def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
     fx_rates = instance.get_latest_materialization_event(AssetKey(["seeds", "fx_rates"]))
     assert _metadata(fx_rates)["dagster/row_count"] > 0
 
-    # dbt tests ran as asset checks, and all passed.
+    # The models: metrics against the baselines, the promotion decision and the charts, as PNG in markdown.
+    for kind, key in MODEL_KEYS.items():
+        model = _metadata(instance.get_latest_materialization_event(key))
+        assert model["version"].startswith(f"{kind}-")
+        assert isinstance(model["promoted"], bool) and model["promotion_reason"]
+        table = model["metrics"]
+        assert "| xgboost |" in table and "| bg_nbd |" in table and "| pareto_nbd |" in table
+        charts = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", model["plots"])
+        assert len(charts) == (3 if kind == "churn" else 2)  # ROC for churn only
+        assert all(base64.b64decode(chart).startswith(PNG_SIGNATURE) for chart in charts)
+    # The scores: one per person to score, written by what the registry says is active (or a baseline).
+    people = _count(demo_paths.duckdb_path, "select count(*) from ml.ml_scoring_features")
+    assert people > 0
+    for kind, key in SCORE_KEYS.items():
+        scores = _metadata(instance.get_latest_materialization_event(key))
+        assert scores["dagster/row_count"] == people
+        version = _count(demo_paths.duckdb_path, f"select any_value(model_version) from ml.{kind}_scores")
+        assert scores["model_version"] == version
+    # Activation read them: everyone scored has an LTV tier.
+    unscored = _count(
+        demo_paths.duckdb_path,
+        "select count(*) from activation.customer_score_tiers tiers inner join ml.ltv_scores scores"
+        " on tiers.person_id = scores.person_id where tiers.ltv_tier = 'unscored'",
+    )
+    assert unscored == 0
+    # The file sync sent the whole audience, once, and says so.
+    audience = _count(demo_paths.duckdb_path, "select count(*) from activation.esp_audience")
+    sync = _metadata(instance.get_latest_materialization_event(FILE_SYNC))
+    assert audience > 0
+    assert sync["inserted"] == sync["sent"] == audience
+    assert sync["failed"] == sync["rejected"] == 0 and sync["outcome"] == "success"
+    assert (demo_paths.export_dir / "audience.csv").is_file()
+
+    # dbt tests and the Python checks ran as asset checks, and all passed.
     evaluations = [
         event.event_specific_data
         for event in result.all_events
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
     ]
     assert len(evaluations) == len(list(graph.asset_check_keys))
-    assert all(evaluation.passed for evaluation in evaluations)
+    failed = [(e.asset_key, e.check_name, e.description) for e in evaluations if not e.passed]
+    assert not failed
+
+    # The model checks, on the materialized graph and broken on purpose (no other build needed).
+    _model_quality_fails_for_an_active_model_that_loses(demo_paths)
+    _score_freshness_fails_for_old_or_missing_scores(defs)
 
     # The Python reconciliation check ran with them, and shows the counts of every source.
     [reconciled] = [e for e in evaluations if e.asset_check_key == RECONCILIATION_CHECK]
@@ -94,29 +171,74 @@ def test_full_build_materializes_everything(defs, data_paths, instance) -> None:
     # The landing zone was observed in the same run, with a data version per source.
     orders = instance.fetch_observations(AssetKey(["raw", "shop_orders"]), limit=1).records[0]
     observation = orders.asset_observation
-    assert observation.metadata["file_count"].value == 1
-    assert (
-        observation.metadata["bytes"].value
-        == (data_paths.raw_dir / "shop_orders" / "orders_2024_03.csv").stat().st_size
-    )
+    order_files = list((demo_paths.raw_dir / "shop_orders").iterdir())
+    assert observation.metadata["file_count"].value == len(order_files)
+    assert observation.metadata["bytes"].value == sum(path.stat().st_size for path in order_files)
     assert observation.tags["dagster/data_version"]
-    web = instance.fetch_observations(AssetKey(["raw", "web_events"]), limit=1).records[0].asset_observation
-    assert web.metadata["file_count"].value == 0
 
     # Between daily builds, the 15-minute refresh loads new events into the built warehouse (it reads models,
-    # like the product catalogue, that it does not rebuild). Here rather than in a test of its own, to save a
-    # full build.
-    write_csv(data_paths.raw_dir / "web_events" / "events_2024_03_09.csv", WEB_EVENTS_HEADER, NEW_WEB_EVENTS)
+    # like the product catalogue, that it does not rebuild), and delivers the audience. Here rather than in a
+    # test of its own, to save a full build.
+    loaded_before = _count(demo_paths.duckdb_path, "select count(*) from staging.base_web__events")
+    write_csv(demo_paths.raw_dir / "web_events" / "events_2024_03_09.csv", WEB_EVENTS_HEADER, NEW_WEB_EVENTS)
     refresh = defs.resolve_job_def("frequent_refresh").execute_in_process(instance=instance)
     assert refresh.success
     refreshed = {event.asset_key for event in refresh.get_asset_materialization_events()}
     assert {AssetKey(["staging", "base_web__events"]), AssetKey(["staging", "stg_data_clock"])} <= refreshed
+    assert FILE_SYNC in refreshed
     assert AssetKey(["marts", "customer_360"]) not in refreshed, "heavy marts wait for the daily build"
-    with duckdb.connect(str(data_paths.duckdb_path), read_only=True) as connection:
-        loaded = connection.sql("select count(*) from staging.base_web__events").fetchall()[0][0]
-        clean = connection.sql("select event_id from staging.stg_web__events").fetchall()
-    assert loaded == 2
-    assert clean == [("e-1",)]
+    assert not refreshed & set(MODEL_KEYS.values()), "models retrain with the daily build"
+    loaded = _count(demo_paths.duckdb_path, "select count(*) from staging.base_web__events")
+    assert loaded == loaded_before + 2
+    clean = _count(
+        demo_paths.duckdb_path, "select count(*) from staging.stg_web__events where event_id = 'e-1'"
+    )
+    assert clean == 1
+
+
+def _model_quality_fails_for_an_active_model_that_loses(paths) -> None:
+    import json
+
+    from dagster_app.checks import model_quality
+    from ml import registry
+
+    for kind in MODEL_KEYS:
+        check = model_quality(kind)
+        assert check.passed, check.description
+        if registry.active_version(paths.model_dir, kind) is None:
+            assert "is scoring" in check.description, "says clearly that a baseline scores"
+    # Break one kind: an active model whose recorded metrics lose to a baseline, or a model that was never
+    # promoted made active by hand.
+    kind = "ltv"
+    active = registry.active_version(paths.model_dir, kind)
+    if active is None:
+        registry.activate(paths.model_dir, kind, registry.latest(paths.model_dir, kind).version)
+        expected = "was never promoted"
+    else:
+        path = paths.model_dir / kind / active / "metadata.json"
+        metadata = json.loads(path.read_text())
+        metadata["metrics"]["xgboost"]["normalized_gini"] = -1.0
+        path.write_text(json.dumps(metadata))
+        expected = "does not beat its baselines"
+    broken = model_quality(kind)
+    assert not broken.passed and expected in broken.description, broken.description
+
+
+def _score_freshness_fails_for_old_or_missing_scores(defs) -> None:
+    from dagster_app.checks import score_freshness
+
+    duckdb_resource = defs.resources["duckdb"]
+    assert score_freshness("churn", duckdb_resource).passed
+    with duckdb_resource.get_connection() as connection:
+        connection.execute("update ml.churn_scores set scored_at = scored_at - interval 3 day")
+    stale = score_freshness("churn", duckdb_resource)
+    assert not stale.passed and "oldest scored_at" in stale.description
+    with duckdb_resource.get_connection() as connection:
+        connection.execute(
+            "delete from ml.ltv_scores where person_id = (select min(person_id) from ml.ltv_scores)"
+        )
+    incomplete = score_freshness("ltv", duckdb_resource)
+    assert not incomplete.passed and "rows in ml.ltv_scores" in incomplete.description
 
 
 def test_new_raw_files_change_the_observed_data_version(defs, data_paths, instance) -> None:
@@ -145,7 +267,9 @@ def test_a_file_missing_a_required_column_fails_the_run_naming_the_file(defs, da
     result = defs.resolve_job_def("full_build").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     failures = [event for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE]
-    assert [event.step_key for event in failures] == ["personalize_dbt"]
+    # The score assets split the dbt assets into two steps (before and after them): the first one fails.
+    [failure] = failures
+    assert failure.step_key.startswith("personalize_dbt"), failure.step_key
     assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY], (
         "a broken file is not a transient failure: no retry"
     )

@@ -288,7 +288,10 @@ def test_asset_graph_renders_and_a_launched_run_builds_the_warehouse(
     nodes = _graphql(dagster_dev, ASSET_NODES)["assetNodes"]
     materializable = [node for node in nodes if node["isMaterializable"]]
     groups = sorted({node["groupName"] for node in nodes})
-    assert {"raw", "seeds", "quality"} <= set(groups)
+    assert {"raw", "seeds", "staging", "marts", "ml", "activation", "quality"} <= set(groups)
+    keys = {"/".join(node["assetKey"]["path"]) for node in nodes}
+    ml_names = ["churn_model", "ltv_model", "churn_scores", "ltv_scores"]
+    assert {f"ml/{name}" for name in ml_names} | {"esp/file_sync", "activation/esp_audience"} <= keys
     raw_names = sorted(node["assetKey"]["path"][-1] for node in nodes if node["groupName"] == "raw")
     assert len(raw_names) == 8
     # The row-count model and whatever it is built from: the whole graph is built in-process elsewhere, and
@@ -321,6 +324,14 @@ def test_asset_graph_renders_and_a_launched_run_builds_the_warehouse(
                 expect(page.get_by_text(name, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
             expect(page.get_by_role("button", name="Observe all")).to_be_visible(timeout=UI_TIMEOUT_MS)
             page.screenshot(path=str(tmp_path / "raw_group.png"))
+
+            # The model layer between the ML training sets and activation.
+            page.goto(
+                f"{dagster_dev.url}/locations/{LOCATION_NAME}/asset-groups/ml", wait_until="domcontentloaded"
+            )
+            for name in ml_names:
+                expect(page.get_by_text(name, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=str(tmp_path / "ml_group.png"))
 
             # Two runs launched together, both writing the warehouse: the instance queues the second until the
             # first is done, so neither meets DuckDB's "Could not set lock".

@@ -238,25 +238,6 @@ def test_mailchimp_merge_tags_fit_the_vendor_limit() -> None:
     assert {"REC1_ID", "REC2_ID", "REC3_ID"} <= set(tags) and len(set(tags)) == len(tags)
 
 
-def test_personalize_run_ends_with_a_file_sync_once_the_audience_exists(
-    warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from personalize.cli import _sync_to_file_after_run
-    from personalize.settings import load_settings
-
-    settings = load_settings()
-    duckdb.connect(str(warehouse)).close()
-    _sync_to_file_after_run(settings)  # activation not built yet: a note, no error, no export
-    assert "no activation.esp_audience in the warehouse yet" in capsys.readouterr().err
-    assert not (tmp_path / "exports").exists()
-    write_audience(warehouse, people(range(5)))
-    _sync_to_file_after_run(settings)
-    assert summary(capsys.readouterr().out)["confirmed"] == "5"
-    _sync_to_file_after_run(settings)  # a second run with no data change syncs 0 rows
-    assert summary(capsys.readouterr().out)["sent"] == "0"
-    assert len(_csv(tmp_path / "exports" / "audience.csv")) == 5
-
-
 def test_an_audience_without_a_mapped_column_is_named(
     warehouse: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

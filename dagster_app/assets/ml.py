@@ -1,0 +1,176 @@
+"""The model layer as assets: train churn and LTV (with evaluation against the baselines and the promotion
+rule), then score everyone with the active model and write `ml.churn_scores` / `ml.ltv_scores`.
+
+The work is done by the plain `ml` library; these assets only open the warehouse, call it and describe the
+result. The score assets' keys are the `asset_key` of the dbt sources `ml_scores.*`, which is what puts the
+activation models downstream of them.
+
+DuckDB admits one writer: each step opens the warehouse for as short a span as it can (training reads the
+examples, closes, then trains) and claims the `duckdb` pool, so no dbt run overlaps it.
+"""
+
+import base64
+from collections.abc import Iterator, Mapping
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from dagster_app.instance import DUCKDB_POOL
+from dagster_app.resources import DuckDBResource
+from ml.frames import load_training_examples
+from ml.pipeline import Candidate, score_active, train_candidate, validation_baselines
+from ml.promotion import PROMOTION_METRICS
+from ml.scoring import SCORE_TABLES
+from ml.training import CHURN, KINDS, LTV, Kind
+from personalize.settings import load_settings
+
+ML_GROUP = "ml"
+ML_OWNERS = ["team:data-science"]
+TRAINING_EXAMPLES = AssetKey(["ml", "ml_training_examples"])
+SCORING_FEATURES = AssetKey(["ml", "ml_scoring_features"])
+MODEL_KEYS: dict[Kind, AssetKey] = {
+    CHURN: AssetKey(["ml", "churn_model"]),
+    LTV: AssetKey(["ml", "ltv_model"]),
+}
+# The keys the dbt sources ml_scores.churn_scores / ml_scores.ltv_scores name in meta.dagster.asset_key.
+SCORE_KEYS: dict[Kind, AssetKey] = {
+    CHURN: AssetKey(["ml", "churn_scores"]),
+    LTV: AssetKey(["ml", "ltv_scores"]),
+}
+# Columns of the metrics table shown on a model asset, promotion metrics first.
+METRIC_COLUMNS: dict[Kind, tuple[str, ...]] = {
+    CHURN: ("auc", "lift_at_10", "pr_auc", "brier"),
+    LTV: ("normalized_gini", "spearman", "top_20_capture", "decile_mape", "rmse", "total_ratio"),
+}
+MODEL_DESCRIPTIONS: dict[Kind, str] = {
+    CHURN: "XGBoost churn classifier: P(no purchase within the horizon).",
+    LTV: "XGBoost (Tweedie) LTV regressor: net spend within the horizon.",
+}
+
+
+def _cell(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def metrics_markdown(kind: Kind, metrics: Mapping[str, Mapping[str, object]]) -> str:
+    """The model and every baseline on the validation window, one row each (the model first)."""
+    columns = METRIC_COLUMNS[kind]
+    lines = [
+        "| scorer | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for scorer, values in metrics.items():
+        lines.append(f"| {scorer} | " + " | ".join(_cell(values.get(name)) for name in columns) + " |")
+    return "\n".join(lines)
+
+
+def plots_markdown(charts: Mapping[str, bytes]) -> str:
+    """PNG charts embedded as data URIs: the UI renders them with no file server behind it."""
+    return "\n\n".join(
+        f"**{name}**\n\n![{name}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+        for name, png in charts.items()
+    )
+
+
+def _model_result(candidate: Candidate) -> MaterializeResult:
+    metadata = candidate.metadata
+    kind = metadata.kind
+    primary = PROMOTION_METRICS[kind][0]
+    return MaterializeResult(
+        asset_key=MODEL_KEYS[kind],
+        metadata={
+            "version": metadata.version,
+            "promoted": metadata.promoted,
+            "promotion_reason": MetadataValue.text(metadata.reason),
+            "best_baseline": metadata.best_baseline,
+            f"model_{primary}": float(metadata.metrics["xgboost"][primary]),
+            "validation_cutoff": metadata.validation_cutoff,
+            "validation_rows": candidate.evaluation.rows,
+            "training_rows": metadata.training_rows,
+            "rounds": metadata.rounds,
+            "metrics": MetadataValue.md(metrics_markdown(kind, metadata.metrics)),
+            "plots": MetadataValue.md(plots_markdown(candidate.plots())),
+        },
+    )
+
+
+@multi_asset(
+    name="ml_models",
+    specs=[
+        AssetSpec(
+            MODEL_KEYS[kind],
+            deps=[TRAINING_EXAMPLES],
+            group_name=ML_GROUP,
+            owners=ML_OWNERS,
+            kinds={"python", "xgboost"},
+            description=(
+                f"{MODEL_DESCRIPTIONS[kind]} Trained on ml.ml_training_examples, evaluated out of time "
+                "against the BTYD and heuristic baselines, promoted only if it beats every one of them "
+                "(ml/README.md). Metadata: metrics vs baselines, promotion decision, ROC/lift/decile plots."
+            ),
+            automation_condition=AutomationCondition.eager(),
+            skippable=True,
+        )
+        for kind in KINDS
+    ],
+    can_subset=True,
+    pool=DUCKDB_POOL,
+)
+def ml_models(context: AssetExecutionContext, duckdb: DuckDBResource) -> Iterator[MaterializeResult]:
+    kinds = [kind for kind in KINDS if MODEL_KEYS[kind] in context.selected_asset_keys]
+    with duckdb.get_connection(read_only=True) as connection:
+        examples = load_training_examples(connection)
+    # Training takes the longest; the warehouse is closed by then, so nothing else waits on this step's lock.
+    baselines = validation_baselines(examples)  # one BTYD fit shared by both kinds
+    model_dir = load_settings().model_dir
+    for kind in kinds:
+        candidate = train_candidate(examples, model_dir, kind, baselines=baselines, progress=context.log.info)
+        yield _model_result(candidate)
+
+
+@multi_asset(
+    name="ml_scores",
+    specs=[
+        AssetSpec(
+            SCORE_KEYS[kind],
+            deps=[MODEL_KEYS[kind], SCORING_FEATURES],
+            group_name=ML_GROUP,
+            owners=ML_OWNERS,
+            kinds={"python", "duckdb"},
+            description=(
+                f"`{SCORE_TABLES[kind]}`: one {kind} score per person in ml.ml_scoring_features, from the "
+                "active model (or the best baseline while no model was promoted), with its top-3 reasons."
+            ),
+            automation_condition=AutomationCondition.eager(),
+            skippable=True,
+        )
+        for kind in KINDS
+    ],
+    can_subset=True,
+    pool=DUCKDB_POOL,
+)
+def ml_scores(context: AssetExecutionContext, duckdb: DuckDBResource) -> Iterator[MaterializeResult]:
+    kinds = tuple(kind for kind in KINDS if SCORE_KEYS[kind] in context.selected_asset_keys)
+    with duckdb.get_connection() as connection:
+        results = score_active(connection, load_settings().model_dir, kinds=kinds, progress=context.log.info)
+    for kind, scores in results.items():
+        yield MaterializeResult(
+            asset_key=SCORE_KEYS[kind],
+            metadata={
+                "dagster/row_count": len(scores.frame),
+                "model_version": scores.model_version,
+                "is_baseline": scores.is_baseline,
+                "reasons_method": scores.reasons_method,
+                "scored_at": MetadataValue.text(
+                    str(scores.frame["scored_at"].iloc[0]) if len(scores.frame) else "-"
+                ),
+                "table": SCORE_TABLES[kind],
+            },
+        )
