@@ -459,7 +459,9 @@ def evaluate_scores(
     """Model and baselines side by side, on every scored person, for the requested horizon."""
     actual = scoring.rows[["person_id"]].merge(truth_by_person, on="person_id", how="left").fillna(0.0)
     churned = (actual["purchases"].to_numpy() == 0).astype(np.float64)
-    spend = actual["spend"].to_numpy(dtype=np.float64)
+    # Money is exact to the cent; summing a customer's orders in another order leaves float noise that would
+    # break ties between equal spends differently in the rank metrics (Spearman) of the two truth sources.
+    spend = np.round(actual["spend"].to_numpy(dtype=np.float64), 2)
     baselines = predict_baselines(scoring.rows, horizon_days)
     churn = {MODEL: scored["churn_probability"].to_numpy(), **baselines.churn}
     ltv = {MODEL: scored["predicted_ltv"].to_numpy(), **baselines.ltv}
