@@ -4,7 +4,7 @@
     people and must be a deliberate choice.
 -#}
 {% macro normalize_email(expression) -%}
-    nullif(lower(trim({{ expression }})), '')
+    nullif(lower({{ trimmed(expression) }}), '')
 {%- endmacro %}
 
 {#-

@@ -25,8 +25,8 @@
     the anti-join, so its hash table holds a handful of file names rather than one entry per loaded row.
 -#}
 {% macro landing_file_increment(source_relation, key_column) -%}
-    where nullif(trim({{ key_column }}), '') in (
-        select nullif(trim(new_deliveries.{{ key_column }}), '')
+    where nullif({{ trimmed(key_column) }}, '') in (
+        select nullif({{ trimmed('new_deliveries.' ~ key_column) }}, '')
         from {{ source_relation }} as new_deliveries
         where new_deliveries._source_file not in (select distinct loaded.source_file from {{ this }} as loaded)
         union all
@@ -34,7 +34,7 @@
         where held.quarantine_reason = 'future_dated'
     )
     or (
-        nullif(trim({{ key_column }}), '') is null
+        nullif({{ trimmed(key_column) }}, '') is null
         and _source_file not in (select distinct loaded.source_file from {{ this }} as loaded)
     )
 {%- endmacro %}

@@ -12,8 +12,15 @@
 {%- endmacro %}
 
 {% macro duckdb__to_utc_timestamp(expression) -%}
-    {#- The profile pins TimeZone = UTC, so text without an offset is read as UTC. -#}
-    timezone('UTC', try_cast(trim({{ expression }}) as timestamptz))
+    {#- The profile pins TimeZone = UTC, so text without an offset is read as UTC. The UTC wall time of a
+        finite instant is its epoch in microseconds: converting through it skips the time zone library,
+        which made the conversion several times dearer than the parse at millions of rows. Infinite
+        values ('infinity') keep the library conversion. -#}
+    {%- set parsed = 'try_cast(' ~ trimmed(expression) ~ ' as timestamptz)' -%}
+    case
+        when isfinite({{ parsed }}) then make_timestamp(epoch_us({{ parsed }}))
+        else timezone('UTC', {{ parsed }})
+    end
 {%- endmacro %}
 
 {% macro snowflake__to_utc_timestamp(expression) -%}

@@ -194,7 +194,8 @@ consent_records as (
     from consent_events_as_of
     where customer_id is not null
 
-    union
+    -- The two halves differ in matched_by, so they cannot share a row.
+    union all
 
     select distinct
         'email' as left_type,
@@ -243,7 +244,9 @@ all_edges as (
 
 )
 
-select distinct
+-- Every part above is distinct and has its own matched_by, so the union is too: no final distinct (a hash
+-- of every edge with its long identifiers, among the dearest steps of the model).
+select
     {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
         as identity_edge_id,
     left_type,

@@ -38,14 +38,14 @@ node_edges as (
 explained_nodes as (
 
     -- One explanation per identifier: a link to another identifier beats a self-edge; ties go to the
-    -- alphabetically first edge kind.
+    -- alphabetically first edge kind. An aggregate rather than a ranking window: no sort of every edge.
     select
         node,
         identifier_type,
         identifier,
-        matched_by,
-        row_number() over (partition by node order by is_link desc, matched_by asc) as explanation_rank
+        coalesce(min(case when is_link then matched_by end), min(matched_by)) as matched_by
     from node_edges
+    group by node, identifier_type, identifier
 
 )
 
@@ -58,4 +58,3 @@ select
 from explained_nodes
 inner join components
     on explained_nodes.node = components.node
-where explained_nodes.explanation_rank = 1

@@ -1,5 +1,9 @@
 -- One row per ESP event (duplicate webhook deliveries collapsed). Machine opens (Apple Mail Privacy
 -- Protection, image proxies, link scanners) are flagged so that open rates count people, not proxies.
+-- A table, not a view: sessions, the identity graph, the reconciliation and every data test read it, and a
+-- view would redo the join and the user-agent matching over millions of events for each of them.
+{{ config(materialized='table') }}
+
 with first_deliveries as (
 
     select * from {{ ref('base_esp__events') }}

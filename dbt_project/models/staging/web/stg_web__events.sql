@@ -1,5 +1,9 @@
 -- One row per web event (duplicate deliveries collapsed). Bot traffic stays here, flagged, so that it is
 -- accounted for; behaviour models filter on is_bot.
+-- A table, not a view: sessions, the identity graph, the reconciliation and every data test read it, and a
+-- view would redo the join and the user-agent matching over millions of events for each of them.
+{{ config(materialized='table') }}
+
 with first_deliveries as (
 
     select * from {{ ref('base_web__events') }}

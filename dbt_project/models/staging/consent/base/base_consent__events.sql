@@ -22,10 +22,10 @@ parsed as (
         {{ row_fingerprint(['email', 'customer_id', 'channel', 'status', 'source', 'event_at']) }} as row_fingerprint,
         _source_file as source_file,
         {{ normalize_email('email') }} as email,
-        nullif(trim(customer_id), '') as customer_id,
-        lower(trim(channel)) as channel,
-        lower(trim(status)) as status,
-        nullif(lower(trim(source)), '') as consent_source,
+        nullif({{ trimmed('customer_id') }}, '') as customer_id,
+        lower({{ trimmed('channel') }}) as channel,
+        lower({{ trimmed('status') }}) as status,
+        nullif(lower({{ trimmed('source') }}), '') as consent_source,
         {{ to_utc_timestamp('event_at') }} as event_at
     from source_rows
 

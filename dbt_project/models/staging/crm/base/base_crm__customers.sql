@@ -3,6 +3,9 @@
 
 {{ config(materialized='table') }}
 
+{%- set raw_columns = ['customer_id', 'email', 'first_name', 'last_name', 'phone', 'birth_date', 'gender',
+                       'country', 'city', 'postal_code', 'created_at', 'updated_at'] %}
+
 with source_rows as (
 
     select * from {{ source('crm', 'customers') }}
@@ -19,24 +22,23 @@ parsed as (
 
     select
         {{ raw_row_key(['customer_id', 'updated_at']) }} as raw_row_key,
-        {{ raw_values(['customer_id', 'email', 'first_name', 'last_name', 'phone', 'birth_date', 'gender',
-                       'country', 'city', 'postal_code', 'created_at', 'updated_at']) }} as raw_values,
-        {{ row_fingerprint(['customer_id', 'email', 'first_name', 'last_name', 'phone', 'birth_date', 'gender',
-                       'country', 'city', 'postal_code', 'created_at', 'updated_at']) }} as row_fingerprint,
+        {{ row_fingerprint(raw_columns) }} as row_fingerprint,
         _source_file as source_file,
-        nullif(trim(customer_id), '') as customer_id,
+        nullif({{ trimmed('customer_id') }}, '') as customer_id,
         {{ normalize_email('email') }} as email,
         {{ proper_case('first_name') }} as first_name,
         {{ proper_case('last_name') }} as last_name,
-        nullif(trim(phone), '') as phone,
-        nullif(trim(birth_date), '') as raw_birth_date,
-        {{ safe_cast('trim(birth_date)', 'date') }} as birth_date,
-        nullif(lower(trim(gender)), '') as gender,
-        nullif(lower(trim(country)), '') as raw_country,
+        nullif({{ trimmed('phone') }}, '') as phone,
+        nullif({{ trimmed('birth_date') }}, '') as raw_birth_date,
+        {{ safe_cast(trimmed('birth_date'), 'date') }} as birth_date,
+        nullif(lower({{ trimmed('gender') }}), '') as gender,
+        nullif(lower({{ trimmed('country') }}), '') as raw_country,
         {{ proper_case('city') }} as city,
-        nullif(upper(trim(postal_code)), '') as postal_code,
+        nullif(upper({{ trimmed('postal_code') }}), '') as postal_code,
         {{ to_utc_timestamp('created_at') }} as created_at,
-        {{ to_utc_timestamp('updated_at') }} as updated_at
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
+        -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
+        {{ raw_columns_as(raw_columns) }}
     from source_rows
 
 ),
@@ -59,15 +61,39 @@ checked as (
 
 ),
 
+repeated_customer_ids as (
+
+    {{ repeated_clean_keys('checked', ['customer_id']) }}
+
+),
+
 versioned as (
 
-    select
-        checked.*,
-        {{ is_superseded(
-            'checked', ['customer_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
-        ) }} as is_superseded
-    from checked
+    {{ with_is_superseded(
+        'checked', 'repeated_customer_ids', ['customer_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+    ) }}
 
 )
 
-select * from versioned
+select
+    raw_row_key,
+    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    row_fingerprint,
+    source_file,
+    customer_id,
+    email,
+    first_name,
+    last_name,
+    phone,
+    raw_birth_date,
+    birth_date,
+    gender,
+    raw_country,
+    city,
+    postal_code,
+    created_at,
+    updated_at,
+    country_code,
+    quarantine_reason,
+    is_superseded
+from versioned

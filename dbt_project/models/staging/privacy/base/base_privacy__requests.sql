@@ -15,9 +15,9 @@ parsed as (
         {{ raw_values(['request_id', 'email', 'request_type', 'requested_at']) }} as raw_values,
         {{ row_fingerprint(['request_id', 'email', 'request_type', 'requested_at']) }} as row_fingerprint,
         _source_file as source_file,
-        nullif(trim(request_id), '') as request_id,
+        nullif({{ trimmed('request_id') }}, '') as request_id,
         {{ normalize_email('email') }} as email,
-        lower(trim(request_type)) as request_type,
+        lower({{ trimmed('request_type') }}) as request_type,
         {{ to_utc_timestamp('requested_at') }} as requested_at
     from source_rows
 

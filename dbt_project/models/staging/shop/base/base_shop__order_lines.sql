@@ -3,6 +3,8 @@
 
 {{ config(materialized='table') }}
 
+{%- set raw_columns = ['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price'] %}
+
 with source_rows as (
 
     select * from {{ source('shop', 'order_lines') }}
@@ -13,8 +15,9 @@ delivered_orders as (
 
     -- Orders present in the raw export at all, clean or not: tells an orphan from a line whose order
     -- was itself quarantined.
-    select distinct nullif(trim(order_id), '') as order_id
-    from {{ source('shop', 'orders') }}
+    -- base_shop__orders holds every raw order row with its order_id trimmed, already parsed.
+    select distinct order_id
+    from {{ ref('base_shop__orders') }}
 
 ),
 
@@ -38,16 +41,17 @@ parsed as (
 
     select
         {{ raw_row_key(['order_line_id']) }} as raw_row_key,
-        {{ raw_values(['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as raw_values,
-        {{ row_fingerprint(['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as row_fingerprint,
+        {{ row_fingerprint(raw_columns) }} as row_fingerprint,
         _source_file as source_file,
-        nullif(trim(order_line_id), '') as order_line_id,
-        nullif(trim(order_id), '') as order_id,
-        nullif(trim(product_id), '') as product_id,
-        nullif(trim(quantity), '') as raw_quantity,
-        nullif(trim(unit_price), '') as raw_unit_price,
-        {{ safe_cast(safe_cast('trim(quantity)', dbt.type_numeric()), dbt.type_bigint()) }} as quantity,
-        {{ safe_cast('trim(unit_price)', dbt.type_numeric()) }} as unit_price
+        nullif({{ trimmed('order_line_id') }}, '') as order_line_id,
+        nullif({{ trimmed('order_id') }}, '') as order_id,
+        nullif({{ trimmed('product_id') }}, '') as product_id,
+        nullif({{ trimmed('quantity') }}, '') as raw_quantity,
+        nullif({{ trimmed('unit_price') }}, '') as raw_unit_price,
+        {{ safe_cast(safe_cast(trimmed('quantity'), dbt.type_numeric()), dbt.type_bigint()) }} as quantity,
+        {{ safe_cast(trimmed('unit_price'), dbt.type_numeric()) }} as unit_price,
+        -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
+        {{ raw_columns_as(raw_columns) }}
     from source_rows
 
 ),
@@ -77,13 +81,32 @@ checked as (
 
 ),
 
+repeated_order_line_ids as (
+
+    {{ repeated_clean_keys('checked', ['order_line_id']) }}
+
+),
+
 versioned as (
 
-    select
-        checked.*,
-        {{ is_superseded('checked', ['order_line_id'], ['checked.row_fingerprint desc']) }} as is_superseded
-    from checked
+    {{ with_is_superseded('checked', 'repeated_order_line_ids', ['order_line_id'], ['checked.row_fingerprint desc']) }}
 
 )
 
-select * from versioned
+select
+    raw_row_key,
+    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    row_fingerprint,
+    source_file,
+    order_line_id,
+    order_id,
+    product_id,
+    raw_quantity,
+    raw_unit_price,
+    quantity,
+    unit_price,
+    fx_rate_to_reporting,
+    is_known_product,
+    quarantine_reason,
+    is_superseded
+from versioned

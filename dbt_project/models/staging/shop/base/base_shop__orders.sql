@@ -3,6 +3,9 @@
 
 {{ config(materialized='table') }}
 
+{%- set raw_columns = ['order_id', 'customer_id', 'email', 'status', 'currency', 'subtotal', 'discount',
+                       'shipping', 'tax', 'total', 'created_at', 'updated_at'] %}
+
 with source_rows as (
 
     select * from {{ source('shop', 'orders') }}
@@ -19,29 +22,38 @@ parsed as (
 
     select
         {{ raw_row_key(['order_id', 'updated_at']) }} as raw_row_key,
-        {{ raw_values(['order_id', 'customer_id', 'email', 'status', 'currency', 'subtotal', 'discount',
-                       'shipping', 'tax', 'total', 'created_at', 'updated_at']) }} as raw_values,
-        {{ row_fingerprint(['order_id', 'customer_id', 'email', 'status', 'currency', 'subtotal', 'discount',
-                       'shipping', 'tax', 'total', 'created_at', 'updated_at']) }} as row_fingerprint,
+        {{ row_fingerprint(raw_columns) }} as row_fingerprint,
         _source_file as source_file,
-        nullif(trim(order_id), '') as order_id,
-        nullif(trim(customer_id), '') as customer_id,
+        nullif({{ trimmed('order_id') }}, '') as order_id,
+        nullif({{ trimmed('customer_id') }}, '') as customer_id,
         {{ normalize_email('email') }} as email,
-        lower(trim(status)) as status,
-        upper(trim(currency)) as currency,
-        nullif(trim(subtotal), '') as raw_subtotal,
-        nullif(trim(discount), '') as raw_discount,
-        nullif(trim(shipping), '') as raw_shipping,
-        nullif(trim(tax), '') as raw_tax,
-        nullif(trim(total), '') as raw_total,
-        {{ safe_cast('trim(subtotal)', dbt.type_numeric()) }} as subtotal,
-        {{ safe_cast('trim(discount)', dbt.type_numeric()) }} as discount,
-        {{ safe_cast('trim(shipping)', dbt.type_numeric()) }} as shipping,
-        {{ safe_cast('trim(tax)', dbt.type_numeric()) }} as tax,
-        {{ safe_cast('trim(total)', dbt.type_numeric()) }} as total,
+        lower({{ trimmed('status') }}) as status,
+        upper({{ trimmed('currency') }}) as currency,
+        nullif({{ trimmed('subtotal') }}, '') as raw_subtotal,
+        nullif({{ trimmed('discount') }}, '') as raw_discount,
+        nullif({{ trimmed('shipping') }}, '') as raw_shipping,
+        nullif({{ trimmed('tax') }}, '') as raw_tax,
+        nullif({{ trimmed('total') }}, '') as raw_total,
+        {{ safe_cast(trimmed('subtotal'), dbt.type_numeric()) }} as subtotal,
+        {{ safe_cast(trimmed('discount'), dbt.type_numeric()) }} as discount,
+        {{ safe_cast(trimmed('shipping'), dbt.type_numeric()) }} as shipping,
+        {{ safe_cast(trimmed('tax'), dbt.type_numeric()) }} as tax,
+        {{ safe_cast(trimmed('total'), dbt.type_numeric()) }} as total,
         {{ to_utc_timestamp('created_at') }} as created_at,
-        {{ to_utc_timestamp('updated_at') }} as updated_at
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
+        -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
+        {{ raw_columns_as(raw_columns) }}
     from source_rows
+
+),
+
+email_checked as (
+
+    -- The email pattern is matched once per row: the quarantine rules and has_valid_email both need it.
+    select
+        *,
+        {{ is_valid_email('email') }} as has_valid_email
+    from parsed
 
 ),
 
@@ -50,7 +62,6 @@ checked as (
     select
         parsed.*,
         fx_rates.fx_rate_to_reporting,
-        {{ is_valid_email('parsed.email') }} as has_valid_email,
         case
             when parsed.order_id is null then 'missing_order_id'
             when parsed.created_at is null or parsed.updated_at is null then 'unparseable_timestamp'
@@ -72,25 +83,53 @@ checked as (
                 then 'unknown_status'
             when parsed.email like '%@test.invalid' or parsed.email like '%@%.test' then 'test_order'
             -- A guest order is known only by its email; without a valid one it belongs to nobody.
-            when parsed.customer_id is null and not {{ is_valid_email('parsed.email') }}
-                then 'invalid_email'
+            when parsed.customer_id is null and not parsed.has_valid_email then 'invalid_email'
         end as quarantine_reason
-    from parsed
+    from email_checked as parsed
     left join fx_rates
         on parsed.currency = fx_rates.currency_code
 
 ),
 
+repeated_order_ids as (
+
+    {{ repeated_clean_keys('checked', ['order_id']) }}
+
+),
+
 versioned as (
 
-    select
-        checked.*,
-        -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
-        {{ is_superseded(
-            'checked', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
-        ) }} as is_superseded
-    from checked
+    -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
+    {{ with_is_superseded(
+        'checked', 'repeated_order_ids', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+    ) }}
 
 )
 
-select * from versioned
+select
+    raw_row_key,
+    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    row_fingerprint,
+    source_file,
+    order_id,
+    customer_id,
+    email,
+    status,
+    currency,
+    raw_subtotal,
+    raw_discount,
+    raw_shipping,
+    raw_tax,
+    raw_total,
+    subtotal,
+    discount,
+    shipping,
+    tax,
+    total,
+    created_at,
+    updated_at,
+    fx_rate_to_reporting,
+    has_valid_email,
+    quarantine_reason,
+    is_superseded
+from versioned
