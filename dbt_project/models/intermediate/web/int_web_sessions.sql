@@ -8,9 +8,7 @@ with human_events as (
 
     select
         anonymous_id,
-        event_id,
         event_type,
-        product_id,
         event_at
     from {{ ref('stg_web__events') }}
     where not is_bot
@@ -21,7 +19,7 @@ gaps as (
 
     select
         *,
-        lag(event_at) over (partition by anonymous_id order by event_at, event_id) as previous_event_at
+        lag(event_at) over (partition by anonymous_id order by event_at) as previous_event_at
     from human_events
 
 ),
@@ -41,12 +39,15 @@ session_starts as (
 
 numbered as (
 
+    -- Events of a device at the same instant share a session whichever of them the lag above saw first: a
+    -- session can only start at an instant more than the timeout after the previous one, and the range
+    -- frame counts the starts of every peer of an instant. So no tie-break column has to be sorted on.
     select
         *,
         sum(is_session_start) over (
             partition by anonymous_id
-            order by event_at, event_id
-            rows between unbounded preceding and current row
+            order by event_at
+            range between unbounded preceding and current row
         ) as session_number
     from session_starts
 
