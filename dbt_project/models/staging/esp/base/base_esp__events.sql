@@ -48,7 +48,7 @@ parsed as (
 
 ),
 
-checked as (
+classified as (
 
     select
         parsed.*,
@@ -67,6 +67,27 @@ checked as (
 
 ),
 
+checked as (
+
+    -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
+    select
+        raw_row_key,
+        {{ quarantined_raw_values(raw_columns) }} as raw_values,
+        row_fingerprint,
+        source_file,
+        event_id,
+        email,
+        campaign_id,
+        event_type,
+        bounce_type,
+        url,
+        user_agent,
+        event_at,
+        quarantine_reason
+    from classified
+
+),
+
 repeated_event_ids as (
 
     {{ repeated_clean_keys('checked', ['event_id']) }}
@@ -81,7 +102,7 @@ versioned as (
 
 select
     raw_row_key,
-    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    raw_values,
     row_fingerprint,
     source_file,
     event_id,

@@ -56,7 +56,7 @@ parsed as (
 
 ),
 
-checked as (
+classified as (
 
     select
         parsed.*,
@@ -81,6 +81,28 @@ checked as (
 
 ),
 
+checked as (
+
+    -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
+    select
+        raw_row_key,
+        {{ quarantined_raw_values(raw_columns) }} as raw_values,
+        row_fingerprint,
+        source_file,
+        order_line_id,
+        order_id,
+        product_id,
+        raw_quantity,
+        raw_unit_price,
+        quantity,
+        unit_price,
+        fx_rate_to_reporting,
+        is_known_product,
+        quarantine_reason
+    from classified
+
+),
+
 repeated_order_line_ids as (
 
     {{ repeated_clean_keys('checked', ['order_line_id']) }}
@@ -95,7 +117,7 @@ versioned as (
 
 select
     raw_row_key,
-    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    raw_values,
     row_fingerprint,
     source_file,
     order_line_id,

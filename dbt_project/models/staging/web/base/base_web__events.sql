@@ -50,7 +50,7 @@ parsed as (
 
 ),
 
-checked as (
+classified as (
 
     select
         parsed.*,
@@ -64,6 +64,29 @@ checked as (
         end as quarantine_reason
     from parsed
     cross join clock
+
+),
+
+checked as (
+
+    -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
+    select
+        raw_row_key,
+        {{ quarantined_raw_values(raw_columns) }} as raw_values,
+        row_fingerprint,
+        source_file,
+        event_id,
+        anonymous_id,
+        user_id,
+        event_type,
+        product_id,
+        url,
+        search_query,
+        user_agent,
+        event_at,
+        received_at,
+        quarantine_reason
+    from classified
 
 ),
 
@@ -84,7 +107,7 @@ versioned as (
 
 select
     raw_row_key,
-    {{ quarantined_raw_values(raw_columns) }} as raw_values,
+    raw_values,
     row_fingerprint,
     source_file,
     event_id,
