@@ -129,9 +129,9 @@ repeated_order_ids as (
 
 ),
 
+-- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
 versioned as (
 
-    -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
     {{ with_is_superseded(
         'checked', 'repeated_order_ids', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
     ) }}
