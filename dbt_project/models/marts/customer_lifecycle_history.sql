@@ -235,7 +235,16 @@ stages as (
 )
 
 select
-    cast({{ surrogate_key(['person_id', 'month_end_date']) }} as {{ dbt.type_string() }}) as person_month_id,
+    -- A readable key (person id, then the month as yyyymm) rather than a hash: a hash of every person-month
+    -- was the dearest expression of the model, and the narrower key is cheaper to store and test unique.
+    cast(
+        {{ dbt.concat([
+            'person_id',
+            "'-'",
+            'cast(extract(year from month_end_date) * 100 + extract(month from month_end_date) as '
+                ~ dbt.type_string() ~ ')',
+        ]) }} as {{ dbt.type_string() }}
+    ) as person_month_id,
     person_id,
     cast(month_end_date as date) as month_end_date,
     cast(as_of_date as date) as as_of_date,

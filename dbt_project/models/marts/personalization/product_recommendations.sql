@@ -289,11 +289,31 @@ top_co_purchases as (
 
 ),
 
+persons_needing_fallbacks as (
+
+    -- Fallbacks rank after co-purchase, so a person with N co-purchase products never gets one: only the
+    -- others get fallback candidates (most persons, at scale, are not ranked against every popular product).
+    select persons.person_id
+    from persons
+    left join (
+        select
+            person_id,
+            count(*) as co_purchase_count
+        from top_co_purchases
+        group by person_id
+    ) as co_purchase_counts
+        on persons.person_id = co_purchase_counts.person_id
+    where coalesce(co_purchase_counts.co_purchase_count, 0) < {{ recommendation_count }}
+
+),
+
 unbought_category_populars as (
 
     -- Not bought, and not already recommended by co-purchase (a product keeps its best method).
     select category_popular_candidates.*
     from category_popular_candidates
+    inner join persons_needing_fallbacks
+        on category_popular_candidates.person_id = persons_needing_fallbacks.person_id
     left join purchased_products
         on
             category_popular_candidates.person_id = purchased_products.person_id
@@ -312,6 +332,8 @@ unbought_populars as (
 
     select popular_candidates.*
     from popular_candidates
+    inner join persons_needing_fallbacks
+        on popular_candidates.person_id = persons_needing_fallbacks.person_id
     left join purchased_products
         on
             popular_candidates.person_id = purchased_products.person_id
