@@ -72,7 +72,7 @@ def run() -> str:
             print(f"copying the prebuilt upstream warehouse {prebuilt[customers]} (not timed)", flush=True)
             _copy_upstream(prebuilt[customers], settings.duckdb_path)
         else:
-            print(f"building everything upstream of the marts at {customers:,} customers (not timed)", flush=True)
+            print(f"building the upstream of the marts at {customers:,} customers (untimed)", flush=True)
             _dbt_build(settings, *upstream)
         print(f"timed: dbt build --select marts at {customers:,} customers", flush=True)
         measured = _dbt_build(settings, "--select", "marts", "--exclude-resource-type", "unit_test")

@@ -72,10 +72,12 @@ person_orders as (
 
 ),
 
+-- The email of the person's latest order that has one.
 latest_order_emails as (
 
-    -- The email of the person's latest order that has one.
-    {{ latest_per_partition('person_orders', ['person_id'], ['ordered_at', 'order_id'], ['email'], 'email is not null') }}
+    {{ latest_per_partition(
+        'person_orders', ['person_id'], ['ordered_at', 'order_id'], ['email'], 'email is not null'
+    ) }}
 
 ),
 

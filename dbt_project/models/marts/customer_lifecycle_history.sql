@@ -206,8 +206,8 @@ person_month_ends as (
     from intervals
     inner join month_ends_to_date
         on
-            month_ends_to_date.month_offset >= intervals.start_month_offset
-            and month_ends_to_date.month_offset <= intervals.end_month_offset
+            intervals.start_month_offset <= month_ends_to_date.month_offset
+            and intervals.end_month_offset >= month_ends_to_date.month_offset
 
 ),
 

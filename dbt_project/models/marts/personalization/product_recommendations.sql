@@ -319,19 +319,23 @@ top_co_purchases as (
 
 ),
 
+co_purchase_counts_per_person as (
+
+    select
+        person_id,
+        count(*) as co_purchase_count
+    from top_co_purchases
+    group by person_id
+
+),
+
 persons_needing_fallbacks as (
 
     -- Fallbacks rank after co-purchase, so a person with N co-purchase products never gets one: only the
     -- others get fallback candidates (most persons, at scale, are not ranked against every popular product).
     select persons.person_id
     from persons
-    left join (
-        select
-            person_id,
-            count(*) as co_purchase_count
-        from top_co_purchases
-        group by person_id
-    ) as co_purchase_counts
+    left join co_purchase_counts_per_person as co_purchase_counts
         on persons.person_id = co_purchase_counts.person_id
     where coalesce(co_purchase_counts.co_purchase_count, 0) < {{ recommendation_count }}
 
