@@ -190,28 +190,50 @@
 {#-
     Email engagement per (person, cutoff) from person_esp_events: sends, human opens and clicks over 30 and
     90 days, clicked and human-engaged campaign counts (click-to-open = clicked / engaged, since a click
-    implies a human open), and the last human engagement, human open and click.
+    implies a human open), and the last human engagement, human open and click. Events are first summed per
+    campaign, so each distinct-campaign count is a plain sum of per-campaign flags (one aggregation pass
+    instead of a distinct per count).
 -#}
 {% macro person_email_engagement(esp_events) -%}
     select
         person_id,
         as_of_date,
-        sum(case when event_type = 'sent' and is_in_30d then 1 else 0 end) as email_sends_30d,
-        sum(case when event_type = 'sent' and is_in_90d then 1 else 0 end) as email_sends_90d,
-        sum(case when event_type = 'open' and not is_machine_open and is_in_30d then 1 else 0 end)
-            as email_human_opens_30d,
-        sum(case when event_type = 'open' and not is_machine_open and is_in_90d then 1 else 0 end)
-            as email_human_opens_90d,
-        sum(case when event_type = 'click' and is_in_30d then 1 else 0 end) as email_clicks_30d,
-        sum(case when event_type = 'click' and is_in_90d then 1 else 0 end) as email_clicks_90d,
-        count(distinct case when event_type = 'click' and is_in_30d then campaign_id end) as clicked_campaigns_30d,
-        count(distinct case when is_human_engagement and is_in_30d then campaign_id end) as engaged_campaigns_30d,
-        count(distinct case when event_type = 'click' and is_in_90d then campaign_id end) as clicked_campaigns_90d,
-        count(distinct case when is_human_engagement and is_in_90d then campaign_id end) as engaged_campaigns_90d,
-        max(case when is_human_engagement then event_at end) as last_email_engagement_at,
-        max(case when event_type = 'open' and not is_machine_open then event_at end) as last_human_open_at,
-        max(case when event_type = 'click' then event_at end) as last_click_at
-    from {{ esp_events }}
+        sum(sends_30d) as email_sends_30d,
+        sum(sends_90d) as email_sends_90d,
+        sum(human_opens_30d) as email_human_opens_30d,
+        sum(human_opens_90d) as email_human_opens_90d,
+        sum(clicks_30d) as email_clicks_30d,
+        sum(clicks_90d) as email_clicks_90d,
+        sum(case when campaign_id is not null and clicks_30d > 0 then 1 else 0 end) as clicked_campaigns_30d,
+        sum(case when campaign_id is not null and human_engagements_30d > 0 then 1 else 0 end)
+            as engaged_campaigns_30d,
+        sum(case when campaign_id is not null and clicks_90d > 0 then 1 else 0 end) as clicked_campaigns_90d,
+        sum(case when campaign_id is not null and human_engagements_90d > 0 then 1 else 0 end)
+            as engaged_campaigns_90d,
+        max(last_email_engagement_at) as last_email_engagement_at,
+        max(last_human_open_at) as last_human_open_at,
+        max(last_click_at) as last_click_at
+    from (
+        select
+            person_id,
+            as_of_date,
+            campaign_id,
+            sum(case when event_type = 'sent' and is_in_30d then 1 else 0 end) as sends_30d,
+            sum(case when event_type = 'sent' and is_in_90d then 1 else 0 end) as sends_90d,
+            sum(case when event_type = 'open' and not is_machine_open and is_in_30d then 1 else 0 end)
+                as human_opens_30d,
+            sum(case when event_type = 'open' and not is_machine_open and is_in_90d then 1 else 0 end)
+                as human_opens_90d,
+            sum(case when event_type = 'click' and is_in_30d then 1 else 0 end) as clicks_30d,
+            sum(case when event_type = 'click' and is_in_90d then 1 else 0 end) as clicks_90d,
+            sum(case when is_human_engagement and is_in_30d then 1 else 0 end) as human_engagements_30d,
+            sum(case when is_human_engagement and is_in_90d then 1 else 0 end) as human_engagements_90d,
+            max(case when is_human_engagement then event_at end) as last_email_engagement_at,
+            max(case when event_type = 'open' and not is_machine_open then event_at end) as last_human_open_at,
+            max(case when event_type = 'click' then event_at end) as last_click_at
+        from {{ esp_events }}
+        group by person_id, as_of_date, campaign_id
+    ) as campaign_engagement
     group by person_id, as_of_date
 {%- endmacro %}
 

@@ -72,17 +72,12 @@ person_orders as (
 
 ),
 
+-- The email of the person's latest order that has one.
 latest_order_emails as (
 
-    select
-        person_id,
-        email,
-        row_number() over (
-            partition by person_id
-            order by ordered_at desc, order_id desc
-        ) as recency_rank
-    from person_orders
-    where email is not null
+    {{ latest_per_partition(
+        'person_orders', ['person_id'], ['ordered_at', 'order_id'], ['email'], 'email is not null'
+    ) }}
 
 ),
 
@@ -120,9 +115,7 @@ profiles as (
     left join latest_crm_records
         on persons.person_id = latest_crm_records.person_id
     left join latest_order_emails
-        on
-            persons.person_id = latest_order_emails.person_id
-            and latest_order_emails.recency_rank = 1
+        on persons.person_id = latest_order_emails.person_id
     left join identity_emails
         on persons.person_id = identity_emails.person_id
 
@@ -229,26 +222,11 @@ top_categories as (
 
 ),
 
-purchased_products_ranked as (
-
-    select
-        person_id,
-        product_id,
-        row_number() over (
-            partition by person_id
-            order by ordered_at desc, order_id desc, order_line_id desc
-        ) as recency_rank
-    from product_lines
-
-),
-
 last_purchased_products as (
 
-    select
-        person_id,
-        product_id as last_purchased_product_id
-    from purchased_products_ranked
-    where recency_rank = 1
+    {{ latest_per_partition(
+        'product_lines', ['person_id'], ['ordered_at', 'order_id', 'order_line_id'], ['product_id']
+    ) }}
 
 ),
 
@@ -273,27 +251,11 @@ product_view_counts as (
 
 ),
 
-product_views_ranked as (
-
-    select
-        person_id,
-        product_id,
-        row_number() over (
-            partition by person_id
-            order by event_at desc, event_id desc
-        ) as recency_rank
-    from product_events
-    where event_type = 'product_view'
-
-),
-
 last_viewed_products as (
 
-    select
-        person_id,
-        product_id as last_viewed_product_id
-    from product_views_ranked
-    where recency_rank = 1
+    {{ latest_per_partition(
+        'product_events', ['person_id'], ['event_at', 'event_id'], ['product_id'], "event_type = 'product_view'"
+    ) }}
 
 ),
 
@@ -410,14 +372,14 @@ select
     cast(engagement.last_email_engagement_at as {{ dbt.type_timestamp() }}) as last_email_engagement_at,
     consent_state.is_hard_bounced,
     top_categories.top_category,
-    last_purchased_products.last_purchased_product_id,
+    last_purchased_products.product_id as last_purchased_product_id,
     cast(coalesce(web_sessions.sessions_7d, 0) as {{ dbt.type_bigint() }}) as sessions_7d,
     cast(coalesce(web_sessions.sessions_30d, 0) as {{ dbt.type_bigint() }}) as sessions_30d,
     cast(coalesce(web_sessions.sessions_90d, 0) as {{ dbt.type_bigint() }}) as sessions_90d,
     cast(coalesce(product_view_counts.product_views_7d, 0) as {{ dbt.type_bigint() }}) as product_views_7d,
     cast(coalesce(product_view_counts.product_views_30d, 0) as {{ dbt.type_bigint() }}) as product_views_30d,
     cast(coalesce(product_view_counts.product_views_90d, 0) as {{ dbt.type_bigint() }}) as product_views_90d,
-    last_viewed_products.last_viewed_product_id,
+    last_viewed_products.product_id as last_viewed_product_id,
     cast(coalesce(open_carts.open_cart_value, 0) as {{ dbt.type_numeric() }}) as open_cart_value,
     {{ lifecycle_stage(
         'order_facts.order_count',

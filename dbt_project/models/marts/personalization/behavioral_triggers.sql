@@ -264,14 +264,11 @@ winbacks as (
 
 -- post_purchase_cross_sell --------------------------------------------------------------------------
 
-latest_orders_ranked as (
+latest_orders as (
 
-    select
-        person_id,
-        order_id,
-        purchase_date,
-        row_number() over (partition by person_id order by ordered_at desc, order_id desc) as recency_rank
-    from completed_orders
+    {{ latest_per_partition(
+        'completed_orders', ['person_id'], ['ordered_at', 'order_id'], ['order_id', 'purchase_date']
+    ) }}
 
 ),
 
@@ -280,14 +277,13 @@ cross_sell_orders as (
     -- The person's latest completed order was placed between `post_purchase_min_days` and
     -- `post_purchase_max_days` whole days before the as-of date (both ends included).
     select
-        latest_orders_ranked.person_id,
-        latest_orders_ranked.order_id,
-        latest_orders_ranked.purchase_date
-    from latest_orders_ranked
+        latest_orders.person_id,
+        latest_orders.order_id,
+        latest_orders.purchase_date
+    from latest_orders
     cross join clock
     where
-        latest_orders_ranked.recency_rank = 1
-        and {{ dbt.datediff('latest_orders_ranked.purchase_date', 'clock.as_of_date', 'day') }}
+        {{ dbt.datediff('latest_orders.purchase_date', 'clock.as_of_date', 'day') }}
         between {{ var('post_purchase_min_days', 3) | int }} and {{ var('post_purchase_max_days', 14) | int }}
 
 ),

@@ -61,6 +61,28 @@ purchased_products as (
 
 ),
 
+buyer_keys as (
+
+    -- A compact integer per buyer: pair generation, scoring and ranking join and group on it rather than on
+    -- the long person_id text, which made those steps several times dearer.
+    select
+        person_id,
+        row_number() over (order by person_id) as buyer_key
+    from (select distinct person_id from purchased_products) as buyers
+
+),
+
+keyed_purchases as (
+
+    select
+        buyer_keys.buyer_key,
+        purchased_products.product_id
+    from purchased_products
+    inner join buyer_keys
+        on purchased_products.person_id = buyer_keys.person_id
+
+),
+
 product_buyer_counts as (
 
     select
@@ -79,10 +101,10 @@ co_purchase_counts as (
         bought.product_id,
         also_bought.product_id as neighbour_product_id,
         count(*) as co_buyer_count
-    from purchased_products as bought
-    inner join purchased_products as also_bought
+    from keyed_purchases as bought
+    inner join keyed_purchases as also_bought
         on
-            bought.person_id = also_bought.person_id
+            bought.buyer_key = also_bought.buyer_key
             and bought.product_id <> also_bought.product_id
     group by bought.product_id, also_bought.product_id
     having count(*) >= {{ var('recommendation_min_co_buyers', 2) | int }}
@@ -116,33 +138,33 @@ product_similarities_ranked as (
 product_neighbours as (
 
     select * from product_similarities_ranked
-    where neighbour_rank <= {{ var('recommendation_neighbours', 20) | int }}
+    where neighbour_rank <= {{ var('recommendation_neighbours', 5) | int }}
 
 ),
 
 co_purchase_similarities as (
 
     select
-        purchased_products.person_id,
+        keyed_purchases.buyer_key,
         product_neighbours.neighbour_product_id as product_id,
         sum(product_neighbours.similarity) as similarity
-    from purchased_products
+    from keyed_purchases
     inner join product_neighbours
-        on purchased_products.product_id = product_neighbours.product_id
-    group by purchased_products.person_id, product_neighbours.neighbour_product_id
+        on keyed_purchases.product_id = product_neighbours.product_id
+    group by keyed_purchases.buyer_key, product_neighbours.neighbour_product_id
 
 ),
 
 person_category_counts as (
 
     select
-        purchased_products.person_id,
+        keyed_purchases.buyer_key,
         products.category,
         count(*) as product_count
-    from purchased_products
+    from keyed_purchases
     inner join products
-        on purchased_products.product_id = products.product_id
-    group by purchased_products.person_id, products.category
+        on keyed_purchases.product_id = products.product_id
+    group by keyed_purchases.buyer_key, products.category
 
 ),
 
@@ -150,9 +172,9 @@ person_category_affinities as (
 
     -- Share of the person's purchased products that are in the category.
     select
-        person_id,
+        buyer_key,
         category,
-        1.0 * product_count / sum(product_count) over (partition by person_id) as affinity
+        1.0 * product_count / sum(product_count) over (partition by buyer_key) as affinity
     from person_category_counts
 
 ),
@@ -217,7 +239,7 @@ popular_products_ranked as (
 co_purchase_candidates as (
 
     select
-        co_purchase_similarities.person_id,
+        co_purchase_similarities.buyer_key,
         co_purchase_similarities.product_id,
         (1 + co_purchase_similarities.similarity)
         * (coalesce(person_category_affinities.affinity, 0) + 0.05)
@@ -230,7 +252,7 @@ co_purchase_candidates as (
         on co_purchase_similarities.product_id = popular_products_ranked.product_id
     left join person_category_affinities
         on
-            co_purchase_similarities.person_id = person_category_affinities.person_id
+            co_purchase_similarities.buyer_key = person_category_affinities.buyer_key
             and popular_products_ranked.category = person_category_affinities.category
 
 ),
@@ -269,23 +291,53 @@ unbought_co_purchases_ranked as (
     select
         co_purchase_candidates.*,
         row_number() over (
-            partition by co_purchase_candidates.person_id
+            partition by co_purchase_candidates.buyer_key
             order by co_purchase_candidates.score desc, co_purchase_candidates.product_id asc
         ) as method_rank
     from co_purchase_candidates
-    left join purchased_products
+    left join keyed_purchases
         on
-            co_purchase_candidates.person_id = purchased_products.person_id
-            and co_purchase_candidates.product_id = purchased_products.product_id
-    where purchased_products.product_id is null
+            co_purchase_candidates.buyer_key = keyed_purchases.buyer_key
+            and co_purchase_candidates.product_id = keyed_purchases.product_id
+    where keyed_purchases.product_id is null
 
 ),
 
 top_co_purchases as (
 
     -- Only a person's best N co-purchase products can be recommended, so the rest are dropped early.
-    select * from unbought_co_purchases_ranked
-    where method_rank <= {{ recommendation_count }}
+    select
+        buyer_keys.person_id,
+        unbought_co_purchases_ranked.product_id,
+        unbought_co_purchases_ranked.score,
+        unbought_co_purchases_ranked.method_priority,
+        unbought_co_purchases_ranked.method  -- noqa: RF04
+    from unbought_co_purchases_ranked
+    inner join buyer_keys
+        on unbought_co_purchases_ranked.buyer_key = buyer_keys.buyer_key
+    where unbought_co_purchases_ranked.method_rank <= {{ recommendation_count }}
+
+),
+
+co_purchase_counts_per_person as (
+
+    select
+        person_id,
+        count(*) as co_purchase_count
+    from top_co_purchases
+    group by person_id
+
+),
+
+persons_needing_fallbacks as (
+
+    -- Fallbacks rank after co-purchase, so a person with N co-purchase products never gets one: only the
+    -- others get fallback candidates (most persons, at scale, are not ranked against every popular product).
+    select persons.person_id
+    from persons
+    left join co_purchase_counts_per_person as co_purchase_counts
+        on persons.person_id = co_purchase_counts.person_id
+    where coalesce(co_purchase_counts.co_purchase_count, 0) < {{ recommendation_count }}
 
 ),
 
@@ -294,6 +346,8 @@ unbought_category_populars as (
     -- Not bought, and not already recommended by co-purchase (a product keeps its best method).
     select category_popular_candidates.*
     from category_popular_candidates
+    inner join persons_needing_fallbacks
+        on category_popular_candidates.person_id = persons_needing_fallbacks.person_id
     left join purchased_products
         on
             category_popular_candidates.person_id = purchased_products.person_id
@@ -312,6 +366,8 @@ unbought_populars as (
 
     select popular_candidates.*
     from popular_candidates
+    inner join persons_needing_fallbacks
+        on popular_candidates.person_id = persons_needing_fallbacks.person_id
     left join purchased_products
         on
             popular_candidates.person_id = purchased_products.person_id
