@@ -170,12 +170,13 @@ def test_the_blend_takes_the_weight_that_validates_best() -> None:
     rng = np.random.default_rng(0)
     actual = (rng.random(2_000) < 0.5).astype(np.float64)
     noise = rng.random(2_000)
-    # The model is pure noise and the baseline knows the answer: all baseline wins on validation.
+    # The model is noise in [0, 1) and the baseline separates the classes by 0.6: the blend ranks perfectly
+    # while (1 - w) 0.6 > w, i.e. up to w = 0.3 on the grid, and ties keep the most model.
     trained = SimpleNamespace(validation_actual=actual, validation_predicted=noise)
     chosen = choose_blend("churn", trained, 0.2 + 0.6 * actual)  # type: ignore[arg-type]
-    assert chosen.model_weight == 0.0 and chosen.validation_score == pytest.approx(1.0)
+    assert chosen.model_weight == 0.3 and chosen.validation_score == pytest.approx(1.0)
+    assert chosen.model_only_score == pytest.approx(0.5, abs=0.05)
     # A model that knows the answer keeps its full weight (ties keep the model).
     trained = SimpleNamespace(validation_actual=actual, validation_predicted=actual)
     assert choose_blend("churn", trained, noise).model_weight == 1.0  # type: ignore[arg-type]
-    blended = chosen.apply(noise, 0.2 + 0.6 * actual)
-    np.testing.assert_allclose(blended, 0.2 + 0.6 * actual)
+    np.testing.assert_allclose(chosen.apply(noise, actual), 0.3 * noise + 0.7 * actual)
