@@ -30,8 +30,8 @@ import pandas as pd
 from scipy.special import gammainc
 
 from bench.datasets import BENCH_DATA, ensure_dataset
-from datagen.config import GeneratorConfig, Timeline
 from datagen import vocab
+from datagen.config import GeneratorConfig, Timeline
 from datagen.orders import CANCEL_SHARE, REFUND_SHARE, season_table
 from datagen.persons import SPEND_P
 from ml.baselines import predict_baselines
@@ -213,7 +213,10 @@ def demo_season(horizon_days: int) -> tuple[np.ndarray, int]:
     """
     timeline = Timeline.from_config(
         GeneratorConfig(
-            customers=20_000, seed=42, out=DEMO_RAW, as_of=date.fromisoformat(DEMO_AS_OF),
+            customers=20_000,
+            seed=42,
+            out=DEMO_RAW,
+            as_of=date.fromisoformat(DEMO_AS_OF),
             horizon_days=horizon_days,
         )  # fmt: skip
     )
@@ -360,6 +363,23 @@ def run_synthetic(work: Path) -> tuple[str, str]:
         f"{gini[model] / gini[oracle_name]:.3f} "
         f"({'met' if gini[model] / gini[oracle_name] >= 0.95 else 'not met'})."
     )
+    oracle_text = (
+        "**The oracle**, the reference of the ratios, is what the issue defines: ranking with the TRUE "
+        "LATENT PARAMETERS. It is the Bayes-optimal forecast of the generator's own process given each "
+        "person's true purchase rate λ, dropout rate μ and expected order total (goods worth SPEND_P / ν "
+        "on average, billed with the generator's quantities, country tax, shipping and promotions), "
+        "conditioned on the history the warehouse observed (days since the last completed purchase day): "
+        "individual-level Pareto/NBD P(alive | λ, μ, t_x, T), then P(no completed purchase in the horizon) "
+        "and expected spend, with the generator's seasonal intensity and its 7% cancelled or refunded "
+        "orders (`ml/btyd/individual.py`, checked against a simulation in tests/ml/test_individual.py). "
+        "It is not clairvoyant: whether a quiet person is still alive is a latent STATE, not a parameter, "
+        "and even the exact generative model can only infer it. The **clairvoyant** row is also told that "
+        "true alive state at the as-of (the previous version of this benchmark used it as the oracle); "
+        "no model can reach it, and it is shown only so both references are visible. "
+        f"Oracle calibration on these people: mean P(no purchase) {oracle_churn.mean():.3f} vs "
+        f"{churned.mean():.3f} observed; total expected spend {oracle_ltv.sum():,.0f} vs "
+        f"{value.sum():,.0f} USD observed."
+    )
     synthetic = (
         f"### Synthetic demo data with ground truth ({len(rows):,} scored buyers matched to the truth)\n\n"
         f"Warehouse as of {DEMO_AS_OF}; models trained on {DEMO_HORIZON}-day windows at cutoffs "
@@ -367,24 +387,7 @@ def run_synthetic(work: Path) -> tuple[str, str]:
         f"as-of and measured on the generator's true next {DEMO_HORIZON} days (`_truth/future_orders`: "
         "completed orders and their USD total). The ablation drops the web and email features (sessions, "
         "product views, carts, sends, opens, clicks, consent).\n\n"
-        "**The oracle**, the reference of the ratios, is what the issue defines: ranking with the TRUE LATENT "
-        "PARAMETERS. It is the Bayes-optimal forecast of the generator's own process given each person's "
-        "true purchase rate λ, dropout rate μ and expected order total (goods worth SPEND_P / ν on "
-        "average, billed with the generator's quantities, country tax, shipping and promotions), "
-        "conditioned on the "
-        "history the warehouse observed (days since the last completed purchase day): individual-level "
-        "Pareto/NBD P(alive | λ, μ, t_x, T), then P(no completed purchase in the horizon) and expected "
-        "spend, with the generator's seasonal intensity and its 7% cancelled or refunded orders "
-        "(`ml/btyd/individual.py`, checked against a simulation in tests/ml/test_individual.py). "
-        "It is not clairvoyant: whether a quiet person is still alive is a latent STATE, not a parameter, "
-        "and even the exact generative model can only infer it. The **clairvoyant** row is also told that "
-        "true alive state at the as-of (the previous version of this benchmark used it as the oracle); "
-        "no model can reach it, and it is shown only so both references are visible. "
-        f"Oracle calibration on these people: mean P(no purchase) {oracle_churn.mean():.3f} vs "
-        f"{churned.mean():.3f} observed; total expected spend {oracle_ltv.sum():,.0f} vs "
-        f"{value.sum():,.0f} USD observed.\n\n"
-        + "\n".join(lines)
-        + f"\n\n{verdict}\n"
+        f"{oracle_text}\n\n" + "\n".join(lines) + f"\n\n{verdict}\n"
     )
     people = len(scoring.rows)
     speed = (

@@ -184,7 +184,9 @@ def train_model(
         stopping_matrix
         if stopping_index.size == validation_index.size
         else xgb.DMatrix(
-            matrix[validation_index], feature_names=list(examples.features), nthread=config.nthread,
+            matrix[validation_index],
+            feature_names=list(examples.features),
+            nthread=config.nthread,
             base_margin=margin(validation_index),
         )
     )

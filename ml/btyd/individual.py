@@ -93,7 +93,8 @@ def forecast(
     if season is None:
         season = np.ones(as_of_day + horizon_days)
     if season.size < as_of_day + horizon_days:
-        raise ValueError(f"season covers {season.size} days, the horizon ends on day {as_of_day + horizon_days}")
+        end = as_of_day + horizon_days
+        raise ValueError(f"season covers {season.size} days, the horizon ends on day {end}")
     if (last >= as_of_day).any() or (last < 0).any():
         raise ValueError("last_purchase_day must lie in [0, as_of_day)")
     cumulative = np.concatenate([[0.0], np.cumsum(season, dtype=np.float64)])

@@ -1,4 +1,4 @@
-"""The known-parameter Pareto/NBD forecast (the benchmark's oracle) against its closed form and a simulation."""
+"""The known-parameter Pareto/NBD forecast (the benchmark's oracle) vs its closed form and a simulation."""
 
 from __future__ import annotations
 
