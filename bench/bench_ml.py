@@ -135,8 +135,8 @@ def blend_text(blend: dict[str, dict[str, object]]) -> str:
     if not blend:
         return ""
     parts = [
-        f"{kind} {float(choice['model_weight']):.1f} x model (validation {choice['validation_metric']} "  # type: ignore[arg-type]
-        f"{float(choice['validation_score']):.4f}, model alone {float(choice['model_only_score']):.4f})"  # type: ignore[arg-type]
+        f"{kind} {choice['model_weight']:.1f} x model (validation {choice['validation_metric']} "
+        f"{choice['validation_score']:.4f}, model alone {choice['model_only_score']:.4f})"
         for kind, choice in blend.items()
     ]
     return (
