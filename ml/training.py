@@ -50,9 +50,14 @@ class TrainingConfig:
     nthread: int = 2
     seed: int = 0
     tweedie_variance_power: float = 1.5
-    # Above this many rows a fit uses a random sample of them: past several hundred thousand examples more
-    # rows barely move the metrics, but the time grows linearly (1M people x 6 cutoffs is 6M rows).
-    max_training_rows: int = 750_000
+    # Above this many rows a fit uses a uniform random sample of them: past several hundred thousand
+    # examples more rows barely move the metrics, but the time grows linearly (1M people x 6 cutoffs is
+    # millions of rows; the 5-minute budget at 1M customers on two cores sets this number).
+    max_training_rows: int = 500_000
+    # Early stopping evaluates the validation loss after every round; on a uniform sample of this many
+    # validation rows (the loss of 200k rows is as good a stopping signal as that of 650k, at a third of
+    # the cost). The validation predictions that the evaluation uses still cover every validation row.
+    max_stopping_rows: int = 200_000
 
     def xgboost_params(self, kind: Kind) -> dict[str, object]:
         common: dict[str, object] = {
@@ -114,11 +119,12 @@ def predict(
     return prediction if kind == CHURN else prediction * calibration_scale
 
 
-def _sample(n: int, config: TrainingConfig) -> np.ndarray:
-    if n <= config.max_training_rows:
+def _sample(n: int, config: TrainingConfig, limit: int | None = None) -> np.ndarray:
+    limit = config.max_training_rows if limit is None else limit
+    if n <= limit:
         return np.arange(n)
     rng = np.random.default_rng(config.seed)
-    return np.sort(rng.choice(n, config.max_training_rows, replace=False))
+    return np.sort(rng.choice(n, limit, replace=False))
 
 
 def validation_mask(examples: ExampleFrame) -> np.ndarray:
@@ -158,9 +164,10 @@ def train_model(
         matrix[train_index], label=target[train_index], feature_names=list(examples.features),
         max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(train_index),
     )  # fmt: skip
-    validation_matrix = xgb.DMatrix(
-        matrix[validation_index], label=target[validation_index], feature_names=list(examples.features),
-        nthread=config.nthread, base_margin=margin(validation_index),
+    stopping_index = validation_index[_sample(validation_index.size, config, config.max_stopping_rows)]
+    stopping_matrix = xgb.DMatrix(
+        matrix[stopping_index], label=target[stopping_index], feature_names=list(examples.features),
+        nthread=config.nthread, base_margin=margin(stopping_index),
     )  # fmt: skip
     say(f"{kind}: training on {train_index.size} rows of {len(examples.cutoffs) - 1} cutoff(s), "
         f"validating on {validation_index.size} rows at {validation_cutoff}")  # fmt: skip
@@ -168,11 +175,21 @@ def train_model(
         params,
         train_matrix,
         num_boost_round=config.max_rounds,
-        evals=[(validation_matrix, "validation")],
+        evals=[(stopping_matrix, "validation")],
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
     rounds = int(early.best_iteration) + 1
+    validation_matrix = (
+        stopping_matrix
+        if stopping_index.size == validation_index.size
+        else xgb.DMatrix(
+            matrix[validation_index],
+            feature_names=list(examples.features),
+            nthread=config.nthread,
+            base_margin=margin(validation_index),
+        )
+    )
     validation_predicted = early.predict(validation_matrix, iteration_range=(0, rounds)).astype(np.float64)
     validation_actual = target[validation_index]
 
@@ -186,9 +203,11 @@ def train_model(
 
     all_index = _sample(rows.shape[0], config)
     say(f"{kind}: {rounds} rounds; refitting on {all_index.size} rows of all {len(examples.cutoffs)} cutoffs")
+    # The refit reuses the training matrix's histogram cut points (ref=): sketching the quantiles again
+    # is a large share of the time at a million rows, and the cuts barely differ with one more cutoff.
     full_matrix = xgb.QuantileDMatrix(
         matrix[all_index], label=target[all_index], feature_names=list(examples.features),
-        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(all_index),
+        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(all_index), ref=train_matrix,
     )  # fmt: skip
     booster = xgb.train(params, full_matrix, num_boost_round=rounds, verbose_eval=False)
     return TrainedModel(

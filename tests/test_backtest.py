@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from ml.baselines import BASELINES
+from personalize.backtest import choose_blend
 from personalize.cli import main
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 from tests.ml.cdnow import CDNOW_SAMPLE
@@ -151,3 +154,29 @@ def test_a_bad_truth_value_names_the_customer(tmp_path: Path, capsys: pytest.Cap
     assert code == 2
     error = capsys.readouterr().err
     assert "spend" in error and "'3'" in error and str(truth) in error
+
+
+def test_metrics_record_the_blend_chosen_on_the_validation_cutoff(backtests: dict[str, Path]) -> None:
+    blend = json.loads((backtests["full"] / "metrics.json").read_text())["blend"]
+    assert set(blend) == {"churn", "ltv"}
+    for kind, choice in blend.items():
+        assert choice["baseline"] == "bg_nbd" and 0.0 <= choice["model_weight"] <= 1.0, kind
+        assert choice["validation_metric"] == {"churn": "auc", "ltv": "normalized_gini"}[kind]
+        # The chosen weight is never worse than the model alone on the window it was chosen on.
+        assert choice["validation_score"] >= choice["model_only_score"], kind
+
+
+def test_the_blend_takes_the_weight_that_validates_best() -> None:
+    rng = np.random.default_rng(0)
+    actual = (rng.random(2_000) < 0.5).astype(np.float64)
+    noise = rng.random(2_000)
+    # The model is noise in [0, 1) and the baseline separates the classes by 0.6: the blend ranks perfectly
+    # while (1 - w) 0.6 > w, i.e. up to w = 0.3 on the grid, and ties keep the most model.
+    trained = SimpleNamespace(validation_actual=actual, validation_predicted=noise)
+    chosen = choose_blend("churn", trained, 0.2 + 0.6 * actual)  # type: ignore[arg-type]
+    assert chosen.model_weight == 0.3 and chosen.validation_score == pytest.approx(1.0)
+    assert chosen.model_only_score == pytest.approx(0.5, abs=0.05)
+    # A model that knows the answer keeps its full weight (ties keep the model).
+    trained = SimpleNamespace(validation_actual=actual, validation_predicted=actual)
+    assert choose_blend("churn", trained, noise).model_weight == 1.0  # type: ignore[arg-type]
+    np.testing.assert_allclose(chosen.apply(noise, actual), 0.3 * noise + 0.7 * actual)

@@ -54,3 +54,16 @@ def test_ltv_total_is_calibrated_on_the_validation_window(examples) -> None:
 def test_large_training_sets_are_sampled(examples) -> None:
     trained = train_model(examples, "churn", dataclasses.replace(FAST, max_rounds=3, max_training_rows=500))
     assert trained.training_rows == 500
+
+
+def test_early_stopping_on_a_sample_still_predicts_every_validation_row(examples) -> None:
+    config = dataclasses.replace(FAST, max_rounds=5, max_stopping_rows=50)
+    trained = train_model(examples, "churn", config)
+    is_validation = validation_mask(examples)
+    assert is_validation.sum() > 50
+    assert trained.validation_predicted.shape == (int(is_validation.sum()),)
+    full = train_model(examples, "churn", dataclasses.replace(config, max_stopping_rows=10**9))
+    # Same training rows and 5 rounds (the loss still falls at 5): the stopping sample only decides where
+    # to stop, and every validation row gets the prediction of that model.
+    assert full.rounds == trained.rounds == 5
+    np.testing.assert_allclose(trained.validation_predicted, full.validation_predicted, rtol=1e-6)
