@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from reverse_etl.destinations.base import DeliveryContext, Destination
-from reverse_etl.diff import Diff, compute_diff, read_audience
+from reverse_etl.diff import Diff, plan_sync, read_audience
 from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult
 from reverse_etl.state import StateStore
 
@@ -46,9 +46,8 @@ def plan(
     connection, owned = _connect(con)
     try:
         state = StateStore(connection, config.state_schema)
-        audience, invalid = read_audience(connection, config)
-        snapshot = state.snapshot(config.destination)
-        return compute_diff(audience, snapshot, config.mode, full=full), len(invalid)
+        planned = plan_sync(connection, config, state.snapshot_table, full=full)
+        return planned.diff, len(planned.invalid)
     finally:
         if owned:
             connection.close()
@@ -144,15 +143,15 @@ def _sync(
                     commit(batch)
                 flush()  # the diff below must see what the resumed jobs confirmed
                 result.resumed_jobs = len(pending)
-        audience, invalid = read_audience(con, config)
-        diff = compute_diff(audience, state.snapshot(name), config.mode, full=full)
+        planned = plan_sync(con, config, state.snapshot_table, full=full)
+        diff, invalid = planned.diff, planned.invalid
         result.inserts, result.changes = len(diff.inserts), len(diff.changes)
         result.retries, result.removals, result.invalid = len(diff.retries), len(diff.removals), len(invalid)
         result.resends = len(diff.resends)
         to_send = diff.to_send
         if progress is not None:
             progress(
-                f"{name}: {len(audience):,} audience rows: {result.inserts:,} inserts, "
+                f"{name}: {planned.audience_size:,} audience rows: {result.inserts:,} inserts, "
                 f"{result.changes:,} changes, {result.retries:,} retries, {result.resends:,} resends, "
                 f"{result.removals:,} removals, {result.invalid:,} invalid"
             )
@@ -164,7 +163,7 @@ def _sync(
         if invalid:
             state.record_errors(name, result.run_id, invalid)
         ctx.new_keys = {r.key for r in diff.inserts}
-        destination.open(result.run_id, audience)
+        destination.open(result.run_id, read_audience(con, config)[0] if destination.needs_audience else [])
         try:
             total = len(to_send)
             report(0, total)
