@@ -221,16 +221,30 @@ def plan_sync(
     field_names = [f"f{i}" for i in range(len(fields))]
     field_list = "".join(f", {name}" for name in field_names)
     con.execute("set enable_progress_bar = false")
+    counts = con.execute(
+        f"""select count(*) filter (where key is null), count(*) filter (where key is not null),
+                   count(distinct key) filter (where key is not null)
+            from (select {key}::varchar as key from {config.audience_relation})"""
+    ).fetchall()[0]
+    missing_keys, keyed_rows, distinct_keys = int(counts[0]), int(counts[1]), int(counts[2])
+    # Ranking rows that share a key needs the relation's row order, a single-threaded window over every
+    # row; a relation without duplicate keys (esp_audience is tested unique) skips it.
+    if keyed_rows == distinct_keys:
+        source, key_rank, order_column = config.audience_relation, "1", ""
+    else:
+        source = f"(select *, {_SOURCE_ORDER} from {config.audience_relation})"
+        key_rank = "row_number() over (partition by key order by source_order)"
+        order_column = "source_order, "
     query = f"""
         with audience as (
-            select {key} as raw_key, {key}::varchar as key, {email}::varchar as email, source_order,
+            select {key} as raw_key, {key}::varchar as key, {email}::varchar as email, {order_column}
                    {"".join(f"{expr} as {name}, " for expr, name in zip(fields, field_names, strict=True))}
                    {consent} as consent, {row_hash} as row_hash
-            from (select *, {_SOURCE_ORDER} from {config.audience_relation})
+            from {source}
         ),
         checked as (
             select *,
-                   row_number() over (partition by key order by source_order) as key_rank,
+                   {key_rank} as key_rank,
                    case
                        when not coalesce(regexp_full_match(email, '{_PLAIN_EMAIL_SQL}'), false) then 'python'
                        when regexp_full_match(email, '{_VALID_PLAIN_EMAIL_SQL}') then 'ok'
@@ -271,12 +285,6 @@ def plan_sync(
     mirror = config.mode is SyncMode.MIRROR
     parameters = {"destination": config.destination, "full": full, "mirror": mirror}
     rows = con.execute(query, parameters).fetchall()
-    counts = con.execute(
-        f"""select count(*) filter (where key is null),
-                   count(distinct key) filter (where key is not null)
-            from (select {key}::varchar as key from {config.audience_relation})"""
-    ).fetchall()[0]
-    missing_keys, distinct_keys = int(counts[0]), int(counts[1])
 
     names = [m.field for m in config.fields]
     n = len(names)
