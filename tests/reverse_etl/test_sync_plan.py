@@ -41,8 +41,11 @@ row_strategy = st.fixed_dictionaries(
 )
 snapshot_strategy = st.dictionaries(
     st.sampled_from(KEYS),
-    st.tuples(st.sampled_from(["same", "other", None]), st.sampled_from(["synced", "rejected"]),
-              st.sampled_from(EMAILS[:3])),  # fmt: skip
+    st.tuples(
+        st.sampled_from(["same", "other", None]),
+        st.sampled_from(["synced", "rejected"]),
+        st.sampled_from(EMAILS[:3]),
+    ),
 )
 
 
@@ -75,8 +78,8 @@ def test_plan_in_the_warehouse_equals_the_python_diff(
 ) -> None:
     con = duckdb.connect(":memory:")
     audience = [
-        person(i, person_id=row["key"], email=row["email"], offer=row["offer"], is_subscribable=row["consent"])
-        for i, row in enumerate(rows)
+        person(i, person_id=r["key"], email=r["email"], offer=r["offer"], is_subscribable=r["consent"])
+        for i, r in enumerate(rows)
     ]
     write_audience(con, audience)
     config = SyncConfig(
