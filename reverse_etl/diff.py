@@ -71,8 +71,8 @@ def missing_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> list[
     return [c for c in wanted if c not in present]
 
 
-def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[list[Record], list[Reject]]:
-    """The mapped audience and the rows that cannot be sent (no key, bad email, duplicate key).
+def _mapped_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[list[str], str]:
+    """The mapped columns as JSON-safe SQL expressions, and the row hash expression.
 
     The row hash is computed in SQL, over the lower-cased email and the mapped columns as text (a JSON
     list, so NULL and "" differ and values cannot run into each other): hashing a million rows in Python
@@ -81,27 +81,48 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
     missing = missing_columns(con, config)
     if missing:
         raise ValueError(f"{config.audience_relation} has no column {', '.join(missing)}")
-    relation = config.audience_relation
     merge_columns = [m.column for m in config.fields]
     types = {
         str(name): str(sql_type)
         for name, sql_type, *_ in con.execute(
-            f"describe select {', '.join(_quote(c) for c in merge_columns) or '1'} from {relation}"
+            f"describe select {', '.join(_quote(c) for c in merge_columns) or '1'} "
+            f"from {config.audience_relation}"
         ).fetchall()
     }
-    selected = [
-        _quote(config.key_column),
-        _quote(config.email_column),
-        *(_plain_expression(c, types[c]) for c in merge_columns),
-    ]
-    if config.consent_column:
-        selected.append(_quote(config.consent_column))
     hashed = [f"lower(trim({_quote(config.email_column)}::varchar))"]
     hashed += [f"{_quote(c)}::varchar" for c in merge_columns]
-    selected.append(f"sha256(to_json([{', '.join(hashed)}]))")
+    return [_plain_expression(c, types[c]) for c in merge_columns], f"sha256(to_json([{', '.join(hashed)}]))"
+
+
+# The relation's own row order (DuckDB scans preserve insertion order): which of two rows sharing a key wins.
+_SOURCE_ORDER = "row_number() over () as source_order"
+
+
+def _valid_email(raw: Any) -> str | None:
+    """The trimmed address when it is one we may send, else None (Python's view of whitespace)."""
+    email = (raw or "").strip()
+    if not email or len(email) > 254 or not _EMAIL.match(email):
+        return None
+    return email
+
+
+def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[list[Record], list[Reject]]:
+    """The whole mapped audience and the rows that cannot be sent (no key, bad email, duplicate key).
+
+    `plan_sync` computes the same diff without bringing unchanged rows into Python; this full read is for
+    destinations that need every row (the file destination) and is the reference the planner is tested
+    against.
+    """
+    fields, row_hash = _mapped_columns(con, config)
+    selected = [_quote(config.key_column), _quote(config.email_column), *fields]
+    if config.consent_column:
+        selected.append(_quote(config.consent_column))
+    selected.append(row_hash)
     con.execute("set enable_progress_bar = false")  # a terminal bar on a library call is noise
+    # Of rows sharing a key the first in the relation is kept, as plan_sync keeps it.
     rows = con.execute(
-        f"select {', '.join(selected)} from {relation} order by {_quote(config.key_column)}"
+        f"select {', '.join(selected)} from (select *, {_SOURCE_ORDER} from {config.audience_relation}) "
+        f"order by {_quote(config.key_column)}, source_order"
     ).fetchall()
     records: list[Record] = []
     invalid: list[Reject] = []
@@ -110,7 +131,6 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
     n = len(names)
     consent_at = 2 + n if config.consent_column else None
     gated = config.consent_gated
-    valid_email = _EMAIL.match
     for row in rows:
         raw_key = row[0]
         if raw_key is None:
@@ -121,8 +141,8 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
             invalid.append(Reject(key, None, "duplicate_key", "key appears more than once"))
             continue
         seen.add(key)
-        email = (row[1] or "").strip()
-        if not email or len(email) > 254 or not valid_email(email):
+        email = _valid_email(row[1])
+        if email is None:
             invalid.append(Reject(key, None, "invalid_email", "missing or malformed email"))
             continue
         consent = gated if consent_at is None else bool(row[consent_at])
@@ -167,3 +187,141 @@ def compute_diff(
     if mode is SyncMode.MIRROR:
         diff.removals = [row for key, row in sorted(snapshot.items()) if key not in present]
     return diff
+
+
+# An address of printable ASCII without whitespace needs no trimming, and on it the SQL pattern below
+# accepts exactly what _EMAIL accepts; any other address is checked in Python (rare, so cheap).
+_PLAIN_EMAIL_SQL = "[!-~]{1,254}"
+_VALID_PLAIN_EMAIL_SQL = r"[^@]+@[^@]+\.[A-Za-z]{2,63}"
+
+
+@dataclass
+class Plan:
+    """What a run must do, as `plan_sync` found it in the warehouse."""
+
+    diff: Diff
+    invalid: list[Reject]
+    audience_size: int  # valid audience rows, changed or not
+
+
+def plan_sync(
+    con: duckdb.DuckDBPyConnection, config: SyncConfig, snapshot_table: str, *, full: bool = False
+) -> Plan:
+    """`compute_diff(read_audience(...), snapshot)` computed in the warehouse.
+
+    The audience is hashed and joined to the state snapshot in SQL, and only rows that are sent, invalid or
+    in need of a Python check come into Python: reading a million unchanged rows into Python and diffing
+    them there cost ~20 s of CPU for an incremental sync. Same classification and the same order (inserts,
+    changes, retries, resends, each in key order; removals in key order; of rows sharing a key, the first in
+    the relation is kept).
+    """
+    fields, row_hash = _mapped_columns(con, config)
+    key, email = _quote(config.key_column), _quote(config.email_column)
+    consent = _quote(config.consent_column) if config.consent_column else "null"
+    field_names = [f"f{i}" for i in range(len(fields))]
+    field_list = "".join(f", {name}" for name in field_names)
+    con.execute("set enable_progress_bar = false")
+    counts = con.execute(
+        f"""select count(*) filter (where key is null), count(*) filter (where key is not null),
+                   count(distinct key) filter (where key is not null)
+            from (select {key}::varchar as key from {config.audience_relation})"""
+    ).fetchall()[0]
+    missing_keys, keyed_rows, distinct_keys = int(counts[0]), int(counts[1]), int(counts[2])
+    # Ranking rows that share a key needs the relation's row order, a single-threaded window over every
+    # row; a relation without duplicate keys (esp_audience is tested unique) skips it.
+    if keyed_rows == distinct_keys:
+        source, key_rank, order_column = config.audience_relation, "1", ""
+    else:
+        source = f"(select *, {_SOURCE_ORDER} from {config.audience_relation})"
+        key_rank = "row_number() over (partition by key order by source_order)"
+        order_column = "source_order, "
+    query = f"""
+        with audience as (
+            select {key} as raw_key, {key}::varchar as key, {email}::varchar as email, {order_column}
+                   {"".join(f"{expr} as {name}, " for expr, name in zip(fields, field_names, strict=True))}
+                   {consent} as consent, {row_hash} as row_hash
+            from {source}
+        ),
+        checked as (
+            select *,
+                   {key_rank} as key_rank,
+                   case
+                       when not coalesce(regexp_full_match(email, '{_PLAIN_EMAIL_SQL}'), false) then 'python'
+                       when regexp_full_match(email, '{_VALID_PLAIN_EMAIL_SQL}') then 'ok'
+                       else 'bad'
+                   end as email_check
+            from audience
+            where key is not null
+        ),
+        snapshot as (select * from {snapshot_table} where destination = $destination),
+        classified as (
+            select checked.*,
+                   case
+                       when checked.key_rank > 1 then null
+                       when snapshot.key is null or snapshot.row_hash is null then 'insert'
+                       when snapshot.row_hash <> checked.row_hash then 'change'
+                       when snapshot.last_status = 'rejected' then 'retry'
+                       when $full then 'resend'
+                   end as kind,
+                   snapshot.row_hash as last_hash, snapshot.last_status, snapshot.email as last_email
+            from checked
+            left join snapshot on snapshot.key = checked.key and checked.key_rank = 1
+        )
+        select raw_key, key, email{field_list}, consent, row_hash, key_rank, email_check, kind,
+               last_hash, last_status, last_email
+        from classified
+        where kind is not null or key_rank > 1 or email_check <> 'ok'
+        union all
+        -- mirror mode: who left the audience (no row with the key, or its kept row has a bad address)
+        select null, snapshot.key, null{", null" * len(fields)}, null, null, 1, 'ok', 'remove',
+               snapshot.row_hash, snapshot.last_status, snapshot.email
+        from snapshot
+        where $mirror and not exists (
+            select 1 from checked
+            where checked.key = snapshot.key and checked.key_rank = 1 and checked.email_check <> 'bad'
+        )
+        order by raw_key, key_rank
+    """
+    mirror = config.mode is SyncMode.MIRROR
+    parameters = {"destination": config.destination, "full": full, "mirror": mirror}
+    rows = con.execute(query, parameters).fetchall()
+
+    names = [m.field for m in config.fields]
+    n = len(names)
+    gated = config.consent_gated
+    has_consent = config.consent_column is not None
+    diff = Diff()
+    by_kind = {"insert": diff.inserts, "change": diff.changes, "retry": diff.retries, "resend": diff.resends}
+    invalid: list[Reject] = []
+    for row in rows:
+        key_text, raw_email = row[1], row[2]
+        key_rank, email_check, kind, last_hash, last_status, last_email = row[5 + n :]
+        if kind == "remove":
+            diff.removals.append(SnapshotRow(key_text, last_hash, last_status, last_email))
+            continue
+        if key_rank > 1:
+            invalid.append(Reject(key_text, None, "duplicate_key", "key appears more than once"))
+            continue
+        address = raw_email if email_check == "ok" else _valid_email(raw_email)
+        if address is None:
+            invalid.append(Reject(key_text, None, "invalid_email", "missing or malformed email"))
+            if mirror and email_check == "python" and last_status is not None:
+                # In the snapshot, but its address failed the Python check: gone from the audience.
+                diff.removals.append(SnapshotRow(key_text, last_hash, last_status, last_email))
+            continue
+        if kind is None:
+            continue  # checked in Python, valid and unchanged
+        record = Record(
+            key_text,
+            address,
+            dict(zip(names, row[3 : 3 + n], strict=True)),
+            row[4 + n],
+            bool(row[3 + n]) if has_consent else gated,
+        )
+        by_kind[kind].append(record)
+        if kind == "change" and mirror and last_email and last_email.lower() != address.lower():
+            diff.moved.append(SnapshotRow(key_text, last_hash, last_status, last_email))
+    invalid += [Reject("", None, "missing_key", "row without a key")] * missing_keys
+    diff.removals.sort(key=lambda row: row.key)
+    bad_kept = sum(1 for r in invalid if r.code == "invalid_email")
+    return Plan(diff, invalid, distinct_keys - bad_kept)

@@ -72,6 +72,11 @@ class StateStore:
         )
 
     # -- snapshot --------------------------------------------------------------------------------------------
+    @property
+    def snapshot_table(self) -> str:
+        """The snapshot's qualified name, for planning a run in SQL (reverse_etl.diff.plan_sync)."""
+        return f"{self.s}.snapshot"
+
     def snapshot(self, destination: str) -> dict[str, SnapshotRow]:
         rows = self.con.execute(
             f"select key, row_hash, last_status, email from {self.s}.snapshot where destination = ?",

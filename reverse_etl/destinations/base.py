@@ -23,9 +23,12 @@ class DeliveryContext:
 class Destination(ABC):
     name: str = "destination"
     supports_removal: bool = True
+    # Whether `open` needs the whole audience; the others get an empty one and the engine never reads
+    # unchanged rows into Python.
+    needs_audience: bool = False
 
     def open(self, run_id: str, audience: Sequence[Record]) -> None:  # noqa: B027 - optional hook
-        """Called once per (non-dry) run with the full current audience."""
+        """Called once per (non-dry) run; `audience` is the full current audience if `needs_audience`."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Called at the end of a run, also after errors."""

@@ -29,6 +29,7 @@ class FileDestination(Destination):
     """Writes `<name>.<ext>` (everyone, replaced atomically) and `<name>_changes_<run_id>.<ext>`."""
 
     name = "file"
+    needs_audience = True  # it rewrites the whole audience file every run
 
     def __init__(self, config: FileConfig | None = None) -> None:
         self.config = config or FileConfig()

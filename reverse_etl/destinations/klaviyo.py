@@ -330,7 +330,10 @@ class KlaviyoDestination(Destination):
         if self.config.list_id:
             data["relationships"] = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
         try:
-            response = self._send("POST", "profile-subscription-bulk-create-jobs", json={"data": data})
+            # orjson, not requests' json=: a full sync subscribes a million people, and the stdlib encoder
+            # cost more CPU than the requests themselves.
+            body = orjson.dumps({"data": data})
+            response = self._send("POST", "profile-subscription-bulk-create-jobs", data=body)
         except TransportError as exc:
             return Reject("", None, "transport", str(exc))
         if response.status_code not in (200, 201, 202, 204):

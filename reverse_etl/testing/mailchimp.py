@@ -179,6 +179,67 @@ def _invalid(errors: list[dict[str, str]]) -> Response:
     )
 
 
+# -- partial responses ---------------------------------------------------------------------------------------
+# Mailchimp's `fields` / `exclude_fields` query parameters (comma-separated, dot notation for sub-objects,
+# mutually exclusive) trim a response. A batch answer repeats every member in full (~1 KB each); a sync that
+# reads only `errors` asks for less, and the emulator then skips building the member objects at all.
+Paths = list[list[str]]
+
+
+def partial_paths(req: Request) -> tuple[Paths | None, Paths] | Response:
+    """(include paths or None, exclude paths) from the query, or a 400 when both are given."""
+    fields, exclude = req.query_one("fields"), req.query_one("exclude_fields")
+    if fields is not None and exclude is not None:
+        return _invalid([{"field": "fields", "message": "fields and exclude_fields are mutually exclusive."}])
+
+    def split(raw: str | None) -> Paths:
+        return [name.strip().split(".") for name in (raw or "").split(",") if name.strip()]
+
+    return (split(fields) if fields is not None else None), split(exclude)
+
+
+def wanted(include: Paths | None, exclude: Paths, key: str) -> bool:
+    """Whether any part of top-level `key` survives the trimming."""
+    if [key] in exclude:
+        return False
+    return include is None or any(path[0] == key for path in include)
+
+
+def trim(value: Any, include: Paths | None, exclude: Paths) -> Any:
+    if include is not None:
+        value = _keep(value, include)
+    return _drop(value, exclude) if exclude else value
+
+
+def _keep(value: Any, paths: Paths) -> Any:
+    if any(not path for path in paths):
+        return value  # the whole object was asked for
+    if isinstance(value, list):
+        return [_keep(item, paths) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for key, sub in value.items():
+        rest = [path[1:] for path in paths if path[0] == key]
+        if rest:
+            kept[key] = _keep(sub, rest)
+    return kept
+
+
+def _drop(value: Any, paths: Paths) -> Any:
+    if isinstance(value, list):
+        return [_drop(item, paths) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for key, sub in value.items():
+        rest = [path[1:] for path in paths if path[0] == key]
+        if any(not path for path in rest):
+            continue
+        kept[key] = _drop(sub, rest) if rest else sub
+    return kept
+
+
 # Members that carry only these keys can be checked by the allocation-free fast path below.
 _COMMON_KEYS = frozenset({"email_address", "status", "status_if_new", "merge_fields", "email_type"})
 
@@ -483,12 +544,20 @@ class MailchimpApi:
                 errors.extend(member_shape_errors(member, f"members.item:{i}", email_required=True))
         if errors:
             return _invalid(errors)
+        partial = partial_paths(req)
+        if isinstance(partial, Response):
+            return partial
+        include, exclude = partial
+        want_new, want_updated = (
+            wanted(include, exclude, "new_members"),
+            wanted(include, exclude, "updated_members"),
+        )
         update_existing = body.get("update_existing", False)
         sync_tags = body.get("sync_tags", False)
         via = f"POST {BATCH}"
         list_id = req.params["list_id"]
-        new: list[dict[str, Any]] = []
-        updated: list[dict[str, Any]] = []
+        new: list[dict[str, Any] | None] = []  # None: counted, but trimmed from the answer
+        updated: list[dict[str, Any] | None] = []
         failures: list[dict[str, str]] = []
         now = iso_now()  # one timestamp per batch: formatting it per member cost more than the upsert
         with self._lock:
@@ -527,12 +596,13 @@ class MailchimpApi:
                             _batch_error(email, "A new member needs status or status_if_new.", "status")
                         )
                         continue
-                    new.append(self._create(list_id, hash_, item, status, now=now).to_json())
+                    created = self._create(list_id, hash_, item, status, now=now)
+                    new.append(created.to_json() if want_new else None)
                 elif member.archived or update_existing:
                     # Re-adding an archived contact is allowed without update_existing: it is not a list
                     # member any more. Its previous status is kept unless `status` says otherwise.
                     self._update(member, item, via, sync_tags=sync_tags, now=now)
-                    updated.append(member.to_json())
+                    updated.append(member.to_json() if want_updated else None)
                 else:
                     failures.append(
                         _batch_error(
@@ -543,16 +613,15 @@ class MailchimpApi:
                             "ERROR_CONTACT_EXISTS",
                         )
                     )
-        return _ok(
-            {
-                "new_members": new,
-                "updated_members": updated,
-                "errors": failures,
-                "total_created": len(new),
-                "total_updated": len(updated),
-                "error_count": len(failures),
-            }
-        )
+        answer = {
+            "new_members": new if want_new else [],
+            "updated_members": updated if want_updated else [],
+            "errors": failures,
+            "total_created": len(new),
+            "total_updated": len(updated),
+            "error_count": len(failures),
+        }
+        return _ok(trim(answer, include, exclude) if include is not None or exclude else answer)
 
     def list_members(self, req: Request) -> Response:
         try:

@@ -255,6 +255,10 @@ class SchemaCompiler:
             return _always
         if len(checks) == 1:
             return checks[0]
+        if len(checks) == 2:
+            # The usual pair (a type and its properties): one closure call fewer per value than the loop.
+            first, second = checks
+            return lambda v: first(v) and second(v)
         frozen = tuple(checks)
 
         def all_of(v: Any) -> bool:
@@ -292,6 +296,9 @@ class SchemaCompiler:
         number = "number" in names
         integer = "integer" in names and not number
         if not number and not integer:
+            if len(exact) == 1:
+                (only,) = exact
+                return lambda v: type(v) is only
             return lambda v: type(v) in exact
 
         def check(v: Any) -> bool:
@@ -354,11 +361,39 @@ class SchemaCompiler:
 
     def _combinator(self, key: str, value: list[Any]) -> Check:
         subs = tuple(self.compile(s) for s in value)
+        if key == "anyOf" and len(value) == 2 and value[1] == {"type": "null"}:
+            # What a `nullable` $ref or oneOf converts to (convert_schema): checked once per nullable value.
+            inner = subs[0]
+            return lambda v: v is None or inner(v)
         if key == "allOf":
-            return lambda v: all(s(v) for s in subs)
+
+            def all_of(v: Any) -> bool:
+                for sub in subs:  # noqa: SIM110 - loops, not all(<genexpr>): see compile()
+                    if not sub(v):
+                        return False
+                return True
+
+            return all_of
         if key == "anyOf":
-            return lambda v: any(s(v) for s in subs)
-        return lambda v: sum(1 for s in subs if s(v)) == 1
+
+            def any_of(v: Any) -> bool:
+                for sub in subs:  # noqa: SIM110
+                    if sub(v):
+                        return True
+                return False
+
+            return any_of
+
+        def one_of(v: Any) -> bool:
+            matched = 0
+            for sub in subs:
+                if sub(v):
+                    matched += 1
+                    if matched > 1:
+                        return False
+            return matched == 1
+
+        return one_of
 
     @staticmethod
     def _size(key: str, limit: int) -> Check:

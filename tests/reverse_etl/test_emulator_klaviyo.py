@@ -92,6 +92,29 @@ def test_malformed_import_is_a_400_naming_the_pointer(
     assert esp.klaviyo.profile_count() == 0
 
 
+@pytest.mark.parametrize(
+    ("mutate", "suffix"),
+    [
+        (lambda attrs: attrs.update(emial="typo@example.com"), "attributes/emial"),
+        (lambda attrs: attrs.update(properties=["not", "an", "object"]), "attributes/properties"),
+        (lambda attrs: attrs.update(email=None, phone_number=7), "attributes/phone_number"),
+    ],
+)
+def test_one_bad_profile_deep_in_a_full_batch_sinks_the_import(
+    esp: EspEmulator, kl: requests.Session, mutate: Any, suffix: str
+) -> None:
+    """The validator's fast paths must not stop looking after the first profiles of a 10,000-profile job."""
+    bad = 9_731
+    body = import_job([profile(f"user{i}@example.com", {"SEGMENT": "vip", "N": i}) for i in range(10_000)])
+    mutate(_rows(body)[bad]["attributes"])
+    response = post_import(esp, kl, body)
+    assert response.status_code == 400, response.text[:500]
+    pointers = [e["source"]["pointer"] for e in response.json()["errors"]]
+    assert f"{ROWS}/{bad}/{suffix}" in pointers, pointers
+    esp.wait_idle()
+    assert esp.klaviyo.profile_count() == 0
+
+
 def test_import_job_lifecycle_and_import_errors() -> None:
     # A slow worker so the job is observably queued, then processing, then complete.
     with EspEmulator(job_delay=0.3, job_processing_time=0.3) as esp, klaviyo_session(esp) as kl:

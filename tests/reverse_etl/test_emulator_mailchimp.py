@@ -272,6 +272,34 @@ def test_auth_failures_are_problem_documents(esp: EspEmulator) -> None:
     assert bearer.status_code == 200
 
 
+def test_batch_answers_can_be_trimmed_with_fields_or_exclude_fields(
+    esp: EspEmulator, mc: requests.Session
+) -> None:
+    people = [member("ann@example.com"), member("bob@example.com"), member("not-an-email")]
+    trimmed = mc.post(url(esp, "?exclude_fields=new_members,updated_members"), json=batch(people))
+    assert trimmed.status_code == 200
+    doc = trimmed.json()
+    assert "new_members" not in doc and "updated_members" not in doc
+    assert (doc["total_created"], doc["error_count"]) == (2, 1)
+    assert [e["email_address"] for e in doc["errors"]] == ["not-an-email"]
+    assert set(esp.mailchimp.members(LIST)) == {"ann@example.com", "bob@example.com"}  # applied in full
+
+    people = [member("ann@example.com", merge_fields={"FNAME": "Ann"}), member("cy@example.com")]
+    only = mc.post(url(esp, "?fields=updated_members.email_address,total_updated"), json=batch(people))
+    assert only.json() == {"updated_members": [{"email_address": "ann@example.com"}], "total_updated": 1}
+    people = [member("ann@example.com"), member("dee@example.com", merge_fields={"FNAME": "Dee"})]
+    dropped = mc.post(url(esp, "?exclude_fields=new_members.merge_fields"), json=batch(people)).json()
+    assert [m["email_address"] for m in dropped["new_members"]] == ["dee@example.com"]
+    assert "merge_fields" not in dropped["new_members"][0] and "status" in dropped["new_members"][0]
+    assert "merge_fields" in dropped["updated_members"][0]
+
+    refused = mc.post(
+        url(esp, "?fields=errors&exclude_fields=new_members"), json=batch([member("eve@example.com")])
+    )
+    assert refused.status_code == 400
+    assert "eve@example.com" not in esp.mailchimp.members(LIST)  # the refused batch did nothing
+
+
 def test_payload_shape_is_validated(esp: EspEmulator, mc: requests.Session) -> None:
     cases = {
         "members.item:0.merge_fields.fname": member(
