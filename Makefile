@@ -30,9 +30,14 @@ $(STAMP): constraints.txt pyproject.toml
 run: $(STAMP)
 	$(BIN)/personalize run
 
+# Two test files at a time: much of every dbt invocation is single-threaded Python (parsing, compiling,
+# Jinja), so one file at a time leaves a core idle. A file stays on one worker, so its module fixtures (one dbt
+# build per module) are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	@tests/dagster/ensure_chromium.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ui: $(STAMP)
 	@# Queued runs, one at a time, and the duckdb pool: DuckDB admits a single writer (dagster_app/instance.py).

@@ -158,8 +158,12 @@ class ManifestPreparer(DagsterDbtProjectPreparer):
 def load_dbt_project(project_dir: Path = PROJECT_DIR) -> DbtProject:
     """The dbt project at `project_dir` (profiles.yml beside dbt_project.yml) with a current manifest."""
     # DbtProject builds its own preparer; the record's replace() swaps in this one.
+    # The same target path dbt itself uses ($DBT_TARGET_PATH, relative to the project), so processes given
+    # different target paths never write one manifest at the same time.
+    target_path = os.environ.get("DBT_TARGET_PATH", "target")
     project = replace(
-        DbtProject(project_dir=project_dir, profiles_dir=project_dir), preparer=ManifestPreparer()
+        DbtProject(project_dir=project_dir, profiles_dir=project_dir, target_path=target_path),
+        preparer=ManifestPreparer(),
     )
     # dagster-dbt's hook for `dagster dev`. Every other process runs the same preparer too; it does nothing
     # when the manifest is current.

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
 
 from personalize.settings import Settings
+
+# Under `pytest -n` (make test) each worker runs dbt concurrently with the other. dbt keeps its saved parse,
+# manifest and compiled SQL in the target path, so each worker gets its own, relative to the project as dbt's
+# default is; otherwise one worker would read a manifest the other is halfway through writing.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and "DBT_TARGET_PATH" not in os.environ:
+    os.environ["DBT_TARGET_PATH"] = f"target/pytest-{_WORKER}"
+    os.environ.setdefault("DBT_LOG_PATH", f"logs/pytest-{_WORKER}")
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:

@@ -140,12 +140,14 @@ def test_resources_read_settings_when_runs_execute(defs, tmp_path, monkeypatch) 
     assert resources["duckdb"].path() == tmp_path / "elsewhere.duckdb"
 
 
-def test_old_dbt_invocation_dirs_are_pruned(defs, tmp_path) -> None:
+def test_old_dbt_invocation_dirs_are_pruned(defs, tmp_path, monkeypatch) -> None:
     from dagster_app.resources import PersonalizeDbtCliResource
     from personalize.dbt import dbt_executable
 
     (tmp_path / "dbt_project.yml").write_text("name: pruning\n")
-    target = tmp_path / "target"
+    # dagster-dbt writes invocation dirs under $DBT_TARGET_PATH, relative to the project, as dbt does.
+    monkeypatch.setenv("DBT_TARGET_PATH", "artifacts")
+    target = tmp_path / "artifacts"
     invocations = [target / f"personalize_dbt-{index:07x}-abcdef{index % 10}" for index in range(25)]
     for age, path in enumerate(reversed(invocations)):
         path.mkdir(parents=True)
