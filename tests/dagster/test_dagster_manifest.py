@@ -45,6 +45,8 @@ def test_fresh_clone_is_parsed_once_and_new_models_become_assets(
     from dagster_app.project import load_dbt_project, manifest_is_current
     from dagster_app.translator import PersonalizeDbtTranslator
 
+    # The default target path, as in a fresh clone outside the test workers (tests/conftest.py sets one each).
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
     assert not (fresh_clone / "target").exists()
     project = load_dbt_project(fresh_clone)
     assert project.manifest_path == fresh_clone / "target" / "manifest.json"
@@ -81,17 +83,15 @@ def test_fresh_clone_is_parsed_once_and_new_models_become_assets(
     assert manifest_is_current(project)
 
     # Another landing zone needs no parse; another warehouse file or another target does.
-    monkeypatch.setenv("PERSONALIZE_RAW_DIR", str(fresh_clone / "elsewhere" / "raw"))
+    with monkeypatch.context() as patch:
+        patch.setenv("PERSONALIZE_RAW_DIR", str(fresh_clone / "elsewhere" / "raw"))
+        assert manifest_is_current(project)
+        patch.setenv("PERSONALIZE_DUCKDB_PATH", str(fresh_clone / "elsewhere" / "warehouse.duckdb"))
+        assert not manifest_is_current(project)
     assert manifest_is_current(project)
-    monkeypatch.setenv("PERSONALIZE_DUCKDB_PATH", str(fresh_clone / "elsewhere" / "warehouse.duckdb"))
-    assert not manifest_is_current(project)
-    monkeypatch.undo()
-    assert manifest_is_current(project)
-    monkeypatch.setenv(
-        "PERSONALIZE_DBT_TARGET", os.environ.get("PERSONALIZE_DBT_TARGET", "duckdb") + "_other"
-    )
-    assert not manifest_is_current(project)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setenv("PERSONALIZE_DBT_TARGET", os.environ.get("PERSONALIZE_DBT_TARGET", "duckdb") + "_other")
+        assert not manifest_is_current(project)
     assert manifest_is_current(project)
 
     project.manifest_path.write_text(project.manifest_path.read_text() + " ")
