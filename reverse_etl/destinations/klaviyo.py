@@ -25,6 +25,7 @@ import orjson
 import requests
 
 from reverse_etl.destinations.base import DeliveryContext, Destination, secret_from_env
+from reverse_etl.diff import sql_json_object
 from reverse_etl.models import BatchResult, Record, Reject
 from reverse_etl.retry import RETRYABLE_STATUS, RetryPolicy, TransportError, send
 
@@ -37,6 +38,7 @@ MAX_SUBSCRIBE = 1_000
 STANDARD_ATTRIBUTES = frozenset({"first_name", "last_name", "organization", "title", "image", "locale"})
 _INDEX = re.compile(r"^/data/attributes/profiles/data/(\d+)")
 _PREFIX = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
+_PROFILE_EMAIL = b'{"type":"profile","attributes":{"email":'
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class KlaviyoDestination(Destination):
 
     # -- payloads --------------------------------------------------------------------------------------------
     def payload(self, record: Record) -> dict[str, Any]:
+        if record.fragment is not None:
+            return dict(orjson.loads(self.encode(record)))
         attributes: dict[str, Any] = {"email": record.email}
         properties: dict[str, Any] = {}
         for name, value in record.fields.items():
@@ -117,6 +121,24 @@ class KlaviyoDestination(Destination):
         if properties:
             attributes["properties"] = properties
         return {"type": "profile", "attributes": attributes}
+
+    def payload_sql(self, fields: Sequence[tuple[str, str]]) -> str | None:
+        """The profile's attributes other than the email (`payload` without it), as the warehouse's JSON."""
+        standard = [(name, expr) for name, expr in fields if name in STANDARD_ATTRIBUTES]
+        properties = [(name, expr) for name, expr in fields if name not in STANDARD_ATTRIBUTES]
+        if properties:
+            standard.append(("properties", sql_json_object(properties)))
+        return sql_json_object(standard)
+
+    def encode(self, record: Record) -> bytes:
+        """The profile as sent: `payload(record)` encoded, or its email spliced into the warehouse's JSON."""
+        fragment = record.fragment
+        if fragment is None:
+            return orjson.dumps(self.payload(record))
+        email = orjson.dumps(record.email)
+        if fragment == b"{}":
+            return _PROFILE_EMAIL + email + b"}}"
+        return _PROFILE_EMAIL + email + b"," + fragment[1:] + b"}"
 
     def _envelope(self, parts: list[bytes]) -> bytes:
         suffix = b"]}}"
@@ -131,7 +153,7 @@ class KlaviyoDestination(Destination):
         batch: list[tuple[Record, bytes]] = []
         size = overhead
         for record in records:
-            encoded = orjson.dumps(self.payload(record))
+            encoded = self.encode(record)
             extra = len(encoded) + (1 if batch else 0)
             if batch and (len(batch) >= self.config.max_profiles or size + extra > self.config.max_bytes):
                 yield batch

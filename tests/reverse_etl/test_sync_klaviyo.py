@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from reverse_etl.destinations import KlaviyoDestination
@@ -238,11 +239,13 @@ def test_erase_requests_deletion_jobs(esp: EspEmulator, warehouse: Warehouse) ->
 class _OneBadProfile(KlaviyoDestination):
     """A profile the spec refuses (unknown attribute), which makes the whole job a 400."""
 
-    def payload(self, record: Record) -> dict[str, Any]:
-        body = super().payload(record)
-        if record.email == "user11@example.com":
-            body["attributes"]["propertes"] = {"typo": True}
-        return body
+    def encode(self, record: Record) -> bytes:
+        encoded = super().encode(record)
+        if record.email != "user11@example.com":
+            return encoded
+        body = orjson.loads(encoded)
+        body["attributes"]["propertes"] = {"typo": True}
+        return orjson.dumps(body)
 
 
 def test_a_400_job_is_split_so_one_bad_profile_cannot_sink_it(esp: EspEmulator, warehouse: Warehouse) -> None:
