@@ -16,7 +16,8 @@ class DeliveryContext:
     """Hooks from the engine: `record_job` stores a submitted job id in state before it is polled."""
 
     run_id: str
-    record_job: Callable[[str, list[dict[str, Any]]], None]
+    # (job id, what finishing it needs: a dict of equally long columns, e.g. "key" -> keys)
+    record_job: Callable[[str, dict[str, list[Any]]], None]
     new_keys: set[str] = field(default_factory=set)  # keys never confirmed before (e.g. to subscribe)
 
 

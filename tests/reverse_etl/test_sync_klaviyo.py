@@ -189,7 +189,8 @@ def test_a_resumed_run_polls_pending_jobs_instead_of_resubmitting(
     write_audience(con, rows)
     with pytest.raises(_Crash):
         sync(con, klaviyo_config(), _CrashAfterSubmit(klaviyo(esp, max_profiles=40).config))
-    # All jobs are submitted (and recorded) before any is polled: three pending jobs, nothing confirmed.
+    # Every accepted job is recorded, also those still uploading when polling failed: three pending jobs,
+    # nothing confirmed.
     assert len(StateStore(con).pending_jobs("klaviyo")) == 3
     assert StateStore(con).snapshot("klaviyo") == {}
     assert StateStore(con).runs("klaviyo")[-1][3] == "failed"
