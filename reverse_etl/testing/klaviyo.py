@@ -519,6 +519,7 @@ class KlaviyoApi:
         profiles = job.payload or []
         sizes = [len(dumps(p)) for p in profiles]  # outside the lock: the 100 KB per-profile limit
         now = iso_now()  # one timestamp per job: formatting one per profile cost more than the upsert
+        lists = frozenset(job.list_ids)  # one set per job, shared by the profiles new to all of its lists
         with self._lock:
             if self._state.jobs.get(job.id) is not job:
                 return  # the emulator was reset while this job waited
@@ -526,7 +527,7 @@ class KlaviyoApi:
                 if sizes[index] > MAX_PROFILE_BYTES:
                     error: tuple[str, str, str] | None = ("", "invalid", "Profile payload exceeds 100KB.")
                 else:
-                    error = self._import_one(job, raw, now)
+                    error = self._import_one(job, raw, now, lists)
                 if error is None:
                     job.completed_count += 1
                 else:
@@ -554,8 +555,11 @@ class KlaviyoApi:
             }
         )
 
-    def _import_one(self, job: ImportJob, raw: dict[str, Any], now: str) -> tuple[str, str, str] | None:
-        """Upsert one profile (lock held); when rejected return (pointer suffix, code, detail)."""
+    def _import_one(
+        self, job: ImportJob, raw: dict[str, Any], now: str, lists: frozenset[str]
+    ) -> tuple[str, str, str] | None:
+        """Upsert one profile (lock held) and add it to `lists` (the job's); when rejected return (pointer
+        suffix, code, detail)."""
         attrs = raw.get("attributes") or {}
         email = attrs.get("email")
         phone = attrs.get("phone_number")
@@ -579,8 +583,8 @@ class KlaviyoApi:
             return "", "duplicate_profile", conflict
         profile = found or self._new_profile(email, phone, external_id, now)
         self._apply_import(profile, raw, attrs, now)
-        if job.list_ids:
-            profile.lists = profile.lists.union(job.list_ids)
+        if lists and not lists <= profile.lists:
+            profile.lists = profile.lists | lists if profile.lists else lists
         job.profile_ids.append(profile.id)
         return None
 
