@@ -81,6 +81,9 @@ class KlaviyoDestination(Destination):
         # Subscribe requests of a run share one pool, so its threads (and their keep-alive connections)
         # serve every job instead of being started for each.
         self._subscribers: ThreadPoolExecutor | None = None
+        # Set when a run fails: a job still being polled in the background is left pending at once (the
+        # next run polls it) instead of holding the failing run until the job finishes.
+        self._abandon = threading.Event()
 
     # -- connection ------------------------------------------------------------------------------------------
     @property
@@ -102,6 +105,7 @@ class KlaviyoDestination(Destination):
         return session
 
     def close(self) -> None:
+        self._abandon.clear()  # the next run (resumed jobs first) polls again
         if self._subscribers is not None:
             self._subscribers.shutdown()
             self._subscribers = None
@@ -179,6 +183,7 @@ class KlaviyoDestination(Destination):
         (polled, its import errors read, its new consenting people subscribed), so neither this process nor
         Klaviyo waits for the other. Job ids are recorded in state on this thread before they are polled."""
         new_keys = ctx.new_keys
+        self._abandon.clear()
         recorded: deque[tuple[str, list[Record], set[str]]] = deque()
         finishing: deque[Future[BatchResult]] = deque()
 
@@ -222,6 +227,7 @@ class KlaviyoDestination(Destination):
             except BaseException:
                 # The run fails: jobs already accepted are still recorded, so the next run polls them instead
                 # of submitting them again; recorded jobs stay pending.
+                self._abandon.set()
                 for future in finishing:
                     future.cancel()
                 for upload in uploads:
@@ -336,7 +342,8 @@ class KlaviyoDestination(Destination):
                     return str(status), failed if isinstance(failed, int) else None
             if time.monotonic() > deadline:
                 return "timeout", None
-            time.sleep(delay)
+            if self._abandon.wait(delay):
+                return "unknown", None  # the run failed meanwhile: the job stays pending
             delay = min(self.config.max_poll_interval, delay * 1.5)
 
     def _import_errors(self, job_id: str) -> dict[int, tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,41 @@ def test_erase_requests_deletion_jobs(esp: EspEmulator, warehouse: Warehouse) ->
     assert [(e.email, e.found) for e in esp.klaviyo.erasures] == [("user2@example.com", True)]
     assert esp.klaviyo.profile("user2@example.com") is None
     assert "p00002" not in StateStore(con).snapshot("klaviyo")
+
+
+class _ThirdUploadFails(KlaviyoDestination):
+    """The third upload raises (an unexpected error, not an HTTP failure) while the first job is polled."""
+
+    uploads = 0
+
+    def _submit(
+        self, batch: list[tuple[Record, bytes]]
+    ) -> Iterator[tuple[str | None, list[Record], BatchResult]]:
+        self.uploads += 1
+        if self.uploads == 3:
+            raise _Crash
+        yield from super()._submit(batch)
+
+
+def test_a_failing_run_leaves_jobs_still_polled_pending_at_once(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con, _ = warehouse
+    rows = people(range(120))
+    write_audience(con, rows)
+    with EspEmulator(job_delay=2.0, klaviyo_rate_limits=False) as slow:
+        monkeypatch.setenv("KLAVIYO_API_KEY", slow.klaviyo_api_key)
+        started = time.monotonic()
+        with pytest.raises(_Crash):
+            sync(con, klaviyo_config(), _ThirdUploadFails(klaviyo(slow, max_profiles=40).config))
+        # The first job was being polled (it completes only after 2 s): the run did not wait for it.
+        assert time.monotonic() - started < 1.5
+        assert len(StateStore(con).pending_jobs("klaviyo")) == 2 and StateStore(con).snapshot("klaviyo") == {}
+        assert slow.wait_idle(10)
+        resumed = sync(con, klaviyo_config(), klaviyo(slow, max_profiles=40, job_timeout=30.0))
+        assert (resumed.outcome, resumed.resumed_jobs, resumed.sent) == ("success", 2, 40)
+        assert len(slow.klaviyo.jobs()) == 3  # the two pending jobs were polled, not submitted again
+        assert profiles(slow) == expected_profiles(rows)
 
 
 class _OneBadProfile(KlaviyoDestination):
