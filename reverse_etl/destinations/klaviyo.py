@@ -41,7 +41,6 @@ _INDEX = re.compile(r"^/data/attributes/profiles/data/(\d+)")
 _PREFIX = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
 _PROFILE_EMAIL = b'{"type":"profile","attributes":{"email":'
 _SUBSCRIBE_HEAD = b'{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":['
-_SUBSCRIBE_EMAIL = _PROFILE_EMAIL
 _SUBSCRIBE_CONSENT = b',"subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}'
 
 
@@ -388,7 +387,7 @@ class KlaviyoDestination(Destination):
     def _subscribe_part(self, part: list[Record]) -> Reject | None:
         # Each profile's JSON is spliced from constant bytes and its encoded email: a full sync subscribes a
         # million people, and building and encoding a dict for each cost more CPU than the requests.
-        profiles = b",".join(_SUBSCRIBE_EMAIL + orjson.dumps(r.email) + _SUBSCRIBE_CONSENT for r in part)
+        profiles = b",".join(_PROFILE_EMAIL + orjson.dumps(r.email) + _SUBSCRIBE_CONSENT for r in part)
         relationships = b""
         if self.config.list_id:
             lists = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
