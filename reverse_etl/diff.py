@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -71,8 +72,8 @@ def missing_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> list[
     return [c for c in wanted if c not in present]
 
 
-def _mapped_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[list[str], str]:
-    """The mapped columns as JSON-safe SQL expressions, and the row hash expression.
+def _mapped_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[list[str], str, list[str]]:
+    """The mapped columns as JSON-safe SQL expressions, the row hash expression, and the columns' types.
 
     The row hash is computed in SQL, over the lower-cased email and the mapped columns as text (a JSON
     list, so NULL and "" differ and values cannot run into each other): hashing a million rows in Python
@@ -91,7 +92,40 @@ def _mapped_columns(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple
     }
     hashed = [f"lower(trim({_quote(config.email_column)}::varchar))"]
     hashed += [f"{_quote(c)}::varchar" for c in merge_columns]
-    return [_plain_expression(c, types[c]) for c in merge_columns], f"sha256(to_json([{', '.join(hashed)}]))"
+    return (
+        [_plain_expression(c, types[c]) for c in merge_columns],
+        f"sha256(to_json([{', '.join(hashed)}]))",
+        [types[c] for c in merge_columns],
+    )
+
+
+def sql_string(text: str) -> str:
+    """`text` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_json_object(pairs: Sequence[tuple[str, str]]) -> str:
+    """A SQL expression for the JSON object of (name, SQL expression) pairs, in that order.
+
+    A struct encoded with to_json: half the CPU of json_object() for the same text.
+    """
+    if not pairs:
+        return "'{}'::json"
+    return f"to_json({{{', '.join(f'{sql_string(name)}: {expr}' for name, expr in pairs)}}})"
+
+
+_FLOATING_SQL_TYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
+def _json_value(column: str, sql_type: str) -> str:
+    """A plan column (already JSON-safe for Python) as the value Python's encoder would write for it.
+
+    orjson writes a non-finite float as null where DuckDB's JSON writes NaN/Infinity (not JSON). Finite
+    values need nothing: DuckDB writes the shortest text of the double Python receives (a FLOAT widened).
+    """
+    if sql_type in _FLOATING_SQL_TYPES or sql_type.startswith("DECIMAL"):
+        return f"case when isfinite({column}) then {column} end"
+    return column
 
 
 # The relation's own row order (DuckDB scans preserve insertion order): which of two rows sharing a key wins.
@@ -113,7 +147,7 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
     destinations that need every row (the file destination) and is the reference the planner is tested
     against.
     """
-    fields, row_hash = _mapped_columns(con, config)
+    fields, row_hash, _ = _mapped_columns(con, config)
     selected = [_quote(config.key_column), _quote(config.email_column), *fields]
     if config.consent_column:
         selected.append(_quote(config.consent_column))
@@ -204,8 +238,16 @@ class Plan:
     audience_size: int  # valid audience rows, changed or not
 
 
+PayloadSql = Callable[[Sequence[tuple[str, str]]], str | None]
+
+
 def plan_sync(
-    con: duckdb.DuckDBPyConnection, config: SyncConfig, snapshot_table: str, *, full: bool = False
+    con: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    snapshot_table: str,
+    *,
+    full: bool = False,
+    payload_sql: PayloadSql | None = None,
 ) -> Plan:
     """`compute_diff(read_audience(...), snapshot)` computed in the warehouse.
 
@@ -214,12 +256,28 @@ def plan_sync(
     them there cost ~20 s of CPU for an incremental sync. Same classification and the same order (inserts,
     changes, retries, resends, each in key order; removals in key order; of rows sharing a key, the first in
     the relation is kept).
+
+    `payload_sql` (a destination's Destination.payload_sql): when it returns an expression, each record
+    to send carries its fields encoded by the warehouse in `Record.fragment`, and `fields` is left empty.
     """
-    fields, row_hash = _mapped_columns(con, config)
+    fields, row_hash, types = _mapped_columns(con, config)
     key, email = _quote(config.key_column), _quote(config.email_column)
     consent = _quote(config.consent_column) if config.consent_column else "null"
     field_names = [f"f{i}" for i in range(len(fields))]
-    field_list = "".join(f", {name}" for name in field_names)
+    names = [m.field for m in config.fields]
+    encoded = None
+    if payload_sql is not None:
+        encoded = payload_sql(
+            [
+                (name, _json_value(column, sql_type))
+                for name, column, sql_type in zip(names, field_names, types, strict=True)
+            ]
+        )
+    # Only rows to send are encoded: the expression is evaluated after the diff has filtered them.
+    field_list = (
+        f", encode(({encoded})::varchar)" if encoded else "".join(f", {name}" for name in field_names)
+    )
+    n = 1 if encoded else len(fields)
     con.execute("set enable_progress_bar = false")
     counts = con.execute(
         f"""select count(*) filter (where key is null), count(*) filter (where key is not null),
@@ -273,7 +331,7 @@ def plan_sync(
         where kind is not null or key_rank > 1 or email_check <> 'ok'
         union all
         -- mirror mode: who left the audience (no row with the key, or its kept row has a bad address)
-        select null, snapshot.key, null{", null" * len(fields)}, null, null, 1, 'ok', 'remove',
+        select null, snapshot.key, null{", null" * n}, null, null, 1, 'ok', 'remove',
                snapshot.row_hash, snapshot.last_status, snapshot.email
         from snapshot
         where $mirror and not exists (
@@ -286,8 +344,6 @@ def plan_sync(
     parameters = {"destination": config.destination, "full": full, "mirror": mirror}
     rows = con.execute(query, parameters).fetchall()
 
-    names = [m.field for m in config.fields]
-    n = len(names)
     gated = config.consent_gated
     has_consent = config.consent_column is not None
     diff = Diff()
@@ -311,13 +367,13 @@ def plan_sync(
             continue
         if kind is None:
             continue  # checked in Python, valid and unchanged
-        record = Record(
-            key_text,
-            address,
-            dict(zip(names, row[3 : 3 + n], strict=True)),
-            row[4 + n],
-            bool(row[3 + n]) if has_consent else gated,
-        )
+        consents = bool(row[3 + n]) if has_consent else gated
+        if encoded:
+            record = Record(key_text, address, {}, row[4 + n], consents, row[3])
+        else:
+            record = Record(
+                key_text, address, dict(zip(names, row[3 : 3 + n], strict=True)), row[4 + n], consents
+            )
         by_kind[kind].append(record)
         if kind == "change" and mirror and last_email and last_email.lower() != address.lower():
             diff.moved.append(SnapshotRow(key_text, last_hash, last_status, last_email))

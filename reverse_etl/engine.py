@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from reverse_etl.destinations.base import DeliveryContext, Destination
-from reverse_etl.diff import Diff, Plan, plan_sync, read_audience
+from reverse_etl.diff import Diff, PayloadSql, Plan, plan_sync, read_audience
 from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult
 from reverse_etl.state import StateStore
 
@@ -55,7 +55,11 @@ def plan(
 
 
 def _plan_without_collections(
-    con: duckdb.DuckDBPyConnection, config: SyncConfig, snapshot_table: str, full: bool
+    con: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    snapshot_table: str,
+    full: bool,
+    payload_sql: PayloadSql | None,
 ) -> Plan:
     """plan_sync with the cyclic garbage collector paused, and its result frozen (gc.freeze).
 
@@ -67,7 +71,7 @@ def _plan_without_collections(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        planned = plan_sync(con, config, snapshot_table, full=full)
+        planned = plan_sync(con, config, snapshot_table, full=full, payload_sql=payload_sql)
     finally:
         if was_enabled:
             gc.enable()
@@ -165,7 +169,7 @@ def _sync(
                     commit(batch)
                 flush()  # the diff below must see what the resumed jobs confirmed
                 result.resumed_jobs = len(pending)
-        planned = _plan_without_collections(con, config, state.snapshot_table, full)
+        planned = _plan_without_collections(con, config, state.snapshot_table, full, destination.payload_sql)
         diff, invalid = planned.diff, planned.invalid
         result.inserts, result.changes = len(diff.inserts), len(diff.changes)
         result.retries, result.removals, result.invalid = len(diff.retries), len(diff.removals), len(invalid)

@@ -96,9 +96,12 @@ class Record:
 
     key: str
     email: str
-    fields: dict[str, Any]  # destination field -> value
+    fields: dict[str, Any]  # destination field -> value (empty when `fragment` holds them)
     row_hash: str  # hash of the mapped fields (and the email)
     consent: bool = False
+    # The mapped fields already encoded as JSON by the warehouse, in the shape the destination asked for
+    # (Destination.payload_sql); None when the destination builds its payloads from `fields`.
+    fragment: bytes | None = None
 
 
 @dataclass(slots=True)  # not frozen, like Record: an incremental sync loads one per person in the snapshot

@@ -108,16 +108,18 @@ class StateStore:
         self.con.execute("begin transaction")
         try:
             if confirmed:
+                # The columns travel as JSON text: converting Python lists into DuckDB list parameters cost
+                # twice as much (a full sync commits a million rows).
                 self.con.execute(
                     f"""insert or replace into {s}.snapshot
                         (destination, key, row_hash, email, last_status, last_synced_at)
-                        select ?, unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[]),
-                               'synced', ?""",
+                        select ?, unnest(from_json(?, '["varchar"]')), unnest(from_json(?, '["varchar"]')),
+                               unnest(from_json(?, '["varchar"]')), 'synced', ?""",
                     [
                         destination,
-                        [r.key for r in confirmed],
-                        [r.row_hash for r in confirmed],
-                        [r.email for r in confirmed],
+                        orjson.dumps([r.key for r in confirmed]).decode(),
+                        orjson.dumps([r.row_hash for r in confirmed]).decode(),
+                        orjson.dumps([r.email for r in confirmed]).decode(),
                         ts,
                     ],
                 )
@@ -197,19 +199,26 @@ class StateStore:
 
     # -- pending asynchronous jobs ---------------------------------------------------------------------------
     def add_pending_job(
-        self, destination: str, run_id: str, job_id: str, records: list[dict[str, Any]]
+        self,
+        destination: str,
+        run_id: str,
+        job_id: str,
+        records: dict[str, list[Any]] | list[dict[str, Any]],
     ) -> None:
+        """Store a submitted job and what finishing it needs: columns of equal length (e.g. "key" -> keys),
+        or a list of one dict per record (what earlier versions wrote)."""
         self.con.execute(
             f"insert or replace into {self.s}.pending_jobs values (?, ?, ?, ?, ?)",
             [destination, job_id, run_id, now_utc(), orjson.dumps(records).decode()],
         )
 
     def pending_jobs(self, destination: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Unconfirmed jobs, oldest first, each with one dict per record (whichever form it was stored in)."""
         rows = self.con.execute(
             f"select job_id, records from {self.s}.pending_jobs where destination = ? order by submitted_at",
             [destination],
         ).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+        return [(r[0], _records(json.loads(r[1]))) for r in rows]
 
     # -- runs and erasures -----------------------------------------------------------------------------------
     def start_run(self, result: SyncResult) -> None:
@@ -253,3 +262,10 @@ class StateStore:
             f"insert into {self.s}.erasures values (?, ?, ?, ?)",
             [destination, email_sha(email), now_utc(), outcome],
         )
+
+
+def _records(stored: dict[str, list[Any]] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(stored, list):
+        return stored
+    names = list(stored)
+    return [dict(zip(names, values, strict=True)) for values in zip(*stored.values(), strict=True)]

@@ -10,6 +10,7 @@ re-submitted; that is harmless because imports upsert by email.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ import orjson
 import requests
 
 from reverse_etl.destinations.base import DeliveryContext, Destination, secret_from_env
+from reverse_etl.diff import sql_json_object
 from reverse_etl.models import BatchResult, Record, Reject
 from reverse_etl.retry import RETRYABLE_STATUS, RetryPolicy, TransportError, send
 
@@ -37,6 +39,9 @@ MAX_SUBSCRIBE = 1_000
 STANDARD_ATTRIBUTES = frozenset({"first_name", "last_name", "organization", "title", "image", "locale"})
 _INDEX = re.compile(r"^/data/attributes/profiles/data/(\d+)")
 _PREFIX = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
+_PROFILE_EMAIL = b'{"type":"profile","attributes":{"email":'
+_SUBSCRIBE_HEAD = b'{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":['
+_SUBSCRIBE_CONSENT = b',"subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}'
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,12 @@ class KlaviyoDestination(Destination):
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        # Subscribe requests of a run share one pool, so its threads (and their keep-alive connections)
+        # serve every job instead of being started for each.
+        self._subscribers: ThreadPoolExecutor | None = None
+        # Set when a run fails: a job still being polled in the background is left pending at once (the
+        # next run polls it) instead of holding the failing run until the job finishes.
+        self._abandon = threading.Event()
 
     # -- connection ------------------------------------------------------------------------------------------
     @property
@@ -93,6 +104,10 @@ class KlaviyoDestination(Destination):
         return session
 
     def close(self) -> None:
+        self._abandon.clear()  # the next run (resumed jobs first) polls again
+        if self._subscribers is not None:
+            self._subscribers.shutdown()
+            self._subscribers = None
         with self._sessions_lock:
             for session in self._sessions:
                 session.close()
@@ -107,6 +122,8 @@ class KlaviyoDestination(Destination):
 
     # -- payloads --------------------------------------------------------------------------------------------
     def payload(self, record: Record) -> dict[str, Any]:
+        if record.fragment is not None:
+            return dict(orjson.loads(self.encode(record)))
         attributes: dict[str, Any] = {"email": record.email}
         properties: dict[str, Any] = {}
         for name, value in record.fields.items():
@@ -117,6 +134,24 @@ class KlaviyoDestination(Destination):
         if properties:
             attributes["properties"] = properties
         return {"type": "profile", "attributes": attributes}
+
+    def payload_sql(self, fields: Sequence[tuple[str, str]]) -> str | None:
+        """The profile's attributes other than the email (`payload` without it), as the warehouse's JSON."""
+        standard = [(name, expr) for name, expr in fields if name in STANDARD_ATTRIBUTES]
+        properties = [(name, expr) for name, expr in fields if name not in STANDARD_ATTRIBUTES]
+        if properties:
+            standard.append(("properties", sql_json_object(properties)))
+        return sql_json_object(standard)
+
+    def encode(self, record: Record) -> bytes:
+        """The profile as sent: `payload(record)` encoded, or its email spliced into the warehouse's JSON."""
+        fragment = record.fragment
+        if fragment is None:
+            return orjson.dumps(self.payload(record))
+        email = orjson.dumps(record.email)
+        if fragment == b"{}":
+            return _PROFILE_EMAIL + email + b"}}"
+        return _PROFILE_EMAIL + email + b"," + fragment[1:] + b"}"
 
     def _envelope(self, parts: list[bytes]) -> bytes:
         suffix = b"]}}"
@@ -131,7 +166,7 @@ class KlaviyoDestination(Destination):
         batch: list[tuple[Record, bytes]] = []
         size = overhead
         for record in records:
-            encoded = orjson.dumps(self.payload(record))
+            encoded = self.encode(record)
             extra = len(encoded) + (1 if batch else 0)
             if batch and (len(batch) >= self.config.max_profiles or size + extra > self.config.max_bytes):
                 yield batch
@@ -143,8 +178,13 @@ class KlaviyoDestination(Destination):
 
     # -- upsert ----------------------------------------------------------------------------------------------
     def upsert(self, records: Sequence[Record], ctx: DeliveryContext) -> Iterator[BatchResult]:
+        """Three stages at once: this thread encodes job k+2 while job k+1 uploads and job k is finished
+        (polled, its import errors read, its new consenting people subscribed), so neither this process nor
+        Klaviyo waits for the other. Job ids are recorded in state on this thread before they are polled."""
         new_keys = ctx.new_keys
-        submitted: list[tuple[str, list[Record], set[str]]] = []
+        self._abandon.clear()
+        recorded: deque[tuple[str, list[Record], set[str]]] = deque()
+        finishing: deque[Future[BatchResult]] = deque()
 
         def record(outcomes: list[tuple[str | None, list[Record], BatchResult]]) -> Iterator[BatchResult]:
             # On the caller's thread: state is written there only.
@@ -153,21 +193,47 @@ class KlaviyoDestination(Destination):
                     yield failure
                     continue
                 subscribe = {r.key for r in recs if r.consent and r.key in new_keys}
-                ctx.record_job(job_id, [_to_state(r, r.key in subscribe) for r in recs])
-                submitted.append((job_id, recs, subscribe))
+                ctx.record_job(job_id, job_state(recs, subscribe))
+                recorded.append((job_id, recs, subscribe))
 
-        # One job is uploaded (and parsed by Klaviyo) while the next one is encoded here. A job accepted
-        # but not yet recorded when the process dies is submitted again next run: imports upsert by email.
-        with ThreadPoolExecutor(1, thread_name_prefix="klaviyo-submit") as pool:
-            in_flight: deque[Future[list[tuple[str | None, list[Record], BatchResult]]]] = deque()
-            for batch in self.batches(records):
-                in_flight.append(pool.submit(lambda b=batch: list(self._submit(b))))
-                while len(in_flight) > 1:
-                    yield from record(in_flight.popleft().result())
-            while in_flight:
-                yield from record(in_flight.popleft().result())
-        for job_id, recs, subscribe in submitted:
-            yield self._finish(job_id, recs, subscribe)
+        def finish(pending: int) -> None:
+            # A job is polled once the next one is accepted: Klaviyo has had that upload's time to run it.
+            while len(recorded) > pending:
+                finishing.append(finisher.submit(self._finish, *recorded.popleft()))
+
+        def finished(wait: bool) -> Iterator[BatchResult]:
+            while finishing and (wait or finishing[0].done()):
+                yield finishing.popleft().result()
+
+        # A job accepted but not yet recorded when the process dies is submitted again next run: imports
+        # upsert by email.
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="klaviyo-submit") as submitter,
+            ThreadPoolExecutor(1, thread_name_prefix="klaviyo-finish") as finisher,
+        ):
+            uploads: deque[Future[list[tuple[str | None, list[Record], BatchResult]]]] = deque()
+            try:
+                for batch in self.batches(records):
+                    uploads.append(submitter.submit(lambda b=batch: list(self._submit(b))))
+                    while len(uploads) > 1:
+                        yield from record(uploads.popleft().result())
+                        finish(pending=1)
+                    yield from finished(wait=False)
+                while uploads:
+                    yield from record(uploads.popleft().result())
+                finish(pending=0)
+                yield from finished(wait=True)
+            except BaseException:
+                # The run fails: jobs already accepted are still recorded, so the next run polls them instead
+                # of submitting them again; recorded jobs stay pending.
+                self._abandon.set()
+                for future in finishing:
+                    future.cancel()
+                for upload in uploads:
+                    with contextlib.suppress(Exception):
+                        for _ in record(upload.result()):
+                            pass  # a failed upload is not confirmed: it is sent again next run
+                raise
 
     def resume(
         self, pending: Sequence[tuple[str, list[dict[str, Any]]]], ctx: DeliveryContext
@@ -223,7 +289,7 @@ class KlaviyoDestination(Destination):
             )
 
         try:
-            state = self._poll(job_id)
+            state, failures = self._poll(job_id)
             if state == "missing":  # expired or unknown: nothing confirmed, re-sent on the next run
                 return failed(404, "job_missing", f"import job {job_id} not found")
             if state != "complete":
@@ -232,7 +298,7 @@ class KlaviyoDestination(Destination):
                         (r.key, Reject(r.key, None, "job_" + state, f"import job {job_id}")) for r in recs
                     ]
                 )
-            errors = self._import_errors(job_id)
+            errors = self._import_errors(job_id) if failures is None or failures > 0 else {}
         except TransportError as exc:
             return BatchResult(failed=[(r.key, Reject(r.key, None, "transport", str(exc))) for r in recs])
         result = BatchResult(job_id=job_id)
@@ -253,25 +319,30 @@ class KlaviyoDestination(Destination):
                 result.failed = [(r.key, replace(problem, key=r.key)) for r, problem in unsubscribed]
         return result
 
-    def _poll(self, job_id: str) -> str:
+    def _poll(self, job_id: str) -> tuple[str, int | None]:
+        """The job's final status (or "missing", "unknown", "timeout") and its failed_count when reported."""
         deadline = time.monotonic() + self.config.job_timeout
         delay = self.config.poll_interval
         errors = 0
         while True:
             response = self._send("GET", f"profile-bulk-import-jobs/{job_id}")
             if response.status_code == 404:
-                return "missing"
+                return "missing", None
             if response.status_code != 200:
                 errors += 1  # each one already went through the retry policy
                 if errors >= 3:
-                    return "unknown"  # stays pending: the next run polls it again
+                    return "unknown", None  # stays pending: the next run polls it again
             else:
-                status = response.json()["data"]["attributes"]["status"]
+                attributes = response.json()["data"]["attributes"]
+                status = attributes["status"]
                 if status in ("complete", "cancelled", "failed"):
-                    return str(status)
+                    failed = attributes.get("failed_count")
+                    # Without a count the import errors are read anyway.
+                    return str(status), failed if isinstance(failed, int) else None
             if time.monotonic() > deadline:
-                return "timeout"
-            time.sleep(delay)
+                return "timeout", None
+            if self._abandon.wait(delay):
+                return "unknown", None  # the run failed meanwhile: the job stays pending
             delay = min(self.config.max_poll_interval, delay * 1.5)
 
     def _import_errors(self, job_id: str) -> dict[int, tuple[str, str]]:
@@ -299,9 +370,13 @@ class KlaviyoDestination(Destination):
         if len(parts) == 1:
             problems = [self._subscribe_part(parts[0])]
         else:
-            workers = min(self.config.max_connections, len(parts))
-            with ThreadPoolExecutor(workers, thread_name_prefix="klaviyo-subscribe") as pool:
-                problems = list(pool.map(self._subscribe_part, parts))
+            with self._sessions_lock:
+                if self._subscribers is None:
+                    self._subscribers = ThreadPoolExecutor(
+                        self.config.max_connections, thread_name_prefix="klaviyo-subscribe"
+                    )
+                pool = self._subscribers
+            problems = list(pool.map(self._subscribe_part, parts))
         return [
             (record, problem)
             for part, problem in zip(parts, problems, strict=True)
@@ -310,29 +385,15 @@ class KlaviyoDestination(Destination):
         ]
 
     def _subscribe_part(self, part: list[Record]) -> Reject | None:
-        data: dict[str, Any] = {
-            "type": "profile-subscription-bulk-create-job",
-            "attributes": {
-                "profiles": {
-                    "data": [
-                        {
-                            "type": "profile",
-                            "attributes": {
-                                "email": r.email,
-                                "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
-                            },
-                        }
-                        for r in part
-                    ]
-                }
-            },
-        }
+        # Each profile's JSON is spliced from constant bytes and its encoded email: a full sync subscribes a
+        # million people, and building and encoding a dict for each cost more CPU than the requests.
+        profiles = b",".join(_PROFILE_EMAIL + orjson.dumps(r.email) + _SUBSCRIBE_CONSENT for r in part)
+        relationships = b""
         if self.config.list_id:
-            data["relationships"] = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
+            lists = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
+            relationships = b',"relationships":' + orjson.dumps(lists)
+        body = _SUBSCRIBE_HEAD + profiles + b"]}}" + relationships + b"}}"
         try:
-            # orjson, not requests' json=: a full sync subscribes a million people, and the stdlib encoder
-            # cost more CPU than the requests themselves.
-            body = orjson.dumps({"data": data})
             response = self._send("POST", "profile-subscription-bulk-create-jobs", data=body)
         except TransportError as exc:
             return Reject("", None, "transport", str(exc))
@@ -360,15 +421,19 @@ class KlaviyoDestination(Destination):
         return outcomes
 
 
-def _to_state(record: Record, subscribe: bool) -> dict[str, Any]:
-    # What finishing the job needs: the key and hash to commit, the email to subscribe. Not the fields: they
-    # are in the submitted job already, and writing them made state writes cost more than the import.
+def job_state(recs: Sequence[Record], subscribe: set[str]) -> dict[str, list[Any]]:
+    """What finishing a job needs, column by column: the keys and hashes to commit, the emails to subscribe.
+
+    Not the fields: they are in the submitted job already. Columns, not a dict per record: building and
+    encoding ten thousand dicts per job cost more than the state write (StateStore.pending_jobs reads both).
+    """
+    keys = [r.key for r in recs]
     return {
-        "key": record.key,
-        "email": record.email,
-        "row_hash": record.row_hash,
-        "consent": record.consent,
-        "subscribe": subscribe,
+        "key": keys,
+        "email": [r.email for r in recs],
+        "row_hash": [r.row_hash for r in recs],
+        "consent": [r.consent for r in recs],
+        "subscribe": [key in subscribe for key in keys],
     }
 
 

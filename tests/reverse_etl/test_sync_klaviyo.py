@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from reverse_etl.destinations import KlaviyoDestination
@@ -188,7 +190,8 @@ def test_a_resumed_run_polls_pending_jobs_instead_of_resubmitting(
     write_audience(con, rows)
     with pytest.raises(_Crash):
         sync(con, klaviyo_config(), _CrashAfterSubmit(klaviyo(esp, max_profiles=40).config))
-    # All jobs are submitted (and recorded) before any is polled: three pending jobs, nothing confirmed.
+    # Every accepted job is recorded, also those still uploading when polling failed: three pending jobs,
+    # nothing confirmed.
     assert len(StateStore(con).pending_jobs("klaviyo")) == 3
     assert StateStore(con).snapshot("klaviyo") == {}
     assert StateStore(con).runs("klaviyo")[-1][3] == "failed"
@@ -235,14 +238,51 @@ def test_erase_requests_deletion_jobs(esp: EspEmulator, warehouse: Warehouse) ->
     assert "p00002" not in StateStore(con).snapshot("klaviyo")
 
 
+class _ThirdUploadFails(KlaviyoDestination):
+    """The third upload raises (an unexpected error, not an HTTP failure) while the first job is polled."""
+
+    uploads = 0
+
+    def _submit(
+        self, batch: list[tuple[Record, bytes]]
+    ) -> Iterator[tuple[str | None, list[Record], BatchResult]]:
+        self.uploads += 1
+        if self.uploads == 3:
+            raise _Crash
+        yield from super()._submit(batch)
+
+
+def test_a_failing_run_leaves_jobs_still_polled_pending_at_once(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con, _ = warehouse
+    rows = people(range(120))
+    write_audience(con, rows)
+    with EspEmulator(job_delay=2.0, klaviyo_rate_limits=False) as slow:
+        monkeypatch.setenv("KLAVIYO_API_KEY", slow.klaviyo_api_key)
+        started = time.monotonic()
+        with pytest.raises(_Crash):
+            sync(con, klaviyo_config(), _ThirdUploadFails(klaviyo(slow, max_profiles=40).config))
+        # The first job was being polled (it completes only after 2 s): the run did not wait for it.
+        assert time.monotonic() - started < 1.5
+        assert len(StateStore(con).pending_jobs("klaviyo")) == 2 and StateStore(con).snapshot("klaviyo") == {}
+        assert slow.wait_idle(10)
+        resumed = sync(con, klaviyo_config(), klaviyo(slow, max_profiles=40, job_timeout=30.0))
+        assert (resumed.outcome, resumed.resumed_jobs, resumed.sent) == ("success", 2, 40)
+        assert len(slow.klaviyo.jobs()) == 3  # the two pending jobs were polled, not submitted again
+        assert profiles(slow) == expected_profiles(rows)
+
+
 class _OneBadProfile(KlaviyoDestination):
     """A profile the spec refuses (unknown attribute), which makes the whole job a 400."""
 
-    def payload(self, record: Record) -> dict[str, Any]:
-        body = super().payload(record)
-        if record.email == "user11@example.com":
-            body["attributes"]["propertes"] = {"typo": True}
-        return body
+    def encode(self, record: Record) -> bytes:
+        encoded = super().encode(record)
+        if record.email != "user11@example.com":
+            return encoded
+        body = orjson.loads(encoded)
+        body["attributes"]["propertes"] = {"typo": True}
+        return orjson.dumps(body)
 
 
 def test_a_400_job_is_split_so_one_bad_profile_cannot_sink_it(esp: EspEmulator, warehouse: Warehouse) -> None:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from reverse_etl.destinations import DeliveryContext, FileConfig, FileDestination
+from reverse_etl.destinations.klaviyo import job_state
 from reverse_etl.diff import compute_diff, read_audience
 from reverse_etl.engine import sync
 from reverse_etl.models import (
@@ -128,6 +129,33 @@ def test_state_keeps_the_confirmed_hash_of_a_rejected_change() -> None:
     state.commit_batch("d", "r3", [rec("k", "h1")], [], [], [])
     assert state.snapshot("d")["k"].status == "synced"
     assert [(e[0], e[3]) for e in state.errors("d")] == [("r2", "bad")]
+
+
+def test_pending_jobs_read_back_in_both_stored_forms() -> None:
+    """Jobs are stored as columns now; a job an earlier version stored (a dict per record) still resumes."""
+    con = duckdb.connect(":memory:")
+    state = StateStore(con)
+    records = [rec("a", "h1"), rec("b", "h2")]
+    state.add_pending_job("klaviyo", "r1", "old", [_to_state(records[0], False), _to_state(records[1], True)])
+    state.add_pending_job("klaviyo", "r1", "new", job_state(records, {"b"}))
+    expected = [
+        {"key": "a", "email": "a@example.com", "row_hash": "h1", "consent": False, "subscribe": False},
+        {"key": "b", "email": "b@example.com", "row_hash": "h2", "consent": False, "subscribe": True},
+    ]
+    assert dict(state.pending_jobs("klaviyo")) == {"old": expected, "new": expected}
+    state.commit_batch("klaviyo", "r2", records, [], [], [], job_ids=["old", "new"])
+    assert state.pending_jobs("klaviyo") == []
+
+
+def _to_state(record: Record, subscribe: bool) -> dict[str, Any]:
+    """A pending job's record as versions before job_state stored it."""
+    return {
+        "key": record.key,
+        "email": record.email,
+        "row_hash": record.row_hash,
+        "consent": record.consent,
+        "subscribe": subscribe,
+    }
 
 
 class _Response:
