@@ -111,9 +111,10 @@ def run() -> str:
 
     memory_limit = os.environ.get("PERSONALIZE_DUCKDB_MEMORY_LIMIT", "80%")
     return (
-        "`dbt build --select +staging +quality +intermediate --exclude-resource-type unit_test`: every "
-        "model under staging/, quality/ and intermediate/ (cleaning, quarantine, reconciliation, identity "
-        "graph, web sessions), the seeds they read and their data tests; no marts. DuckDB file warehouse, "
+        "Full build: `dbt build --select +staging +quality +intermediate --exclude-resource-type "
+        "unit_test`, every model under staging/, quality/ and intermediate/ (cleaning, quarantine, "
+        "reconciliation, identity graph, web sessions), the seeds they read and their data tests; no "
+        "marts. DuckDB file warehouse, "
         f"2 dbt threads, DuckDB memory_limit {memory_limit} and preserve_insertion_order off, on the "
         "generator's datasets (seed 1). Wall time is what the targets are about; CPU time shows how much "
         "of it was work rather than waiting for a shared machine (compare it with the load average). The "
@@ -123,8 +124,9 @@ def run() -> str:
         "above, as Dagster's raw-files sensor selects the assets downstream of the changed landing "
         "folders) with the data tests of what it rebuilt (`--indirect-selection buildable`). The event "
         "models (base_/stg_web__events, base_/stg_esp__events, int_web_sessions) are incremental and equal "
-        "to a full refresh (tests/dbt/test_incremental_events.py); their data tests check the rows the run "
-        "wrote (macro rows_written_by_this_run: row-local tests on the new rows, uniqueness as new keys "
-        "unique among themselves and absent from the older rows); everything else is rebuilt and tested "
-        "over all rows.\n\n" + "\n".join(lines) + "\n"
+        "to a full refresh (tests/dbt/test_incremental_events.py); the data tests of stg_web__events, "
+        "stg_esp__events and int_web_sessions check the rows the run wrote (macro "
+        "rows_written_by_this_run: row-local tests on the new rows, uniqueness as new keys unique among "
+        "themselves and absent from the older rows). Everything else (orders, CRM, consent, the identity "
+        "graph, quality) is rebuilt and tested over all rows.\n\n" + "\n".join(lines) + "\n"
     )
