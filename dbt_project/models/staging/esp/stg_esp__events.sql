@@ -12,56 +12,20 @@
 }}
 
 -- An incremental run rewrites exactly the events whose row a full refresh would change, so it equals a
--- full refresh (tests/dbt/test_incremental_events.py):
---   - every event with a delivery in a landing file this model has not seen yet (base_esp__events has
---     already re-ranked all of that event's deliveries);
---   - every clean event later than the latest event held here: events held back as future_dated become
---     clean only when the data clock moves past them, and then they lie after everything already loaded.
--- A clean event never turns quarantined or disappears while landing files are only added (the clock only
--- moves forward). Editing or removing a landing file, or changing var machine_open_user_agent_pattern,
--- needs --full-refresh, as for base_esp__events. A landing file none of whose rows is kept here (all
--- quarantined or superseded) counts as unseen on every run: its events are rewritten again, unchanged.
-with
-{%- if is_incremental() %}
-    loaded_files as (
-
-        select distinct source_file from {{ this }}
-
-    ),
-
-    latest_loaded as (
-
-        select max(event_at) as event_at from {{ this }}
-
-    ),
-
-    changed_events as (
-
-        select deliveries.event_id
-        from {{ ref('base_esp__events') }} as deliveries
-        where deliveries.source_file not in (select loaded_files.source_file from loaded_files)
-
-        union
-
-        select deliveries.event_id
-        from {{ ref('base_esp__events') }} as deliveries
-        cross join latest_loaded
-        where
-            deliveries.quarantine_reason is null
-            and (latest_loaded.event_at is null or deliveries.event_at > latest_loaded.event_at)
-
-    ),
-{% endif %}
-
-first_deliveries as (
+-- full refresh (tests/dbt/test_incremental_events.py): the kept deliveries of landing files this model has
+-- not loaded yet, and the events later than the latest one it holds (macro new_deliveries_filter): new
+-- events, re-deliveries that now win (the merge on event_id replaces the older row), and events held back
+-- as future_dated until the data clock moved past them. A clean event never turns quarantined or
+-- disappears while landing files are only added (the clock only moves forward). Editing or removing a
+-- landing file, or changing var machine_open_user_agent_pattern, needs --full-refresh, as for
+-- base_esp__events.
+with first_deliveries as (
 
     select * from {{ ref('base_esp__events') }}
     where
         quarantine_reason is null
         and not is_superseded
-        {%- if is_incremental() %}
-            and event_id in (select changed_events.event_id from changed_events)
-        {%- endif %}
+        and {{ new_deliveries_filter(ref('base_esp__events')) }}
 
 ),
 
