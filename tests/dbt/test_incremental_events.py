@@ -4,7 +4,8 @@ a full refresh gives, and a rerun with no new files changes nothing.
 Besides the generator's next day, the new delivery carries hand-made web events that exercise each rule of
 the incremental models: an identity merge (an anonymous device logs in as an existing customer, so the
 sessions of that customer's other devices must be re-stamped), a late event inside the session timeout that
-joins two existing sessions, and a re-delivery that wins over the first receipt. Data tests of an
+joins two existing sessions, and a re-delivery that wins over the first receipt; and a products delivery
+adds a product that earlier events referred to (their is_unknown_product flips). Data tests of an
 incremental build check only the rows it wrote (macro rows_written_by_this_run); the last test shows that
 a bad row in a new file and a key clash with an older row still fail the build.
 """
@@ -42,6 +43,10 @@ WEB_EVENTS_HEADER = (
     "event_id", "anonymous_id", "user_id", "event_type", "product_id", "url", "search_query", "user_agent",
     "event_at", "received_at",
 )  # fmt: skip
+PRODUCTS_HEADER = (
+    "product_id", "sku", "name", "category", "brand", "price", "currency", "is_active", "image_url",
+    "product_url", "updated_at",
+)  # fmt: skip
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
 
@@ -53,6 +58,7 @@ class Scenario:
     joined_device: str
     joined_sessions_before: int
     redelivered_event: str
+    catalogued_product: str
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:
@@ -171,6 +177,11 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         limit 1
         """,
     )[0]
+    # A product that events referred to before the catalogue had it: their is_unknown_product flips.
+    catalogued_product = _query(
+        settings,
+        "select min(product_id) from staging.stg_web__events where is_unknown_product",
+    )[0][0]
     latest_received_at = _query(settings, "select max(received_at) from staging.stg_web__events")[0][0]
     middle_of_gap = gap_start + (gap_end - gap_start) / 2
     rows = [
@@ -189,6 +200,7 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         joined_device=joined_device,
         joined_sessions_before=joined_sessions_before,
         redelivered_event=redelivered[0],
+        catalogued_product=catalogued_product,
     )
     return scenario, rows
 
@@ -213,6 +225,13 @@ def scenario(datasets: tuple[Settings, Settings, Path]) -> Scenario:
     picked, rows = _hand_made_events(incremental)
 
     write_csv(next_day / "web_events" / "part-2.csv", WEB_EVENTS_HEADER, rows)
+    latest = _query(incremental, "select max(received_at) from staging.stg_web__events")[0][0]
+    write_csv(
+        next_day / "products" / "part-2.csv",
+        PRODUCTS_HEADER,
+        [(picked.catalogued_product, "SKU-LATE", "Late Tee", "apparel", "Northwind", "10", "USD", "true",
+          "https://cdn.example.com/late.jpg", "https://shop.example.com/p/late", _iso(latest))],
+    )  # fmt: skip
     deliver(next_day, incremental.raw_dir)
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
     run_dbt(["build", "--full-refresh", *STAGING_UP_TO_QUALITY], refreshed, capture=True)
@@ -251,6 +270,11 @@ def test_incremental_run_after_a_new_day_equals_full_refresh(
         incremental,
         f"select url from staging.stg_web__events where event_id = '{scenario.redelivered_event}'",
     ) == [("/redelivered",)]
+    assert _query(
+        incremental,
+        "select distinct is_unknown_product from staging.stg_web__events "
+        f"where product_id = '{scenario.catalogued_product}'",
+    ) == [(False,)]
     # Only the new and changed rows were written by the incremental build.
     loaded_at = _query(
         incremental, "select loaded_at, count(*) from staging.stg_web__events group by loaded_at order by 1"
