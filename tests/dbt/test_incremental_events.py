@@ -1,8 +1,19 @@
 """Incremental event models: appending a new day of raw files and running incrementally gives exactly what
-a full refresh gives, and a rerun with no new files changes nothing."""
+a full refresh gives, and a rerun with no new files changes nothing.
+
+Besides the generator's next day, the new delivery carries hand-made web events that exercise each rule of
+the incremental models: an identity merge (an anonymous device logs in as an existing customer, so the
+sessions of that customer's other devices must be re-stamped), a late event inside the session timeout that
+joins two existing sessions, and a re-delivery that wins over the first receipt; and a products delivery
+adds a product that earlier events referred to (their is_unknown_product flips). Data tests of an
+incremental build check only the rows it wrote (macro rows_written_by_this_run); the last test shows that
+a bad row in a new file and a key clash with an older row still fail the build.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -10,8 +21,9 @@ import pytest
 
 from datagen import GeneratorConfig, generate
 from datagen.arrivals import deliver, split_last_day
-from personalize.dbt import run_dbt
+from personalize.dbt import DbtError, run_dbt
 from personalize.settings import Settings
+from tests.conftest import write_csv
 
 COMPARED = [
     "staging.base_web__events",
@@ -22,14 +34,175 @@ COMPARED = [
     "intermediate.int_identity_map",
     "quality.quality_source_reconciliation",
 ]
+# Run metadata: when the build that wrote the row started. The one column a full refresh does not share.
+RUN_METADATA = "loaded_at"
 # Only what the compared relations are built from (and their tests): marts, ML and activation have their own
 # suites, and building them four times here would only cost time.
 STAGING_UP_TO_QUALITY = ["--select", "+staging", "+intermediate", "+quality"]
+WEB_EVENTS_HEADER = (
+    "event_id", "anonymous_id", "user_id", "event_type", "product_id", "url", "search_query", "user_agent",
+    "event_at", "received_at",
+)  # fmt: skip
+PRODUCTS_HEADER = (
+    "product_id", "sku", "name", "category", "brand", "price", "currency", "is_active", "image_url",
+    "product_url", "updated_at",
+)  # fmt: skip
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
 
-def _table(settings: Settings, relation: str) -> list[tuple]:
+@dataclass(frozen=True)
+class Scenario:
+    merged_device: str
+    customer_id: str
+    customer_devices: tuple[str, ...]
+    joined_device: str
+    joined_sessions_before: int
+    redelivered_event: str
+    catalogued_product: str
+
+
+def _query(settings: Settings, sql: str) -> list[tuple]:
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as connection:
-        return sorted(connection.sql(f"select * from {relation}").fetchall(), key=repr)
+        return connection.sql(sql).fetchall()
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, relation: str) -> str:
+    names = [row[0] for row in connection.sql(f"describe {relation}").fetchall() if row[0] != RUN_METADATA]
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _differences(left: Settings, right: Settings, relation: str) -> tuple[int, int]:
+    """Rows of `relation` in left and not in right, and the reverse (EXCEPT ALL, run metadata left out)."""
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{left.duckdb_path}' as left_db (read_only)")
+        connection.execute(f"attach '{right.duckdb_path}' as right_db (read_only)")
+        columns = _columns(connection, f"left_db.{relation}")
+        left_rows = f"select {columns} from left_db.{relation}"
+        right_rows = f"select {columns} from right_db.{relation}"
+        only_left = connection.sql(f"select count(*) from ({left_rows} except all {right_rows})").fetchall()
+        only_right = connection.sql(f"select count(*) from ({right_rows} except all {left_rows})").fetchall()
+    return only_left[0][0], only_right[0][0]
+
+
+def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
+    return {relation: _query(settings, f"select * from {relation} order by all") for relation in COMPARED}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...]]]:
+    """Pick devices of the warehouse as built and write web events that exercise each incremental rule."""
+    # A device that is a person on its own, whose node sorts before every node of a customer's person that
+    # has other devices with sessions: logging in on it merges the two, and the merged person is named after
+    # the device, so the customer's other devices change person without having a new event.
+    merged_device, customer_id, merged_last_end = _query(
+        settings,
+        """
+        with persons as (
+            select person_id, count(*) as identifiers, min(component_node) as component_node
+            from intermediate.int_identity_map group by person_id
+        ),
+        lone_devices as (
+            select map.identifier as anonymous_id, map.component_node
+            from intermediate.int_identity_map as map
+            inner join persons on map.person_id = persons.person_id
+            where map.identifier_type = 'anonymous_id' and persons.identifiers = 1
+        ),
+        customers as (
+            select customer.identifier as customer_id, persons.component_node
+            from intermediate.int_identity_map as customer
+            inner join persons on customer.person_id = persons.person_id
+            where customer.identifier_type = 'shop_customer_id'
+                and exists (
+                    select 1 from intermediate.int_web_sessions as sessions
+                    where sessions.person_id = customer.person_id
+                )
+        )
+        select lone_devices.anonymous_id, customers.customer_id,
+            (select max(ended_at) from intermediate.int_web_sessions as sessions
+             where sessions.anonymous_id = lone_devices.anonymous_id) as last_ended_at
+        from lone_devices
+        inner join customers on lone_devices.component_node < customers.component_node
+        where exists (
+            select 1 from intermediate.int_web_sessions as sessions
+            where sessions.anonymous_id = lone_devices.anonymous_id
+        )
+        order by lone_devices.anonymous_id, customers.customer_id
+        limit 1
+        """,
+    )[0]
+    customer_devices = tuple(
+        row[0]
+        for row in _query(
+            settings,
+            f"""
+            select distinct sessions.anonymous_id
+            from intermediate.int_web_sessions as sessions
+            inner join intermediate.int_identity_map as customer
+                on sessions.person_id = customer.person_id
+            where customer.identifier_type = 'shop_customer_id' and customer.identifier = '{customer_id}'
+            """,
+        )
+    )
+    # Two consecutive sessions of a device 31 to 60 minutes apart: an event in the middle of the gap is
+    # within the timeout of both, so it joins them and renumbers the device's later sessions.
+    joined_device, gap_start, gap_end = _query(
+        settings,
+        """
+        select anonymous_id, ended_at, next_started_at
+        from (
+            select anonymous_id, ended_at,
+                lead(started_at) over (partition by anonymous_id order by started_at) as next_started_at
+            from intermediate.int_web_sessions
+        ) as gaps
+        where next_started_at - ended_at between interval 31 minute and interval 60 minute
+        order by anonymous_id, ended_at
+        limit 1
+        """,
+    )[0]
+    joined_sessions_before = _query(
+        settings, f"select count(*) from intermediate.int_web_sessions where anonymous_id = '{joined_device}'"
+    )[0][0]
+    # An event re-delivered in the new file with an earlier receipt and another URL: the new delivery wins.
+    redelivered = _query(
+        settings,
+        """
+        select event_id, anonymous_id, user_id, event_type, product_id, url, search_query, user_agent,
+            event_at, received_at
+        from staging.stg_web__events
+        where not is_bot and received_at > event_at + interval 2 second
+        order by event_id
+        limit 1
+        """,
+    )[0]
+    # A product that events referred to before the catalogue had it: their is_unknown_product flips.
+    catalogued_product = _query(
+        settings,
+        "select min(product_id) from staging.stg_web__events where is_unknown_product",
+    )[0][0]
+    latest_received_at = _query(settings, "select max(received_at) from staging.stg_web__events")[0][0]
+    middle_of_gap = gap_start + (gap_end - gap_start) / 2
+    rows = [
+        ("test-merge-login", merged_device, customer_id, "login", "", "/login", "", BROWSER,
+         _iso(merged_last_end + timedelta(minutes=10)), _iso(latest_received_at)),
+        ("test-late-view", joined_device, "", "page_view", "", "/late", "", BROWSER,
+         _iso(middle_of_gap), _iso(latest_received_at)),
+        (redelivered[0], redelivered[1], redelivered[2] or "", redelivered[3], redelivered[4] or "",
+         "/redelivered", redelivered[6] or "", redelivered[7] or "", _iso(redelivered[8]),
+         _iso(redelivered[9] - timedelta(seconds=1))),
+    ]  # fmt: skip
+    scenario = Scenario(
+        merged_device=merged_device,
+        customer_id=customer_id,
+        customer_devices=customer_devices,
+        joined_device=joined_device,
+        joined_sessions_before=joined_sessions_before,
+        redelivered_event=redelivered[0],
+        catalogued_product=catalogued_product,
+    )
+    return scenario, rows
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +216,126 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Settin
     return incremental, refreshed, root / "next_day"
 
 
-def test_incremental_run_after_a_new_day_equals_full_refresh(
-    datasets: tuple[Settings, Settings, Path],
-) -> None:
+@pytest.fixture(scope="module")
+def scenario(datasets: tuple[Settings, Settings, Path]) -> Scenario:
+    """Build up to the day before, then land the next day with the hand-made events, build incrementally
+    and build a full refresh of the same files."""
     incremental, refreshed, next_day = datasets
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
-    before = {relation: _table(incremental, relation) for relation in ("staging.stg_web__events",)}
+    picked, rows = _hand_made_events(incremental)
 
+    write_csv(next_day / "web_events" / "part-2.csv", WEB_EVENTS_HEADER, rows)
+    latest = _query(incremental, "select max(received_at) from staging.stg_web__events")[0][0]
+    write_csv(
+        next_day / "products" / "part-2.csv",
+        PRODUCTS_HEADER,
+        [(picked.catalogued_product, "SKU-LATE", "Late Tee", "apparel", "Northwind", "10", "USD", "true",
+          "https://cdn.example.com/late.jpg", "https://shop.example.com/p/late", _iso(latest))],
+    )  # fmt: skip
     deliver(next_day, incremental.raw_dir)
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
     run_dbt(["build", "--full-refresh", *STAGING_UP_TO_QUALITY], refreshed, capture=True)
+    return picked
 
-    grown = _table(incremental, "staging.stg_web__events")
-    assert len(grown) > len(before["staging.stg_web__events"])
+
+def test_incremental_run_after_a_new_day_equals_full_refresh(
+    datasets: tuple[Settings, Settings, Path], scenario: Scenario
+) -> None:
+    incremental, refreshed, _ = datasets
+
     for relation in COMPARED:
-        assert _table(incremental, relation) == _table(refreshed, relation), relation
+        assert _differences(incremental, refreshed, relation) == (0, 0), relation
+
+    # The hand-made events did what they were written for, so the comparison above covered each rule.
+    person_of = dict(
+        _query(
+            incremental,
+            "select identifier, person_id from intermediate.int_identity_map "
+            f"where identifier in ('{scenario.merged_device}', '{scenario.customer_id}')",
+        )
+    )
+    assert person_of[scenario.merged_device] == person_of[scenario.customer_id]
+    restamped = _query(
+        incremental,
+        "select distinct person_id from intermediate.int_web_sessions where anonymous_id in "
+        f"({', '.join(repr(device) for device in (scenario.merged_device, *scenario.customer_devices))})",
+    )
+    assert restamped == [(person_of[scenario.customer_id],)]
+    joined = _query(
+        incremental,
+        f"select count(*) from intermediate.int_web_sessions where anonymous_id = '{scenario.joined_device}'",
+    )
+    assert joined == [(scenario.joined_sessions_before - 1,)]
+    assert _query(
+        incremental,
+        f"select url from staging.stg_web__events where event_id = '{scenario.redelivered_event}'",
+    ) == [("/redelivered",)]
+    assert _query(
+        incremental,
+        "select distinct is_unknown_product from staging.stg_web__events "
+        f"where product_id = '{scenario.catalogued_product}'",
+    ) == [(False,)]
+    # Only the new and changed rows were written by the incremental build.
+    loaded_at = _query(
+        incremental, "select loaded_at, count(*) from staging.stg_web__events group by loaded_at order by 1"
+    )
+    assert len(loaded_at) == 2 and loaded_at[1][1] < loaded_at[0][1] / 10
 
 
-def test_rerun_without_new_files_is_idempotent(datasets: tuple[Settings, Settings, Path]) -> None:
+def test_rerun_without_new_files_is_idempotent(
+    datasets: tuple[Settings, Settings, Path], scenario: Scenario
+) -> None:
     incremental, _, _ = datasets
-    snapshot = {relation: _table(incremental, relation) for relation in COMPARED}
+    # Every column, loaded_at included: a rerun with nothing new rewrites no row.
+    before = _snapshot(incremental)
 
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
 
-    assert {relation: _table(incremental, relation) for relation in COMPARED} == snapshot
+    assert _snapshot(incremental) == before
+
+
+def test_tests_of_an_incremental_build_catch_bad_new_rows(
+    datasets: tuple[Settings, Settings, Path], scenario: Scenario
+) -> None:
+    """Tests limited to the rows of the run still fail on a bad row of a new file, and on a new key that an
+    older row already holds."""
+    incremental, _, _ = datasets
+    # An older session row (not rewritten: its device gets no new event) that holds the key of a session the
+    # next build rewrites, the joined device's first one.
+    with duckdb.connect(str(incremental.duckdb_path)) as connection:
+        connection.execute(
+            """
+            insert into intermediate.int_web_sessions
+            select * replace ('planted-device' as anonymous_id)
+            from intermediate.int_web_sessions
+            where anonymous_id = ? and session_number = 1
+            """,
+            [scenario.joined_device],
+        )
+        latest = connection.sql("select max(received_at) from staging.stg_web__events").fetchall()[0][0]
+    write_csv(
+        incremental.raw_dir / "web_events" / "part-3.csv",
+        WEB_EVENTS_HEADER,
+        [("test-another-view", scenario.joined_device, "", "page_view", "", "/again", "", BROWSER,
+          _iso(latest), _iso(latest))],
+    )  # fmt: skip
+    # A bounce of an unknown kind passes base_esp__events (bounce types are not quarantined) and reaches
+    # stg_esp__events, whose accepted_values test must catch it.
+    write_csv(
+        incremental.raw_dir / "esp_events" / "part-3.csv",
+        ("event_id", "email", "campaign_id", "event_type", "bounce_type", "url", "user_agent", "event_at"),
+        [("test-bad-bounce", "someone@example.com", "c1", "bounce", "mushy", "", "", _iso(latest))],
+    )
+
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
+
+    assert "accepted_values_stg_esp__events_bounce_type" in failed.value.output
+    assert "unique_across_runs_int_web_sessions_session_id" in failed.value.output
+    # The build was incremental: the older rows were not rewritten, and the tests saw only the new ones.
+    [(written, total)] = _query(
+        incremental,
+        "select count(*) filter (where loaded_at = (select max(loaded_at) from staging.stg_esp__events)), "
+        "count(*) from staging.stg_esp__events",
+    )
+    assert 0 < written < total / 10

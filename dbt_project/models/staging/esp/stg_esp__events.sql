@@ -1,15 +1,31 @@
 -- One row per ESP event (duplicate webhook deliveries collapsed). Machine opens (Apple Mail Privacy
 -- Protection, image proxies, link scanners) are flagged so that open rates count people, not proxies.
--- A table, not a view: sessions, the identity graph, the reconciliation and every data test read it, and a
--- view would redo the join and the user-agent matching over millions of events for each of them.
-{{ config(materialized='table') }}
+-- Incremental, merged by event_id: the identity graph, the reconciliation, the email marts and every data
+-- test read it, and rebuilding it over every event after each landing file was among the dearest steps.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
+-- An incremental run rewrites exactly the events whose row a full refresh would change, so it equals a
+-- full refresh (tests/dbt/test_incremental_events.py): the kept deliveries of landing files this model has
+-- not loaded yet, and the events later than the latest one it holds (macro new_deliveries_filter): new
+-- events, re-deliveries that now win (the merge on event_id replaces the older row), and events held back
+-- as future_dated until the data clock moved past them. A clean event never turns quarantined or
+-- disappears while landing files are only added (the clock only moves forward). Editing or removing a
+-- landing file, or changing var machine_open_user_agent_pattern, needs --full-refresh, as for
+-- base_esp__events.
 with first_deliveries as (
 
     select * from {{ ref('base_esp__events') }}
     where
         quarantine_reason is null
         and not is_superseded
+        and {{ new_deliveries_filter(ref('base_esp__events')) }}
 
 ),
 
@@ -20,7 +36,7 @@ user_agents as (
     select
         user_agent,
         {{ is_machine_open_user_agent('user_agent') }} as is_machine_open_agent
-    from (select distinct user_agent from {{ ref('base_esp__events') }}) as delivered_agents
+    from (select distinct user_agent from first_deliveries) as delivered_agents
 
 )
 
@@ -35,7 +51,9 @@ select
     first_deliveries.user_agent,
     -- A missing user agent is not a machine (no match), as is_machine_open_user_agent says.
     first_deliveries.event_type = 'open' and coalesce(user_agents.is_machine_open_agent, false) as is_machine_open,
-    first_deliveries.event_at
+    first_deliveries.event_at,
+    first_deliveries.source_file,
+    {{ this_run_loaded_at() }} as loaded_at
 from first_deliveries
 left join user_agents
     on first_deliveries.user_agent = user_agents.user_agent

@@ -1,21 +1,40 @@
 -- One row per web event (duplicate deliveries collapsed). Bot traffic stays here, flagged, so that it is
 -- accounted for; behaviour models filter on is_bot.
--- A table, not a view: sessions, the identity graph, the reconciliation and every data test read it, and a
--- view would redo the join and the user-agent matching over millions of events for each of them.
-{{ config(materialized='table') }}
+-- Incremental, merged by event_id: sessions, the identity graph, the reconciliation and every data test read
+-- it, and rebuilding it over every event after each landing file was among the dearest steps of a run.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
-with first_deliveries as (
+-- An incremental run rewrites exactly the events whose row a full refresh would change, so it equals a
+-- full refresh (tests/dbt/test_incremental_events.py):
+--   - the kept deliveries of landing files this model has not loaded yet, and the events later than the
+--     latest one it holds (macro new_deliveries_filter): new events, re-deliveries that now win over the
+--     first receipt (the merge on event_id replaces the older row), and events held back as future_dated
+--     until the data clock moved past them;
+--   - every event whose is_unknown_product no longer matches the product catalogue (a product added or
+--     dropped by a products delivery), with only that flag recomputed.
+-- A clean event never turns quarantined or disappears while landing files are only added (the clock only
+-- moves forward). Editing or removing a landing file, or changing var bot_user_agent_pattern, needs
+-- --full-refresh, as for base_web__events.
+with catalogue as (
+
+    select product_id from {{ ref('stg_shop__products') }}
+
+),
+
+first_deliveries as (
 
     select * from {{ ref('base_web__events') }}
     where
         quarantine_reason is null
         and not is_superseded
-
-),
-
-catalogue as (
-
-    select product_id from {{ ref('stg_shop__products') }}
+        and {{ new_deliveries_filter(ref('base_web__events')) }}
 
 ),
 
@@ -26,26 +45,75 @@ user_agents as (
     select
         user_agent,
         {{ is_bot_user_agent('user_agent') }} as is_bot
-    from (select distinct user_agent from {{ ref('base_web__events') }}) as delivered_agents
+    from (select distinct user_agent from first_deliveries) as delivered_agents
+
+),
+
+fresh_rows as (
+
+    select
+        first_deliveries.event_id,
+        first_deliveries.anonymous_id,
+        first_deliveries.user_id,
+        first_deliveries.event_type,
+        first_deliveries.product_id,
+        first_deliveries.product_id is not null and catalogue.product_id is null as is_unknown_product,
+        first_deliveries.url,
+        first_deliveries.search_query,
+        first_deliveries.user_agent,
+        -- A missing user agent is not a bot (no match), as is_bot_user_agent says.
+        coalesce(user_agents.is_bot, false) as is_bot,
+        first_deliveries.event_at,
+        coalesce(first_deliveries.received_at, first_deliveries.event_at) as received_at,
+        first_deliveries.source_file
+    from first_deliveries
+    left join catalogue
+        on first_deliveries.product_id = catalogue.product_id
+    left join user_agents
+        on first_deliveries.user_agent = user_agents.user_agent
+
+),
+
+{% if is_incremental() %}
+    reflagged_rows as (
+
+        -- Held events whose product joined or left the catalogue: only is_unknown_product changes.
+        select
+            loaded.event_id,
+            loaded.anonymous_id,
+            loaded.user_id,
+            loaded.event_type,
+            loaded.product_id,
+            catalogue.product_id is null as is_unknown_product,
+            loaded.url,
+            loaded.search_query,
+            loaded.user_agent,
+            loaded.is_bot,
+            loaded.event_at,
+            loaded.received_at,
+            loaded.source_file
+        from {{ this }} as loaded
+        left join catalogue
+            on loaded.product_id = catalogue.product_id
+        where
+            loaded.product_id is not null
+            and loaded.is_unknown_product <> (catalogue.product_id is null)
+
+    ),
+{% endif %}
+
+written_rows as (
+
+    select * from fresh_rows
+    {%- if is_incremental() %}
+        union all
+        select * from reflagged_rows
+        where reflagged_rows.event_id not in (select fresh_rows.event_id from fresh_rows)
+    {%- endif %}
 
 )
 
 select
-    first_deliveries.event_id,
-    first_deliveries.anonymous_id,
-    first_deliveries.user_id,
-    first_deliveries.event_type,
-    first_deliveries.product_id,
-    first_deliveries.product_id is not null and catalogue.product_id is null as is_unknown_product,
-    first_deliveries.url,
-    first_deliveries.search_query,
-    first_deliveries.user_agent,
-    -- A missing user agent is not a bot (no match), as is_bot_user_agent says.
-    coalesce(user_agents.is_bot, false) as is_bot,
-    first_deliveries.event_at,
-    coalesce(first_deliveries.received_at, first_deliveries.event_at) as received_at
-from first_deliveries
-left join catalogue
-    on first_deliveries.product_id = catalogue.product_id
-left join user_agents
-    on first_deliveries.user_agent = user_agents.user_agent
+    *,
+    {{ this_run_loaded_at() }} as loaded_at
+from written_rows

@@ -1,0 +1,149 @@
+{#-
+    Incremental models of this project carry `loaded_at`, the start of the dbt invocation that wrote the row
+    (this_run_loaded_at). It is run metadata, the one column in which an incremental run and a full refresh
+    differ, and it serves two purposes: a downstream incremental model picks up the rows written since its
+    own last run (`loaded_at` greater than its own latest), and a data test of an incremental build can be
+    limited to the rows this run wrote (below).
+-#}
+
+{#-
+    this_run_loaded_at(): the start of the current dbt invocation as a UTC timestamp literal, to the
+    microsecond so that two invocations never share it. Every model and test of one invocation renders the
+    same value. Outside dbt (sqlfluff's templater) it renders current_timestamp.
+-#}
+{% macro this_run_loaded_at() -%}
+    {%- if run_started_at is defined -%}
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    rows_written_by_this_run(): for the data test being compiled, the predicate that limits it to the rows
+    the current invocation wrote into an incremental model, or `1 = 1` (every row).
+
+    A test opts in with the placeholder `__rows_written_by_this_run__` in its `where` config (it may be
+    combined with other conditions: `__rows_written_by_this_run__ and not is_unknown_product`);
+    get_where_subquery below substitutes it. The limit applies only when all of these hold, else every row
+    is tested:
+      - the command is `dbt build` without --full-refresh (a full refresh writes, and so tests, every row;
+        `dbt test` on its own tests every row);
+      - the tested model is incremental, has `loaded_at`, and is selected in this invocation, so that it
+        ran (or was skipped together with its tests) just before the test.
+
+    Why testing only the rows of this run is equivalent to testing every row, and where it is allowed:
+      - The rows not written by this run were written, and tested, by an earlier build: every incremental
+        model here rewrites a row whenever an input it depends on changes (see each model), so an old row
+        is exactly what a full refresh would hold, and it passed its tests when it was written. A failed
+        test fails the build; after fixing the cause, run with --full-refresh, which tests every row again.
+      - So a ROW-LOCAL property (not_null, accepted_values, an expression over the row's own columns, a
+        lookup that the model recomputes whenever the looked-up table changes) holds for every row iff it
+        holds for the new rows.
+      - UNIQUENESS is not row-local: the test unique_across_runs checks that the new keys are unique among
+        themselves AND absent from the old rows. Together with the old rows being unique (tested before),
+        that is uniqueness over every row.
+      - Tests that aggregate over the whole table (reconciliation, relationships into the model) are never
+        limited.
+-#}
+{% macro rows_written_by_this_run() -%}
+    {#- `model` is the test node being compiled; its parents are the models it tests. -#}
+    {%- set tested_node_ids = model.depends_on.nodes -%}
+    {%- set ns = namespace(limited=false) -%}
+    {%- if execute and flags.WHICH == 'build' and not flags.FULL_REFRESH -%}
+        {%- for node_id in tested_node_ids -%}
+            {%- set node = graph.nodes.get(node_id) -%}
+            {%- if node is not none and node.resource_type == 'model'
+                and node.config.materialized == 'incremental'
+                and 'loaded_at' in node.columns
+                and node_id in selected_resources -%}
+                {%- set ns.limited = true -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if ns.limited -%}
+        loaded_at = {{ this_run_loaded_at() }}
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    get_where_subquery(relation): dbt's own hook for a test's `where` config (see dbt's where_subquery.sql),
+    extended by one placeholder, `__rows_written_by_this_run__` (macro rows_written_by_this_run). Tests
+    without the placeholder behave exactly as in dbt.
+-#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and '__rows_written_by_this_run__' in where -%}
+        {%- set where = where | replace(
+            '__rows_written_by_this_run__', rows_written_by_this_run()
+        ) -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    unique_across_runs(model, column_name): `column_name` is unique over every row of the model. In a
+    `dbt build` of an incremental model (see rows_written_by_this_run) it checks the rows written by this
+    run only: their keys are unique among themselves and none of them is held by an older row, which,
+    with the older rows unique (they passed this test when written), is uniqueness over every row. In any
+    other invocation it is dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`.
+-#}
+{% test unique_across_runs(model, column_name) %}
+    {%- set this_run = rows_written_by_this_run() %}
+
+with new_keys as (
+
+    select {{ column_name }} as unique_field
+    from {{ model }}
+    where
+        {{ this_run }}
+        and {{ column_name }} is not null
+
+),
+
+repeated_new_keys as (
+
+    select
+        unique_field,
+        count(*) as n_records
+    from new_keys
+    group by unique_field
+    having count(*) > 1
+
+),
+
+keys_held_by_older_rows as (
+
+    {%- if this_run != '1 = 1' %}
+        select
+            older.{{ column_name }} as unique_field,
+            2 as n_records
+        from {{ model }} as older
+        inner join new_keys
+            on older.{{ column_name }} = new_keys.unique_field
+        where not ({{ this_run }})
+    {%- else %}
+        -- Every row is new in this invocation: nothing older to compare with.
+        select
+            unique_field,
+            n_records
+        from repeated_new_keys
+        where 1 = 0
+    {%- endif %}
+
+)
+
+select * from repeated_new_keys
+union all
+select * from keys_held_by_older_rows
+
+{% endtest %}
