@@ -273,3 +273,39 @@
     ) as consent_changes_ranked
     where recency_rank = 1
 {%- endmacro %}
+
+{#-
+    Web sessions of identified people in the 365 days ending with each cutoff: sessions_365d and
+    last_session_at. A longer view than person_web_sessions' 90 days: how often someone browses over a
+    year, and how long ago they last did, say something about their purchase rate and whether they are
+    still around that the order history alone does not (the ML features use it).
+-#}
+{% macro person_web_history(cutoffs) -%}
+    select
+        sessions.person_id,
+        cutoffs.as_of_date,
+        count(*) as sessions_365d,
+        max(sessions.started_at) as last_session_at
+    from {{ ref('int_web_sessions') }} as sessions
+    inner join {{ cutoffs }} as cutoffs
+        on
+            sessions.started_at >= {{ as_of_window_start_at('cutoffs.as_of_date', 365) }}
+            and sessions.started_at < {{ as_of_end_at('cutoffs.as_of_date') }}
+    where sessions.person_id is not null
+    group by sessions.person_id, cutoffs.as_of_date
+{%- endmacro %}
+
+{#-
+    Email engagement per (person, cutoff) over every event of person_esp_events (no window): emails sent,
+    human opens (not machine or Apple-MPP opens) and clicks.
+-#}
+{% macro person_email_history(esp_events) -%}
+    select
+        person_id,
+        as_of_date,
+        sum(case when event_type = 'sent' then 1 else 0 end) as email_sends,
+        sum(case when event_type = 'open' and not is_machine_open then 1 else 0 end) as email_human_opens,
+        sum(case when event_type = 'click' then 1 else 0 end) as email_clicks
+    from {{ esp_events }}
+    group by person_id, as_of_date
+{%- endmacro %}

@@ -5,8 +5,8 @@
     with one row per cutoff in a column `as_of_date`.
 
     Every feature comes from the person_* macros the marts use (person_orders_as_of, person_rfm_values,
-    person_btyd_summary, person_order_facts, person_web_sessions, person_product_events,
-    person_esp_events, person_email_engagement, person_email_consent), so training, scoring and the marts
+    person_btyd_summary, person_order_facts, person_web_sessions, person_web_history, person_product_events,
+    person_esp_events, person_email_engagement, person_email_history, person_email_consent), so training, scoring and the marts
     share one definition of each quantity. ml_training_examples and ml_scoring_features differ only in
     their cutoffs (and the labels).
 
@@ -74,6 +74,26 @@ ml_email_consent as (
 
 ),
 
+ml_web_history as (
+
+    {{ person_web_history(cutoffs) }}
+
+),
+
+-- Its own scan of the ESP events: a CTE that two others read may be materialized whole, which at millions
+-- of events times several cutoffs does not fit in memory.
+ml_esp_event_history as (
+
+    {{ person_esp_events(cutoffs) }}
+
+),
+
+ml_email_history as (
+
+    {{ person_email_history('ml_esp_event_history') }}
+
+),
+
 ml_features as (
 
     select
@@ -99,6 +119,10 @@ ml_features as (
         on rfm.person_id = engagement.person_id and rfm.as_of_date = engagement.as_of_date
     left join ml_email_consent as consent
         on rfm.person_id = consent.person_id and rfm.as_of_date = consent.as_of_date
+    left join ml_web_history as web_history
+        on rfm.person_id = web_history.person_id and rfm.as_of_date = web_history.as_of_date
+    left join ml_email_history as email_history
+        on rfm.person_id = email_history.person_id and rfm.as_of_date = email_history.as_of_date
 
 )
 {%- endmacro %}
@@ -141,6 +165,13 @@ ml_features as (
         ('days_since_last_click', dbt.datediff('cast(engagement.last_click_at as date)', 'rfm.as_of_date', 'day')),
         ('is_email_opted_in', "case when consent.status = 'opted_in' then 1 else 0 end"),
         ('is_email_opted_out', "case when consent.status = 'opted_out' then 1 else 0 end"),
+        ('sessions_365d', 'coalesce(web_history.sessions_365d, 0)'),
+        ('days_since_last_session',
+            dbt.datediff('cast(web_history.last_session_at as date)', 'rfm.as_of_date', 'day')),
+        ('email_sends_all', 'coalesce(email_history.email_sends, 0)'),
+        ('email_human_opens_all', 'coalesce(email_history.email_human_opens, 0)'),
+        ('email_clicks_all', 'coalesce(email_history.email_clicks, 0)'),
+        ('email_human_open_rate', '1.0 * email_history.email_human_opens / nullif(email_history.email_sends, 0)'),
     ] -%}
     {{ return(features) }}
 {%- endmacro %}
