@@ -296,16 +296,24 @@
 {%- endmacro %}
 
 {#-
-    Email engagement per (person, cutoff) over every event of person_esp_events (no window): emails sent,
-    human opens (not machine or Apple-MPP opens) and clicks.
+    Email activity per (person, cutoff) from person_esp_events in one pass, without the per-campaign step of
+    person_email_engagement (the same sums, minus the distinct-campaign counts): sends, human opens and
+    clicks over 30 days, 90 days and every event before the end of the cutoff, and the last human open and
+    click. With several cutoffs at millions of people the per-campaign groups do not fit in memory; the ML
+    training sets use this.
 -#}
-{% macro person_email_history(esp_events) -%}
+{% macro person_email_activity(esp_events) -%}
     select
         person_id,
         as_of_date,
-        sum(case when event_type = 'sent' then 1 else 0 end) as email_sends,
-        sum(case when event_type = 'open' and not is_machine_open then 1 else 0 end) as email_human_opens,
-        sum(case when event_type = 'click' then 1 else 0 end) as email_clicks
+        {%- for window, condition in [('_30d', 'is_in_30d'), ('_90d', 'is_in_90d'), ('', 'true')] %}
+        sum(case when event_type = 'sent' and {{ condition }} then 1 else 0 end) as email_sends{{ window }},
+        sum(case when event_type = 'open' and not is_machine_open and {{ condition }} then 1 else 0 end)
+            as email_human_opens{{ window }},
+        sum(case when event_type = 'click' and {{ condition }} then 1 else 0 end) as email_clicks{{ window }},
+        {%- endfor %}
+        max(case when event_type = 'open' and not is_machine_open then event_at end) as last_human_open_at,
+        max(case when event_type = 'click' then event_at end) as last_click_at
     from {{ esp_events }}
     group by person_id, as_of_date
 {%- endmacro %}

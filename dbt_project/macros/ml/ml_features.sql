@@ -6,7 +6,7 @@
 
     Every feature comes from the person_* macros the marts use (person_orders_as_of, person_rfm_values,
     person_btyd_summary, person_order_facts, person_web_sessions, person_web_history, person_product_events,
-    person_esp_events, person_email_engagement, person_email_history, person_email_consent), so training, scoring and the marts
+    person_esp_events, person_email_activity, person_email_consent), so training, scoring and the marts
     share one definition of each quantity. ml_training_examples and ml_scoring_features differ only in
     their cutoffs (and the labels).
 
@@ -62,9 +62,11 @@ ml_esp_events as (
 
 ),
 
-ml_email_engagement as (
+-- Not person_email_engagement: its per-campaign groups, times every cutoff, exhaust memory at millions of
+-- people; person_email_activity computes the same sums in one pass.
+ml_email_activity as (
 
-    {{ person_email_engagement('ml_esp_events') }}
+    {{ person_email_activity('ml_esp_events') }}
 
 ),
 
@@ -80,19 +82,6 @@ ml_web_history as (
 
 ),
 
--- Its own scan of the ESP events: a CTE that two others read may be materialized whole, which at millions
--- of events times several cutoffs does not fit in memory.
-ml_esp_event_history as (
-
-    {{ person_esp_events(cutoffs) }}
-
-),
-
-ml_email_history as (
-
-    {{ person_email_history('ml_esp_event_history') }}
-
-),
 
 ml_features as (
 
@@ -115,14 +104,12 @@ ml_features as (
         on rfm.person_id = sessions.person_id and rfm.as_of_date = sessions.as_of_date
     left join ml_product_event_counts as product_events
         on rfm.person_id = product_events.person_id and rfm.as_of_date = product_events.as_of_date
-    left join ml_email_engagement as engagement
+    left join ml_email_activity as engagement
         on rfm.person_id = engagement.person_id and rfm.as_of_date = engagement.as_of_date
     left join ml_email_consent as consent
         on rfm.person_id = consent.person_id and rfm.as_of_date = consent.as_of_date
     left join ml_web_history as web_history
         on rfm.person_id = web_history.person_id and rfm.as_of_date = web_history.as_of_date
-    left join ml_email_history as email_history
-        on rfm.person_id = email_history.person_id and rfm.as_of_date = email_history.as_of_date
 
 )
 {%- endmacro %}
@@ -168,10 +155,10 @@ ml_features as (
         ('sessions_365d', 'coalesce(web_history.sessions_365d, 0)'),
         ('days_since_last_session',
             dbt.datediff('cast(web_history.last_session_at as date)', 'rfm.as_of_date', 'day')),
-        ('email_sends_all', 'coalesce(email_history.email_sends, 0)'),
-        ('email_human_opens_all', 'coalesce(email_history.email_human_opens, 0)'),
-        ('email_clicks_all', 'coalesce(email_history.email_clicks, 0)'),
-        ('email_human_open_rate', '1.0 * email_history.email_human_opens / nullif(email_history.email_sends, 0)'),
+        ('email_sends_all', 'coalesce(engagement.email_sends, 0)'),
+        ('email_human_opens_all', 'coalesce(engagement.email_human_opens, 0)'),
+        ('email_clicks_all', 'coalesce(engagement.email_clicks, 0)'),
+        ('email_human_open_rate', '1.0 * engagement.email_human_opens / nullif(engagement.email_sends, 0)'),
     ] -%}
     {{ return(features) }}
 {%- endmacro %}
