@@ -44,9 +44,14 @@ ml_web_sessions as (
 
 ),
 
+-- Only the 90 days the counts look at: person_product_events reaches back to the first event (customer_360
+-- wants the last viewed product), and every event times every cutoff ran out of memory at 1M customers.
+-- The filter becomes a join condition; people without recent events still get zeros (coalesce below).
 ml_product_events as (
 
-    {{ person_product_events(cutoffs) }}
+    select *
+    from ({{ person_product_events(cutoffs) }}) as product_events
+    where product_events.event_at >= {{ as_of_window_start_at('product_events.as_of_date', 90) }}
 
 ),
 
