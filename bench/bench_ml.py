@@ -543,8 +543,9 @@ def prebuilt_warehouses() -> dict[int, Path]:
     return found
 
 
-def time_python_step(warehouse: Path) -> tuple[int, int, dict[str, float]]:
-    """Training rows, people scored, seconds per step of load + BTYD stacking + train + score, both models."""
+def time_python_step(warehouse: Path) -> tuple[int, int, int, dict[str, float]]:
+    """Training rows, training cutoffs, people scored, seconds per step of load + BTYD stacking + train +
+    score, both models."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -557,7 +558,7 @@ def time_python_step(warehouse: Path) -> tuple[int, int, dict[str, float]]:
     started = time.perf_counter()
     _train_score(examples, scoring, examples.features)
     seconds["train + score"] = time.perf_counter() - started
-    return len(examples.rows), len(scoring.rows), seconds
+    return len(examples.rows), len(examples.cutoffs), len(scoring.rows), seconds
 
 
 def time_production_run(warehouse: Path, work: Path) -> float:
@@ -590,7 +591,7 @@ def run_speed(work: Path) -> str:
     sizes = [int(s) for s in os.environ.get("BENCH_ML_SIZES", "100000").split(",")]
     prebuilt = prebuilt_warehouses()
     lines = [
-        "| customers | training rows | people scored | load | BTYD stacking | train + score | "
+        "| customers | training rows (cutoffs) | people scored | load | BTYD stacking | train + score | "
         "backtest recipe total | production run |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -598,10 +599,11 @@ def run_speed(work: Path) -> str:
     for customers in sizes:
         warehouse = prebuilt.get(customers) or speed_warehouse(customers)
         sources.append(f"{customers:,}: `{warehouse}`")
-        rows, people, seconds = time_python_step(warehouse)
+        rows, cutoffs, people, seconds = time_python_step(warehouse)
         production = time_production_run(warehouse, work)
         lines.append(
-            f"| {customers:,} | {rows:,} | {people:,} | {seconds['load']:.1f} s | {seconds['stack']:.1f} s "
+            f"| {customers:,} | {rows:,} ({cutoffs}) | {people:,} | {seconds['load']:.1f} s "
+            f"| {seconds['stack']:.1f} s "
             f"| {seconds['train + score']:.1f} s | {sum(seconds.values()):.1f} s | {production:.1f} s |"
         )
     not_run = (
@@ -623,7 +625,8 @@ def run_speed(work: Path) -> str:
         "training both models (early stopping, refit), fitting the baselines on the validation window and "
         "evaluating, the promotion decision and registry, scoring everyone with per-person reasons "
         "(Saabas contributions above 5,000 rows) and writing ml.churn_scores / ml.ltv_scores. Generator "
-        "datasets, seed 1, dbt defaults (90-day windows, 6 cutoffs); warehouses: "
+        "datasets, seed 1, 90-day windows, cutoffs 30 days apart (the dbt defaults, 6 cutoffs, unless the "
+        "table says otherwise); warehouses: "
         + "; ".join(sources)
         + ".\n\n"
         + "\n".join(lines)
