@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import duckdb
 import numpy as np
+import pandas as pd
 import xgboost as xgb
 
 EXACT_MAX_ROWS = 5_000
@@ -30,7 +32,12 @@ def contributions(
 
 
 def reasons_json(contribs: np.ndarray, features: Sequence[str], top: int = TOP_REASONS) -> list[str]:
-    """One JSON array per row: the ``top`` features with the largest |contribution|, largest first."""
+    """One JSON array per row: the ``top`` features with the largest |contribution|, largest first.
+
+    The text is assembled by DuckDB from the chosen (feature, contribution) columns: formatting a million
+    rows' JSON in a Python loop took longer than the whole model fit (half a minute per model at a million
+    people), DuckDB does it vectorized on every core in about a second.
+    """
     per_feature = contribs[:, :-1]
     k = min(top, per_feature.shape[1])
     if k == 0:
@@ -40,12 +47,21 @@ def reasons_json(contribs: np.ndarray, features: Sequence[str], top: int = TOP_R
     order = np.argsort(-np.take_along_axis(magnitude, candidates, axis=1), axis=1, kind="stable")
     chosen = np.take_along_axis(candidates, order, axis=1)
     values = np.take_along_axis(per_feature, chosen, axis=1)
-    names = [json.dumps(name) for name in features]
-    return [
-        "["
-        + ",".join(
-            f'{{"feature":{names[f]},"contribution":{v:.6g}}}' for f, v in zip(row_f, row_v, strict=True)
-        )
-        + "]"
-        for row_f, row_v in zip(chosen.tolist(), values.tolist(), strict=True)
-    ]
+    columns: dict[str, np.ndarray] = {"row_number": np.arange(chosen.shape[0])}
+    for i in range(k):
+        columns[f"feature_{i}"] = chosen[:, i].astype(np.int32) + 1  # DuckDB lists are 1-based
+        columns[f"contribution_{i}"] = values[:, i].astype(np.float64)
+    items = " || ',' || ".join(
+        f"""'{{"feature":' || $names[feature_{i}] || ',"contribution":' """
+        f"""|| printf('%.6g', contribution_{i}) || '}}'"""
+        for i in range(k)
+    )
+    chosen_frame = pd.DataFrame(columns)
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        con.register("chosen", chosen_frame)
+        text = con.execute(
+            f"select '[' || {items} || ']' from chosen order by row_number",
+            {"names": [json.dumps(name) for name in features]},
+        ).fetchnumpy()
+    return next(iter(text.values())).tolist()

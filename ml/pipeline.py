@@ -74,14 +74,19 @@ def train_candidate(
     baselines: BaselinePredictions | None = None,
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
+    data_fingerprint: str | None = None,
 ) -> Candidate:
-    """Train one kind, evaluate it against the baselines, apply the promotion rule, store it."""
+    """Train one kind, evaluate it against the baselines, apply the promotion rule, store it.
+
+    ``baselines`` and ``data_fingerprint`` (``fingerprint(examples)``) may be passed when several kinds
+    share them: at millions of rows each costs seconds.
+    """
     trained = train_model(examples, kind, config, progress)
     baselines = baselines or validation_baselines(examples)
     evaluation = evaluate(trained, baselines)
     decision = decide(evaluation)
     created_at = datetime.now(UTC)
-    data_fingerprint = fingerprint(examples)
+    data_fingerprint = data_fingerprint or fingerprint(examples)
     validation_cutoff = trained.validation_cutoff.isoformat()
     metadata = ModelMetadata(
         version=registry.make_version(kind, validation_cutoff, data_fingerprint, created_at),
@@ -117,16 +122,24 @@ def train_candidates(
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
 ) -> dict[Kind, Candidate]:
-    """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (one baseline fit shared)."""
+    """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (one baseline fit and one
+    data fingerprint shared)."""
     examples = load_training_examples(con)
     if progress:
         progress(
             f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}"
         )
     baselines = validation_baselines(examples)
+    data_fingerprint = fingerprint(examples)
     return {
         kind: train_candidate(
-            examples, model_dir, kind, baselines=baselines, config=config, progress=progress
+            examples,
+            model_dir,
+            kind,
+            baselines=baselines,
+            config=config,
+            progress=progress,
+            data_fingerprint=data_fingerprint,
         )
         for kind in kinds
     }

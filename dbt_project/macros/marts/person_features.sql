@@ -273,3 +273,47 @@
     ) as consent_changes_ranked
     where recency_rank = 1
 {%- endmacro %}
+
+{#-
+    Web sessions of identified people in the 365 days ending with each cutoff: sessions_365d and
+    last_session_at. A longer view than person_web_sessions' 90 days: how often someone browses over a
+    year, and how long ago they last did, say something about their purchase rate and whether they are
+    still around that the order history alone does not (the ML features use it).
+-#}
+{% macro person_web_history(cutoffs) -%}
+    select
+        sessions.person_id,
+        cutoffs.as_of_date,
+        count(*) as sessions_365d,
+        max(sessions.started_at) as last_session_at
+    from {{ ref('int_web_sessions') }} as sessions
+    inner join {{ cutoffs }} as cutoffs
+        on
+            sessions.started_at >= {{ as_of_window_start_at('cutoffs.as_of_date', 365) }}
+            and sessions.started_at < {{ as_of_end_at('cutoffs.as_of_date') }}
+    where sessions.person_id is not null
+    group by sessions.person_id, cutoffs.as_of_date
+{%- endmacro %}
+
+{#-
+    Email activity per (person, cutoff) from person_esp_events in one pass, without the per-campaign step of
+    person_email_engagement (the same sums, minus the distinct-campaign counts): sends, human opens and
+    clicks over 30 days, 90 days and every event before the end of the cutoff, and the last human open and
+    click. With several cutoffs at millions of people the per-campaign groups do not fit in memory; the ML
+    training sets use this.
+-#}
+{% macro person_email_activity(esp_events) -%}
+    select
+        person_id,
+        as_of_date,
+        {%- for window, condition in [('_30d', 'is_in_30d'), ('_90d', 'is_in_90d'), ('', 'true')] %}
+        sum(case when event_type = 'sent' and {{ condition }} then 1 else 0 end) as email_sends{{ window }},
+        sum(case when event_type = 'open' and not is_machine_open and {{ condition }} then 1 else 0 end)
+            as email_human_opens{{ window }},
+        sum(case when event_type = 'click' and {{ condition }} then 1 else 0 end) as email_clicks{{ window }},
+        {%- endfor %}
+        max(case when event_type = 'open' and not is_machine_open then event_at end) as last_human_open_at,
+        max(case when event_type = 'click' then event_at end) as last_click_at
+    from {{ esp_events }}
+    group by person_id, as_of_date
+{%- endmacro %}

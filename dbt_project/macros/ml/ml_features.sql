@@ -5,8 +5,8 @@
     with one row per cutoff in a column `as_of_date`.
 
     Every feature comes from the person_* macros the marts use (person_orders_as_of, person_rfm_values,
-    person_btyd_summary, person_order_facts, person_web_sessions, person_product_events,
-    person_esp_events, person_email_engagement, person_email_consent), so training, scoring and the marts
+    person_btyd_summary, person_order_facts, person_web_sessions, person_web_history, person_product_events,
+    person_esp_events, person_email_activity, person_email_consent), so training, scoring and the marts
     share one definition of each quantity. ml_training_examples and ml_scoring_features differ only in
     their cutoffs (and the labels).
 
@@ -44,9 +44,14 @@ ml_web_sessions as (
 
 ),
 
+-- Only the 90 days the counts look at: person_product_events reaches back to the first event (customer_360
+-- wants the last viewed product), and every event times every cutoff ran out of memory at 1M customers.
+-- The filter becomes a join condition; people without recent events still get zeros (coalesce below).
 ml_product_events as (
 
-    {{ person_product_events(cutoffs) }}
+    select *
+    from ({{ person_product_events(cutoffs) }}) as product_events
+    where product_events.event_at >= {{ as_of_window_start_at('product_events.as_of_date', 90) }}
 
 ),
 
@@ -62,9 +67,11 @@ ml_esp_events as (
 
 ),
 
-ml_email_engagement as (
+-- Not person_email_engagement: its per-campaign groups, times every cutoff, exhaust memory at millions of
+-- people; person_email_activity computes the same sums in one pass.
+ml_email_activity as (
 
-    {{ person_email_engagement('ml_esp_events') }}
+    {{ person_email_activity('ml_esp_events') }}
 
 ),
 
@@ -73,6 +80,13 @@ ml_email_consent as (
     {{ person_email_consent(cutoffs) }}
 
 ),
+
+ml_web_history as (
+
+    {{ person_web_history(cutoffs) }}
+
+),
+
 
 ml_features as (
 
@@ -95,10 +109,12 @@ ml_features as (
         on rfm.person_id = sessions.person_id and rfm.as_of_date = sessions.as_of_date
     left join ml_product_event_counts as product_events
         on rfm.person_id = product_events.person_id and rfm.as_of_date = product_events.as_of_date
-    left join ml_email_engagement as engagement
+    left join ml_email_activity as engagement
         on rfm.person_id = engagement.person_id and rfm.as_of_date = engagement.as_of_date
     left join ml_email_consent as consent
         on rfm.person_id = consent.person_id and rfm.as_of_date = consent.as_of_date
+    left join ml_web_history as web_history
+        on rfm.person_id = web_history.person_id and rfm.as_of_date = web_history.as_of_date
 
 )
 {%- endmacro %}
@@ -141,6 +157,13 @@ ml_features as (
         ('days_since_last_click', dbt.datediff('cast(engagement.last_click_at as date)', 'rfm.as_of_date', 'day')),
         ('is_email_opted_in', "case when consent.status = 'opted_in' then 1 else 0 end"),
         ('is_email_opted_out', "case when consent.status = 'opted_out' then 1 else 0 end"),
+        ('sessions_365d', 'coalesce(web_history.sessions_365d, 0)'),
+        ('days_since_last_session',
+            dbt.datediff('cast(web_history.last_session_at as date)', 'rfm.as_of_date', 'day')),
+        ('email_sends_all', 'coalesce(engagement.email_sends, 0)'),
+        ('email_human_opens_all', 'coalesce(engagement.email_human_opens, 0)'),
+        ('email_clicks_all', 'coalesce(engagement.email_clicks, 0)'),
+        ('email_human_open_rate', '1.0 * engagement.email_human_opens / nullif(engagement.email_sends, 0)'),
     ] -%}
     {{ return(features) }}
 {%- endmacro %}
