@@ -86,3 +86,40 @@
         and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
         {%- endfor %}
 {%- endmacro %}
+
+{#-
+    repeated_key_digests(relation, key_expression): the digests (key_digest) of the keys that more than one
+    row of `relation` shares, clean or not. An event source repeats only a few percent of its keys, so
+    tagging rows with has_repeated_key (a left join to this) lets with_repeated_keys_ranked rank just those
+    rows. Counting every row, not only clean ones, needs no parsing beyond the key: it can only add keys
+    whose rows are then ranked for nothing. Give it its own CTE.
+-#}
+{% macro repeated_key_digests(relation, key_expression) -%}
+    select {{ key_digest(key_expression) }} as key_digest
+    from {{ relation }}
+    group by {{ key_digest(key_expression) }}
+    having count(*) > 1
+{%- endmacro %}
+
+{#-
+    with_repeated_keys_ranked(relation, key_columns, order_by): `select <relation>.*, is_superseded`, with
+    is_superseded exactly as the is_superseded macro defines it, for large relations that carry
+    has_repeated_key (see repeated_key_digests). A row whose key no other row shares is never superseded;
+    the window runs over the others only. The relation is read twice; declare its CTEs not_materialized()
+    so that neither read holds every row.
+-#}
+{% macro with_repeated_keys_ranked(relation, key_columns, order_by) -%}
+    select
+        {{ relation }}.*,
+        false as is_superseded
+    from {{ relation }}
+    where not {{ relation }}.has_repeated_key
+
+    union all
+
+    select
+        {{ relation }}.*,
+        {{ is_superseded(relation, key_columns, order_by) }} as is_superseded
+    from {{ relation }}
+    where {{ relation }}.has_repeated_key
+{%- endmacro %}
