@@ -40,54 +40,6 @@
 {%- endmacro %}
 
 {#-
-    repeated_clean_keys(relation, key_columns): the keys that more than one clean row of `relation` shares,
-    the only rows that with_is_superseded has to rank. Give it its own CTE: with_is_superseded reads it twice.
--#}
-{% macro repeated_clean_keys(relation, key_columns) -%}
-    select {{ key_columns | join(', ') }}
-    from {{ relation }}
-    where quarantine_reason is null
-    group by {{ key_columns | join(', ') }}
-    having count(*) > 1
-{%- endmacro %}
-
-{#-
-    with_is_superseded(relation, repeated_keys, key_columns, order_by): `select <relation>.*, is_superseded`,
-    with is_superseded exactly as the is_superseded macro defines it, for large relations. Only clean rows
-    whose key occurs more than once (`repeated_keys`, a CTE of repeated_clean_keys) can be superseded, and in
-    event sources they are a few percent, so the window (which sorts every column it carries) runs over
-    those rows only; every other row is not superseded. Clean rows have non-null key columns (base_ models
-    quarantine missing keys).
--#}
-{% macro with_is_superseded(relation, repeated_keys, key_columns, order_by) -%}
-    select
-        {{ relation }}.*,
-        false as is_superseded
-    from {{ relation }}
-    left join {{ repeated_keys }}
-        on {{ relation }}.quarantine_reason is null
-        {%- for column in key_columns %}
-        and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
-        {%- endfor %}
-    where {{ repeated_keys }}.{{ key_columns[0] }} is null
-
-    union all
-
-    select
-        {{ relation }}.*,
-        row_number() over (
-            partition by {% for column in key_columns %}{{ relation }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
-            order by {{ order_by | join(', ') }}
-        ) > 1 as is_superseded
-    from {{ relation }}
-    inner join {{ repeated_keys }}
-        on {{ relation }}.quarantine_reason is null
-        {%- for column in key_columns %}
-        and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
-        {%- endfor %}
-{%- endmacro %}
-
-{#-
     repeated_key_digests(relation, key_expression): the digests (key_digest) of the keys that more than one
     row of `relation` shares, clean or not. An event source repeats only a few percent of its keys, so
     tagging rows with has_repeated_key (a left join to this) lets with_repeated_keys_ranked rank just those

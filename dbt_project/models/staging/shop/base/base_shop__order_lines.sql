@@ -45,6 +45,19 @@ repeated_order_line_ids as (
 
 ),
 
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_order_line_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_order_line_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.order_line_id') ~ ", '')") }}
+            = repeated_order_line_ids.key_digest
+
+),
+
 parsed as {{ not_materialized() }} (
 
     select
@@ -60,10 +73,8 @@ parsed as {{ not_materialized() }} (
         {{ safe_cast(trimmed('unit_price'), dbt.type_numeric()) }} as unit_price,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
         {{ raw_columns_as(raw_columns) }},
-        repeated_order_line_ids.key_digest is not null as has_repeated_key
-    from source_rows
-    left join repeated_order_line_ids
-        on {{ key_digest("nullif(" ~ trimmed('source_rows.order_line_id') ~ ", '')") }} = repeated_order_line_ids.key_digest
+        has_repeated_key
+    from tagged_rows
 
 ),
 

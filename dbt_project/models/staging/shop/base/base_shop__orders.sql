@@ -26,6 +26,19 @@ repeated_order_ids as (
 
 ),
 
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_order_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_order_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.order_id') ~ ", '')") }}
+            = repeated_order_ids.key_digest
+
+),
+
 parsed as {{ not_materialized() }} (
 
     select
@@ -51,10 +64,8 @@ parsed as {{ not_materialized() }} (
         {{ to_utc_timestamp('updated_at') }} as updated_at,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
         {{ raw_columns_as(raw_columns) }},
-        repeated_order_ids.key_digest is not null as has_repeated_key
-    from source_rows
-    left join repeated_order_ids
-        on {{ key_digest("nullif(" ~ trimmed('source_rows.order_id') ~ ", '')") }} = repeated_order_ids.key_digest
+        has_repeated_key
+    from tagged_rows
 
 ),
 

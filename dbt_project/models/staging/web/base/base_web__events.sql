@@ -37,6 +37,19 @@ repeated_event_ids as (
 
 ),
 
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_event_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_event_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.event_id') ~ ", '')") }}
+            = repeated_event_ids.key_digest
+
+),
+
 parsed as {{ not_materialized() }} (
 
     select
@@ -55,10 +68,8 @@ parsed as {{ not_materialized() }} (
         {{ to_utc_timestamp('received_at') }} as received_at,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
         {{ raw_columns_as(raw_columns) }},
-        repeated_event_ids.key_digest is not null as has_repeated_key
-    from source_rows
-    left join repeated_event_ids
-        on {{ key_digest("nullif(" ~ trimmed('source_rows.event_id') ~ ", '')") }} = repeated_event_ids.key_digest
+        has_repeated_key
+    from tagged_rows
 
 ),
 
