@@ -13,10 +13,14 @@ def _render(value):
 
 # Dispatched macros that render a whole select (from the relation in their first argument), not an expression.
 SELECT_MACROS = {"latest_per_partition"}
+# Dispatched macros that render keywords rather than a call.
+KEYWORD_MACROS = {"not_materialized": "not materialized"}
 
 
 def dispatch(macro_name, macro_namespace=None):
     def call(*args, **kwargs):
+        if macro_name in KEYWORD_MACROS:
+            return KEYWORD_MACROS[macro_name]
         if macro_name in SELECT_MACROS:
             return f"select * from {args[0]}"
         return f"{macro_name}({', '.join(_render(arg) for arg in args)})"

@@ -40,49 +40,38 @@
 {%- endmacro %}
 
 {#-
-    repeated_clean_keys(relation, key_columns): the keys that more than one clean row of `relation` shares,
-    the only rows that with_is_superseded has to rank. Give it its own CTE: with_is_superseded reads it twice.
+    repeated_key_digests(relation, key_expression): the digests (key_digest) of the keys that more than one
+    row of `relation` shares, clean or not. An event source repeats only a few percent of its keys, so
+    tagging rows with has_repeated_key (a left join to this) lets with_repeated_keys_ranked rank just those
+    rows. Counting every row, not only clean ones, needs no parsing beyond the key: it can only add keys
+    whose rows are then ranked for nothing. Give it its own CTE.
 -#}
-{% macro repeated_clean_keys(relation, key_columns) -%}
-    select {{ key_columns | join(', ') }}
+{% macro repeated_key_digests(relation, key_expression) -%}
+    select {{ key_digest(key_expression) }} as key_digest
     from {{ relation }}
-    where quarantine_reason is null
-    group by {{ key_columns | join(', ') }}
+    group by {{ key_digest(key_expression) }}
     having count(*) > 1
 {%- endmacro %}
 
 {#-
-    with_is_superseded(relation, repeated_keys, key_columns, order_by): `select <relation>.*, is_superseded`,
-    with is_superseded exactly as the is_superseded macro defines it, for large relations. Only clean rows
-    whose key occurs more than once (`repeated_keys`, a CTE of repeated_clean_keys) can be superseded, and in
-    event sources they are a few percent, so the window (which sorts every column it carries) runs over
-    those rows only; every other row is not superseded. Clean rows have non-null key columns (base_ models
-    quarantine missing keys).
+    with_repeated_keys_ranked(relation, key_columns, order_by): `select <relation>.*, is_superseded`, with
+    is_superseded exactly as the is_superseded macro defines it, for large relations that carry
+    has_repeated_key (see repeated_key_digests). A row whose key no other row shares is never superseded;
+    the window runs over the others only. The relation is read twice; declare its CTEs not_materialized()
+    so that neither read holds every row.
 -#}
-{% macro with_is_superseded(relation, repeated_keys, key_columns, order_by) -%}
+{% macro with_repeated_keys_ranked(relation, key_columns, order_by) -%}
     select
         {{ relation }}.*,
         false as is_superseded
     from {{ relation }}
-    left join {{ repeated_keys }}
-        on {{ relation }}.quarantine_reason is null
-        {%- for column in key_columns %}
-        and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
-        {%- endfor %}
-    where {{ repeated_keys }}.{{ key_columns[0] }} is null
+    where not {{ relation }}.has_repeated_key
 
     union all
 
     select
         {{ relation }}.*,
-        row_number() over (
-            partition by {% for column in key_columns %}{{ relation }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
-            order by {{ order_by | join(', ') }}
-        ) > 1 as is_superseded
+        {{ is_superseded(relation, key_columns, order_by) }} as is_superseded
     from {{ relation }}
-    inner join {{ repeated_keys }}
-        on {{ relation }}.quarantine_reason is null
-        {%- for column in key_columns %}
-        and {{ relation }}.{{ column }} = {{ repeated_keys }}.{{ column }}
-        {%- endfor %}
+    where {{ relation }}.has_repeated_key
 {%- endmacro %}

@@ -3,6 +3,11 @@
 -- and the identity graph computed as of a past date read the version current at the end of that date, so
 -- a later address or email change never leaks backward. Cleaned exactly like stg_crm__customers, whose
 -- row is this model's current version; verbatim re-deliveries are kept once with the same tie-break.
+
+-- A table, not a view: its two windows over every clean version are computed once, not again by each of
+-- its data tests and each model that reads it (the identity graph, the as-of marts).
+{{ config(materialized='table') }}
+
 with clean_rows as (
 
     select * from {{ ref('base_crm__customers') }}

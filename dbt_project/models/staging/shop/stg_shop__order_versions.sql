@@ -4,6 +4,11 @@
 -- refund or cancellation never leaks backward. Verbatim re-deliveries of a version are kept once; the
 -- tie-break is the one base_shop__orders uses for is_superseded, so the current version here is exactly
 -- the row stg_shop__orders keeps.
+
+-- A table, not a view: its two windows over every clean version are computed once, not again by each of
+-- its data tests and each model that reads it (the identity graph, the as-of marts).
+{{ config(materialized='table') }}
+
 with clean_rows as (
 
     select * from {{ ref('base_shop__orders') }}

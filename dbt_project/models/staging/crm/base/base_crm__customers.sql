@@ -6,7 +6,9 @@
 {%- set raw_columns = ['customer_id', 'email', 'first_name', 'last_name', 'phone', 'birth_date', 'gender',
                        'country', 'city', 'postal_code', 'created_at', 'updated_at'] %}
 
-with source_rows as (
+-- The rows are read three times (the repeated keys, then the rows with and without one), each time from
+-- the raw files (not_materialized): held in memory, the parsed rows were wider than the raw table.
+with source_rows as {{ not_materialized() }} (
 
     select * from {{ source('crm', 'customers') }}
 
@@ -18,7 +20,26 @@ country_aliases as (
 
 ),
 
-parsed as (
+repeated_customer_ids as (
+
+    {{ repeated_key_digests('source_rows', "nullif(" ~ trimmed('customer_id') ~ ", '')") }}
+
+),
+
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_customer_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_customer_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.customer_id') ~ ", '')") }}
+            = repeated_customer_ids.key_digest
+
+),
+
+parsed as {{ not_materialized() }} (
 
     select
         {{ raw_row_key(['customer_id', 'updated_at']) }} as raw_row_key,
@@ -38,12 +59,13 @@ parsed as (
         {{ to_utc_timestamp('created_at') }} as created_at,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
-        {{ raw_columns_as(raw_columns) }}
-    from source_rows
+        {{ raw_columns_as(raw_columns) }},
+        has_repeated_key
+    from tagged_rows
 
 ),
 
-classified as (
+classified as {{ not_materialized() }} (
 
     select
         parsed.*,
@@ -61,7 +83,7 @@ classified as (
 
 ),
 
-checked as (
+checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
@@ -83,21 +105,16 @@ checked as (
         created_at,
         updated_at,
         country_code,
-        quarantine_reason
+        quarantine_reason,
+        has_repeated_key
     from classified
-
-),
-
-repeated_customer_ids as (
-
-    {{ repeated_clean_keys('checked', ['customer_id']) }}
 
 ),
 
 versioned as (
 
-    {{ with_is_superseded(
-        'checked', 'repeated_customer_ids', ['customer_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+    {{ with_repeated_keys_ranked(
+        'checked', ['customer_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
     ) }}
 
 )

@@ -5,7 +5,9 @@
 
 {%- set raw_columns = ['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price'] %}
 
-with source_rows as (
+-- The rows are read three times (the repeated keys, then the rows with and without one), each time from
+-- the raw files (not_materialized): held in memory, the parsed rows were wider than the raw table.
+with source_rows as {{ not_materialized() }} (
 
     select * from {{ source('shop', 'order_lines') }}
 
@@ -37,7 +39,26 @@ catalogue as (
 
 ),
 
-parsed as (
+repeated_order_line_ids as (
+
+    {{ repeated_key_digests('source_rows', "nullif(" ~ trimmed('order_line_id') ~ ", '')") }}
+
+),
+
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_order_line_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_order_line_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.order_line_id') ~ ", '')") }}
+            = repeated_order_line_ids.key_digest
+
+),
+
+parsed as {{ not_materialized() }} (
 
     select
         {{ raw_row_key(['order_line_id']) }} as raw_row_key,
@@ -51,12 +72,13 @@ parsed as (
         {{ safe_cast(safe_cast(trimmed('quantity'), dbt.type_numeric()), dbt.type_bigint()) }} as quantity,
         {{ safe_cast(trimmed('unit_price'), dbt.type_numeric()) }} as unit_price,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
-        {{ raw_columns_as(raw_columns) }}
-    from source_rows
+        {{ raw_columns_as(raw_columns) }},
+        has_repeated_key
+    from tagged_rows
 
 ),
 
-classified as (
+classified as {{ not_materialized() }} (
 
     select
         parsed.*,
@@ -81,7 +103,7 @@ classified as (
 
 ),
 
-checked as (
+checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
@@ -98,20 +120,15 @@ checked as (
         unit_price,
         fx_rate_to_reporting,
         is_known_product,
-        quarantine_reason
+        quarantine_reason,
+        has_repeated_key
     from classified
-
-),
-
-repeated_order_line_ids as (
-
-    {{ repeated_clean_keys('checked', ['order_line_id']) }}
 
 ),
 
 versioned as (
 
-    {{ with_is_superseded('checked', 'repeated_order_line_ids', ['order_line_id'], ['checked.row_fingerprint desc']) }}
+    {{ with_repeated_keys_ranked('checked', ['order_line_id'], ['checked.row_fingerprint desc']) }}
 
 )
 

@@ -6,7 +6,9 @@
 {%- set raw_columns = ['order_id', 'customer_id', 'email', 'status', 'currency', 'subtotal', 'discount',
                        'shipping', 'tax', 'total', 'created_at', 'updated_at'] %}
 
-with source_rows as (
+-- The rows are read three times (the repeated keys, then the rows with and without one), each time from
+-- the raw files (not_materialized): held in memory, the parsed rows were wider than the raw table.
+with source_rows as {{ not_materialized() }} (
 
     select * from {{ source('shop', 'orders') }}
 
@@ -18,7 +20,26 @@ fx_rates as (
 
 ),
 
-parsed as (
+repeated_order_ids as (
+
+    {{ repeated_key_digests('source_rows', "nullif(" ~ trimmed('order_id') ~ ", '')") }}
+
+),
+
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_order_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_order_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.order_id') ~ ", '')") }}
+            = repeated_order_ids.key_digest
+
+),
+
+parsed as {{ not_materialized() }} (
 
     select
         {{ raw_row_key(['order_id', 'updated_at']) }} as raw_row_key,
@@ -42,12 +63,13 @@ parsed as (
         {{ to_utc_timestamp('created_at') }} as created_at,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
-        {{ raw_columns_as(raw_columns) }}
-    from source_rows
+        {{ raw_columns_as(raw_columns) }},
+        has_repeated_key
+    from tagged_rows
 
 ),
 
-email_checked as (
+email_checked as {{ not_materialized() }} (
 
     -- The email pattern is matched once per row: the quarantine rules and has_valid_email both need it.
     select
@@ -57,7 +79,7 @@ email_checked as (
 
 ),
 
-classified as (
+classified as {{ not_materialized() }} (
 
     select
         parsed.*,
@@ -91,7 +113,7 @@ classified as (
 
 ),
 
-checked as (
+checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
@@ -118,22 +140,16 @@ checked as (
         updated_at,
         fx_rate_to_reporting,
         has_valid_email,
-        quarantine_reason
+        quarantine_reason,
+        has_repeated_key
     from classified
-
-),
-
-repeated_order_ids as (
-
-    {{ repeated_clean_keys('checked', ['order_id']) }}
 
 ),
 
 -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
 versioned as (
 
-    {{ with_is_superseded(
-        'checked', 'repeated_order_ids', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
+    {{ with_repeated_keys_ranked('checked', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
     ) }}
 
 )

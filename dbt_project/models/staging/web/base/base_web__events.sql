@@ -13,7 +13,10 @@
 
 -- Incremental by landing file (see the landing_file_increment macro): an incremental run equals a full
 -- refresh. Landing files are immutable: after editing one in place, run with --full-refresh.
-with source_rows as (
+-- The rows are read three times (the repeated event_ids, then the rows with and without one), and on a
+-- full build each read goes back to the raw files (not_materialized): held in memory, the rows were as
+-- wide as the raw table and spilled to disk at millions of events. An increment is small: held once.
+with source_rows as {{ not_materialized() if not is_incremental() }} (
 
     select * from {{ source('web', 'events') }}
     {% if is_incremental() %}
@@ -28,7 +31,26 @@ clock as (
 
 ),
 
-parsed as (
+repeated_event_ids as (
+
+    {{ repeated_key_digests('source_rows', "nullif(" ~ trimmed('event_id') ~ ", '')") }}
+
+),
+
+tagged_rows as {{ not_materialized() }} (
+
+    select
+        source_rows.*,
+        repeated_event_ids.key_digest is not null as has_repeated_key
+    from source_rows
+    left join repeated_event_ids
+        on
+            {{ key_digest("nullif(" ~ trimmed('source_rows.event_id') ~ ", '')") }}
+            = repeated_event_ids.key_digest
+
+),
+
+parsed as {{ not_materialized() }} (
 
     select
         {{ raw_row_key(['event_id']) }} as raw_row_key,
@@ -45,12 +67,13 @@ parsed as (
         {{ to_utc_timestamp('event_at') }} as event_at,
         {{ to_utc_timestamp('received_at') }} as received_at,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
-        {{ raw_columns_as(raw_columns) }}
-    from source_rows
+        {{ raw_columns_as(raw_columns) }},
+        has_repeated_key
+    from tagged_rows
 
 ),
 
-classified as (
+classified as {{ not_materialized() }} (
 
     select
         parsed.*,
@@ -67,7 +90,7 @@ classified as (
 
 ),
 
-checked as (
+checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
@@ -85,22 +108,16 @@ checked as (
         user_agent,
         event_at,
         received_at,
-        quarantine_reason
+        quarantine_reason,
+        has_repeated_key
     from classified
-
-),
-
-repeated_event_ids as (
-
-    {{ repeated_clean_keys('checked', ['event_id']) }}
 
 ),
 
 versioned as (
 
-    {{ with_is_superseded(
-        'checked', 'repeated_event_ids', ['event_id'],
-        ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
+    {{ with_repeated_keys_ranked(
+        'checked', ['event_id'], ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
     ) }}
 
 )
