@@ -32,12 +32,13 @@ run: $(STAMP)
 
 # Two test files at a time: much of every dbt invocation is single-threaded Python (parsing, compiling,
 # Jinja), so one file at a time leaves a core idle. A file stays on one worker, so its module fixtures (one dbt
-# build per module) are built once. TEST_WORKERS=0 runs everything in this process.
+# build per module) are built once. Files go out in collection order, the longest first (tests/conftest.py
+# LONGEST_FILES_FIRST), so both workers finish together. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	@tests/dagster/ensure_chromium.sh
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: $(STAMP)
 	@# Queued runs, one at a time, and the duckdb pool: DuckDB admits a single writer (dagster_app/instance.py).
