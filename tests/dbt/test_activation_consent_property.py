@@ -75,7 +75,7 @@ def _replay_statements(manifest_path: Path) -> list[str]:
         # full-refresh form (is_incremental() false): replayed as a table, it is the full refresh.
         if kind == "incremental":
             kind = "table"
-        assert kind in ("table", "view"), f"{key} is {kind}; the replay handles tables, views and incrementals"
+        assert kind in ("table", "view"), f"{key} is {kind}; the replay handles tables, views, incrementals"
         statements.append(f"create or replace {kind} {node['relation_name']} as {node['compiled_code']}")
     return statements
 
