@@ -54,6 +54,22 @@
 {%- endmacro %}
 
 {#-
+    tagged_by_repeated_key(relation, repeated_keys, key_column): `select <relation>.*, has_repeated_key`,
+    where has_repeated_key says the row's key digest is among `repeated_keys` (a CTE of
+    repeated_key_digests over the same trimmed key), the flag with_repeated_keys_ranked reads.
+-#}
+{% macro tagged_by_repeated_key(relation, repeated_keys, key_column) -%}
+    select
+        {{ relation }}.*,
+        {{ repeated_keys }}.key_digest is not null as has_repeated_key
+    from {{ relation }}
+    left join {{ repeated_keys }}
+        on
+            {{ key_digest("nullif(" ~ trimmed(relation ~ '.' ~ key_column) ~ ", '')") }}
+            = {{ repeated_keys }}.key_digest
+{%- endmacro %}
+
+{#-
     with_repeated_keys_ranked(relation, key_columns, order_by): `select <relation>.*, is_superseded`, with
     is_superseded exactly as the is_superseded macro defines it, for large relations that carry
     has_repeated_key (see repeated_key_digests). A row whose key no other row shares is never superseded;

@@ -28,14 +28,7 @@ repeated_customer_ids as (
 
 tagged_rows as {{ not_materialized() }} (
 
-    select
-        source_rows.*,
-        repeated_customer_ids.key_digest is not null as has_repeated_key
-    from source_rows
-    left join repeated_customer_ids
-        on
-            {{ key_digest("nullif(" ~ trimmed('source_rows.customer_id') ~ ", '')") }}
-            = repeated_customer_ids.key_digest
+    {{ tagged_by_repeated_key('source_rows', 'repeated_customer_ids', 'customer_id') }}
 
 ),
 

@@ -47,14 +47,7 @@ repeated_order_line_ids as (
 
 tagged_rows as {{ not_materialized() }} (
 
-    select
-        source_rows.*,
-        repeated_order_line_ids.key_digest is not null as has_repeated_key
-    from source_rows
-    left join repeated_order_line_ids
-        on
-            {{ key_digest("nullif(" ~ trimmed('source_rows.order_line_id') ~ ", '')") }}
-            = repeated_order_line_ids.key_digest
+    {{ tagged_by_repeated_key('source_rows', 'repeated_order_line_ids', 'order_line_id') }}
 
 ),
 

@@ -39,14 +39,7 @@ repeated_event_ids as (
 
 tagged_rows as {{ not_materialized() }} (
 
-    select
-        source_rows.*,
-        repeated_event_ids.key_digest is not null as has_repeated_key
-    from source_rows
-    left join repeated_event_ids
-        on
-            {{ key_digest("nullif(" ~ trimmed('source_rows.event_id') ~ ", '')") }}
-            = repeated_event_ids.key_digest
+    {{ tagged_by_repeated_key('source_rows', 'repeated_event_ids', 'event_id') }}
 
 ),
 
