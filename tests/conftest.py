@@ -24,7 +24,6 @@ if _WORKER and "DBT_TARGET_PATH" not in os.environ:
 # order (--dist loadfile --no-loadscope-reorder); starting with these, rather than ending with one of them
 # while the other worker sits idle, is what keeps the suite's wall time near half its total.
 LONGEST_FILES_FIRST = (
-    "tests/test_run.py",
     "tests/dagster/test_dagster_materialize.py",
     "tests/dbt/test_incremental_events.py",
     "tests/dagster/test_dagster_ui.py",

@@ -1,6 +1,7 @@
 """The whole graph builds in-process on a small landing zone and reports what it built."""
 
 import base64
+import contextlib
 import re
 
 import duckdb
@@ -43,15 +44,17 @@ PNG_SIGNATURE = b"\x89PNG"
 
 @pytest.fixture
 def demo_paths(tmp_path, session_data, defs, monkeypatch):
-    """A small generated landing zone (every source) and an empty warehouse, registry and export folder."""
-    from datagen import GeneratorConfig, generate
+    """An empty landing zone (`personalize run` generates the demo into it), and an empty warehouse, registry
+    and export folder."""
     from tests.dagster.conftest import DataPaths
 
     session_data.remove_warehouse()
     paths = DataPaths(raw_dir=tmp_path / "raw", duckdb_path=session_data.duckdb_path)
-    generate(GeneratorConfig(customers=DEMO_CUSTOMERS, seed=DEMO_SEED, out=paths.raw_dir))
     for name, value in paths.env().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for name in ("MAILCHIMP_API_KEY", "KLAVIYO_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     return paths
 
 
@@ -76,13 +79,29 @@ def _count(duckdb_path, sql: str):
         return connection.sql(sql).fetchall()[0][0]
 
 
-def test_full_build_materializes_everything(defs, demo_paths, instance) -> None:
-    """Raw files to the ESP export in one in-process run: dbt, models, scores, activation, sync, checks."""
+def test_personalize_run_materializes_everything_and_a_rerun_sends_nothing(
+    defs, demo_paths, instance, capsys, monkeypatch
+) -> None:
+    """`personalize run` (what `make run` calls) on an empty landing zone: it generates the demo, then builds
+    raw files to the ESP export in one in-process Dagster run (dbt, models, scores, activation, sync, checks)
+    and prints a summary. A second run keeps the landing zone, and since the data did not change, nobody is
+    sent again. One test, so that the whole graph is built twice rather than three times."""
     from dagster_app.checks import every_raw_row_accounted_for
+    from personalize import pipeline
+    from personalize.cli import main
     from tests.conftest import write_csv
 
-    result = defs.resolve_job_def("full_build").execute_in_process(instance=instance)
-    assert result.success
+    # The run's instance is kept open after it ends, so that its events can be read (without a DAGSTER_HOME
+    # the command runs in a throwaway instance).
+    monkeypatch.setattr(pipeline, "_instance", lambda: contextlib.nullcontext(instance))
+    assert main(["run", "--customers", str(DEMO_CUSTOMERS), "--seed", str(DEMO_SEED)]) == 0
+    summary = capsys.readouterr().out
+
+    # Every asset event of the run, read back from the instance it ran in.
+    [run] = instance.get_run_records()
+    events = [
+        entry.dagster_event for entry in instance.all_logs(run.dagster_run.run_id) if entry.dagster_event
+    ]
 
     # Later steps of the same in-process run (Python assets writing scores) can open the warehouse for
     # writing: the dbt adapter that dagster-dbt used for row counts has let go of it.
@@ -96,7 +115,9 @@ def test_full_build_materializes_everything(defs, demo_paths, instance) -> None:
 
     graph = defs.resolve_asset_graph()
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
-    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    materialized = {
+        event.asset_key for event in events if event.event_type == DagsterEventType.ASSET_MATERIALIZATION
+    }
     assert materialized == materializable
     assert {*MODEL_KEYS.values(), *SCORE_KEYS.values(), FILE_SYNC} <= materialized
 
@@ -142,22 +163,47 @@ def test_full_build_materializes_everything(defs, demo_paths, instance) -> None:
     # dbt tests and the Python checks ran as asset checks, and all passed.
     evaluations = [
         event.event_specific_data
-        for event in result.all_events
+        for event in events
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
     ]
     assert len(evaluations) == len(list(graph.asset_check_keys))
     failed = [(e.asset_key, e.check_name, e.description) for e in evaluations if not e.passed]
     assert not failed
 
-    # The model checks, on the materialized graph and broken on purpose (no other build needed).
-    _model_quality_fails_for_an_active_model_that_loses(demo_paths)
-    _score_freshness_fails_for_old_or_missing_scores(defs)
-
     # The Python reconciliation check ran with them, and shows the counts of every source.
     [reconciled] = [e for e in evaluations if e.asset_check_key == RECONCILIATION_CHECK]
     assert reconciled.metadata["sources"].value == 8
     assert reconciled.metadata["unbalanced_sources"].value == "none"
     assert graph.get_check_spec(RECONCILIATION_CHECK).blocking
+    # The landing zone was observed in the same run, with a data version per source.
+    orders = instance.fetch_observations(AssetKey(["raw", "shop_orders"]), limit=1).records[0]
+    observation = orders.asset_observation
+    order_files = list((demo_paths.raw_dir / "shop_orders").iterdir())
+    assert observation.metadata["file_count"].value == len(order_files)
+    assert observation.metadata["bytes"].value == sum(path.stat().st_size for path in order_files)
+    assert observation.tags["dagster/data_version"]
+
+    # The summary: people per segment and tier, each model against its baselines, the sync counts.
+    assert "people per segment and LTV tier" in summary
+    assert re.search(rf"^all(\s+[\d,]+){{5}}\s+{audience:,}$", summary, re.MULTILINE), summary
+    for kind in MODEL_KEYS:
+        assert re.search(rf"^{kind}: candidate {kind}-\S+ (PROMOTED|not promoted)", summary, re.MULTILINE), (
+            summary
+        )
+    assert re.search(r"^\s+bg_nbd\s+0\.\d{4}", summary, re.MULTILINE), "metrics of the baselines"
+    assert _sync_line(summary) == {"sent": audience, "inserted": audience, "changed": 0, "failed": 0}
+
+    # A second run keeps the existing landing zone instead of generating over it. Nothing changed in the
+    # data, so the retrained models score the same and nobody is sent again.
+    stamps = {path: path.stat().st_mtime_ns for path in demo_paths.raw_dir.rglob("*.parquet")}
+    assert main(["run", "--customers", "999", "--seed", "6"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in demo_paths.raw_dir.rglob("*.parquet")} == stamps
+    assert _sync_line(capsys.readouterr().out) == {"sent": 0, "inserted": 0, "changed": 0, "failed": 0}
+
+    # The model checks, on the materialized graph and broken on purpose (no other build needed).
+    _model_quality_fails_for_an_active_model_that_loses(demo_paths)
+    _score_freshness_fails_for_old_or_missing_scores(defs)
+
     # A source that lost a row fails it, naming the source.
     with defs.resources["duckdb"].get_connection() as connection:
         connection.execute(
@@ -167,14 +213,6 @@ def test_full_build_materializes_everything(defs, demo_paths, instance) -> None:
     broken = every_raw_row_accounted_for(duckdb=defs.resources["duckdb"])
     assert not broken.passed and broken.severity == AssetCheckSeverity.ERROR
     assert broken.metadata["unbalanced_sources"].value == "shop_orders"
-
-    # The landing zone was observed in the same run, with a data version per source.
-    orders = instance.fetch_observations(AssetKey(["raw", "shop_orders"]), limit=1).records[0]
-    observation = orders.asset_observation
-    order_files = list((demo_paths.raw_dir / "shop_orders").iterdir())
-    assert observation.metadata["file_count"].value == len(order_files)
-    assert observation.metadata["bytes"].value == sum(path.stat().st_size for path in order_files)
-    assert observation.tags["dagster/data_version"]
 
     # Between daily builds, the 15-minute refresh loads new events into the built warehouse (it reads models,
     # like the product catalogue, that it does not rebuild), and delivers the audience. Here rather than in a
@@ -194,6 +232,17 @@ def test_full_build_materializes_everything(defs, demo_paths, instance) -> None:
         demo_paths.duckdb_path, "select count(*) from staging.stg_web__events where event_id = 'e-1'"
     )
     assert clean == 1
+
+
+def _sync_line(output: str) -> dict[str, int]:
+    """The file destination's counts from the summary's sync table."""
+    lines = output.splitlines()
+    header = lines[lines.index("sync results") + 1].split()[1:]
+    [row] = [line for line in lines if line.startswith("file ")]
+    values = dict(
+        zip(header, (int(cell.replace(",", "")) for cell in row.split()[1 : len(header) + 1]), strict=True)
+    )
+    return {name: values[name] for name in ("sent", "inserted", "changed", "failed")}
 
 
 def _model_quality_fails_for_an_active_model_that_loses(paths) -> None:
