@@ -32,6 +32,10 @@ COMPARED = [
     "staging.stg_esp__events",
     "intermediate.int_web_sessions",
     "intermediate.int_identity_map",
+    "staging.stg_landing_files",
+    "staging.stg_data_clock",
+    "quality.quality_raw_row_counts",
+    "quality.quality_quarantined_rows",
     "quality.quality_source_reconciliation",
 ]
 # Run metadata: when the build that wrote the row started. The one column a full refresh does not share.
