@@ -20,40 +20,24 @@
     ('privacy_requests', 'privacy', 'requests', none),
 ] %}
 
-{%- set counted_files = [] -%}
-{%- if execute and is_incremental() -%}
-    {%- set counted_files = run_query(
-        'select source_name, source_file from ' ~ this ~ ' where source_file is not null'
-    ).rows -%}
-{%- endif %}
-
 -- Incremental by landing file: a run adds the files it has not counted yet, and a file's counts never
 -- change afterwards because landing files are immutable (as for the incremental base_ models: after
 -- editing or removing a landing file, run with --full-refresh). So an incremental run equals a full
--- refresh. The files already counted are looked up when the model compiles and written into its SQL as
--- constants, so the warehouse skips them outright (each file is a branch of the raw view with a constant
--- _source_file) instead of reading their rows to filter them. Rows without a _source_file are counted by
--- a full refresh only: the landing-zone views always set it; an EL tool must load it.
+-- refresh. The files already counted are written into the SQL as constants (macro landing_files_not_counted),
+-- so the warehouse skips them outright instead of reading their rows to filter them. Rows without a
+-- _source_file are counted by a full refresh only: the landing-zone views always set it; an EL tool must
+-- load it.
 with file_counts as (
     {% for landing_name, source_name, table_name, trusted_clock in landing_sources %}
+        {%- set latest_trusted = 'max(' ~ to_utc_timestamp(trusted_clock) ~ ')' if trusted_clock
+            else 'cast(null as ' ~ dbt.type_timestamp() ~ ')' %}
         select
             '{{ landing_name }}' as source_name,
             _source_file as source_file,
             count(*) as raw_rows,
-            {%- if trusted_clock %}
-                max({{ to_utc_timestamp(trusted_clock) }}) as latest_trusted_at
-            {%- else %}
-                cast(null as {{ dbt.type_timestamp() }}) as latest_trusted_at
-            {%- endif %}
+            {{ latest_trusted }} as latest_trusted_at
         from {{ source(source_name, table_name) }}
-        {%- set counted = counted_files | selectattr(0, 'equalto', landing_name) | map(attribute=1) | list %}
-        {%- if counted %}
-            where _source_file not in (
-                {%- for file in counted | sort %}
-                    '{{ file | replace("'", "''") }}'{{ ',' if not loop.last }}
-                {%- endfor %}
-            )
-        {%- endif %}
+        where {{ landing_files_not_counted(landing_name) }}
         group by _source_file
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
