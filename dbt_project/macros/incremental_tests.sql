@@ -98,8 +98,7 @@
     the model is merged with delete+insert on this very column (unique_key), the merge itself deleted every
     older row holding a key the run wrote before inserting the new rows, so no older row can hold one and
     the lookup among the older rows (a scan of the whole model) is left out. In any other invocation it is
-    dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`. The keys are grouped
-    by their digest (key_digest) first, and only keys whose digest repeats are grouped by their text.
+    dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`.
 -#}
 {% test unique_across_runs(model, column_name) %}
     {%- set this_run = rows_written_by_this_run() %}
@@ -114,22 +113,12 @@ with new_keys as (
 
 ),
 
-repeated_digests as (
-
-    select {{ key_digest('unique_field') }} as key_digest
-    from new_keys
-    group by {{ key_digest('unique_field') }}
-    having count(*) > 1
-
-),
-
 repeated_new_keys as (
 
     select
         unique_field,
         count(*) as n_records
     from new_keys
-    where {{ key_digest('unique_field') }} in (select repeated_digests.key_digest from repeated_digests)
     group by unique_field
     having count(*) > 1
 
