@@ -94,8 +94,11 @@
     unique_across_runs(model, column_name): `column_name` is unique over every row of the model. In a
     `dbt build` of an incremental model (see rows_written_by_this_run) it checks the rows written by this
     run only: their keys are unique among themselves and none of them is held by an older row, which,
-    with the older rows unique (they passed this test when written), is uniqueness over every row. In any
-    other invocation it is dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`.
+    with the older rows unique (they passed this test when written), is uniqueness over every row. When
+    the model is merged with delete+insert on this very column (unique_key), the merge itself deleted every
+    older row holding a key the run wrote before inserting the new rows, so no older row can hold one and
+    the lookup among the older rows (a scan of the whole model) is left out. In any other invocation it is
+    dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`.
 -#}
 {% test unique_across_runs(model, column_name) %}
     {%- set this_run = rows_written_by_this_run() %}
@@ -123,7 +126,7 @@ repeated_new_keys as (
 
 keys_held_by_older_rows as (
 
-    {%- if this_run != '1 = 1' %}
+    {%- if this_run != '1 = 1' and not merged_on_column(column_name) %}
         select
             older.{{ column_name }} as unique_field,
             2 as n_records
@@ -132,7 +135,8 @@ keys_held_by_older_rows as (
             on older.{{ column_name }} = new_keys.unique_field
         where not ({{ this_run }})
     {%- else %}
-        -- Every row is new in this invocation: nothing older to compare with.
+        -- Every row is new in this invocation, or the delete+insert merge on this column removed the older
+        -- rows holding the new keys: nothing older to compare with.
         select
             unique_field,
             n_records
@@ -147,3 +151,24 @@ union all
 select * from keys_held_by_older_rows
 
 {% endtest %}
+
+{#-
+    merged_on_column(column_name): for the data test being compiled, whether the model it tests is
+    incremental with incremental_strategy delete+insert and unique_key exactly `column_name`. Such a merge
+    deletes every row whose key is among the new rows' keys before inserting them (see unique_across_runs).
+-#}
+{% macro merged_on_column(column_name) -%}
+    {%- set ns = namespace(merged=false) -%}
+    {%- for node_id in model.depends_on.nodes -%}
+        {%- set node = graph.nodes.get(node_id) -%}
+        {%- if node is not none and node.resource_type == 'model'
+            and node.config.materialized == 'incremental'
+            and node.config.incremental_strategy == 'delete+insert' -%}
+            {%- set key = node.config.unique_key -%}
+            {%- if key == column_name or (key is not string and key is iterable and key | list == [column_name]) -%}
+                {%- set ns.merged = true -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(ns.merged) }}
+{%- endmacro %}

@@ -19,6 +19,7 @@ FREQUENT = {
     key("staging/stg_web__events"),
     key("staging/stg_esp__events"),
     key("staging/stg_data_clock"),
+    key("staging/stg_landing_files"),
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 
 key = dg.AssetKey.from_user_string
 CLOCK = key("staging/stg_data_clock")
+LANDING_FILES = key("staging/stg_landing_files")
 WEB_BASE = key("staging/base_web__events")
 WEB_STAGING = key("staging/stg_web__events")
 
@@ -75,7 +76,7 @@ def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstrea
         assert holder.stdout.readline().strip() == "locked"
         releaser = threading.Thread(target=_release_after_first_retry, args=(instance, holder), daemon=True)
         releaser.start()
-        result = _build(defs, instance, [CLOCK, WEB_BASE], raise_on_error=False)
+        result = _build(defs, instance, [LANDING_FILES, CLOCK, WEB_BASE], raise_on_error=False)
         releaser.join(timeout=10)
     finally:
         holder.kill()
@@ -87,7 +88,7 @@ def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstrea
     assert {CLOCK, WEB_BASE} <= {e.asset_key for e in result.get_asset_materialization_events()}
 
     # 2. The incremental model keeps rows from earlier runs: a corrupted one survives the next run, and the
-    # not_null test on its raw_row_key (error severity) fails and stops what is downstream.
+    # not_null check on its raw_row_key (column_checks, error severity) fails and stops what is downstream.
     with duckdb.connect(str(data_paths.duckdb_path)) as connection:
         connection.execute("insert into staging.base_web__events (raw_row_key) values (null)")
 
@@ -99,7 +100,7 @@ def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstrea
         event.event_specific_data.check_name: event.event_specific_data
         for event in _events(result, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     }
-    failed = evaluations["not_null_base_web__events_raw_row_key"]
+    failed = evaluations["column_checks_base_web__events"]
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     spec = defs.resolve_asset_graph().get_check_spec(dg.AssetCheckKey(WEB_BASE, failed.check_name))
     assert spec.blocking

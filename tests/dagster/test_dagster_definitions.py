@@ -104,7 +104,7 @@ def test_dbt_sources_map_to_the_raw_assets(asset_graph, manifest) -> None:
 
 def test_dbt_tests_are_blocking_asset_checks(asset_graph) -> None:
     checks = {check.name: check for check in asset_graph.asset_check_keys if check.asset_key == QUALITY_MODEL}
-    assert {"unique_quality_raw_row_counts_source_name", "not_null_quality_raw_row_counts_raw_rows"} <= set(
+    assert {"unique_quality_raw_row_counts_source_name", "column_checks_quality_raw_row_counts"} <= set(
         checks
     )
     spec = asset_graph.get_check_spec(checks["unique_quality_raw_row_counts_source_name"])

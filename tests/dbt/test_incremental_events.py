@@ -32,6 +32,10 @@ COMPARED = [
     "staging.stg_esp__events",
     "intermediate.int_web_sessions",
     "intermediate.int_identity_map",
+    "staging.stg_landing_files",
+    "staging.stg_data_clock",
+    "quality.quality_raw_row_counts",
+    "quality.quality_quarantined_rows",
     "quality.quality_source_reconciliation",
 ]
 # Run metadata: when the build that wrote the row started. The one column a full refresh does not share.
@@ -320,7 +324,7 @@ def test_tests_of_an_incremental_build_catch_bad_new_rows(
           _iso(latest), _iso(latest))],
     )  # fmt: skip
     # A bounce of an unknown kind passes base_esp__events (bounce types are not quarantined) and reaches
-    # stg_esp__events, whose accepted_values test must catch it.
+    # stg_esp__events, whose column_checks test (accepted_values(bounce_type)) must catch it.
     write_csv(
         incremental.raw_dir / "esp_events" / "part-3.csv",
         ("event_id", "email", "campaign_id", "event_type", "bounce_type", "url", "user_agent", "event_at"),
@@ -330,7 +334,7 @@ def test_tests_of_an_incremental_build_catch_bad_new_rows(
     with pytest.raises(DbtError) as failed:
         run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
 
-    assert "accepted_values_stg_esp__events_bounce_type" in failed.value.output
+    assert "column_checks_stg_esp__events" in failed.value.output
     assert "unique_across_runs_int_web_sessions_session_id" in failed.value.output
     # The build was incremental: the older rows were not rewritten, and the tests saw only the new ones.
     [(written, total)] = _query(

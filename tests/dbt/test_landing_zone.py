@@ -16,7 +16,8 @@ ORDER = ("1", "S1", "a@example.com", "paid", "USD", "10", "0", "2", "1", "13", "
 
 
 def _build_row_counts(settings: Settings) -> str:
-    return run_dbt(["run", "--select", "quality_raw_row_counts"], settings, capture=True)
+    # The per-file counts (stg_landing_files) it sums are built with it.
+    return run_dbt(["run", "--select", "+quality_raw_row_counts"], settings, capture=True)
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:

@@ -11,6 +11,11 @@
     ('privacy_requests', 'base_privacy__requests'),
 ] %}
 
+{#- What makes two quarantined rows the same content, as a compact digest (key_digest). -#}
+{%- set content_hash = key_digest(dbt.concat([
+    'source_name', "'|'", "coalesce(raw_row_key, '')", "'|'", "coalesce(raw_values, '')", "'|'", 'quarantine_reason'
+])) %}
+
 with quarantined as (
     {% for source_name, base_model in base_models %}
         select
@@ -25,16 +30,37 @@ with quarantined as (
     {% endfor %}
 ),
 
+repeated_contents as (
+
+    -- Rows whose content hash another row shares: verbatim duplicates, and the rare rows whose different
+    -- contents hash alike. A row outside them has content no other row has, so it is occurrence 1 without
+    -- ranking; the exact window below ranks the few others, so a hash collision costs time, never ids.
+    select {{ content_hash }} as content_hash
+    from quarantined
+    group by {{ content_hash }}
+    having count(*) > 1
+
+),
+
 numbered as (
+
+    select
+        quarantined.*,
+        1 as occurrence
+    from quarantined
+    where {{ content_hash }} not in (select repeated_contents.content_hash from repeated_contents)
+
+    union all
 
     -- The same bad row delivered twice is two quarantined rows; the occurrence number keeps their ids apart.
     select
-        *,
+        quarantined.*,
         row_number() over (
             partition by source_name, raw_row_key, raw_values, quarantine_reason
             order by source_file
         ) as occurrence
     from quarantined
+    where {{ content_hash }} in (select repeated_contents.content_hash from repeated_contents)
 
 )
 

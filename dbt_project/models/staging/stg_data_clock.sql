@@ -4,25 +4,13 @@
 
 {{ config(materialized='table') }}
 
-with order_updates as (
+with trusted_clocks as (
 
-    select max({{ to_utc_timestamp('updated_at') }}) as latest_at
-    from {{ source('shop', 'orders') }}
-
-),
-
-collector_receipts as (
-
-    select max({{ to_utc_timestamp('received_at') }}) as latest_at
-    from {{ source('web', 'events') }}
-
-),
-
-trusted_clocks as (
-
-    select latest_at from order_updates
-    union all
-    select latest_at from collector_receipts
+    -- The latest order update and collector receipt of each landing file (stg_landing_files), so that the
+    -- clock moves with each new file without re-reading the older ones.
+    select latest_trusted_at as latest_at
+    from {{ ref('stg_landing_files') }}
+    where source_name in ('shop_orders', 'web_events')
 
 ),
 
