@@ -12,9 +12,27 @@
     jumping only ever moves it closer to the component's smallest node, and a long chain converges in about
     log2 of its length rounds instead of its length. Whether the rounds were enough is checked by the test
     `assert_identity_components_converged`.
+
+    The labels are a function of the component alone (its smallest node), so running the macro over any
+    union of whole components gives those components' rows of a run over the whole graph
+    (int_identity_components' incremental builds rely on that).
 -#}
 {% macro connected_components(edges_relation, left_column, right_column, iterations) -%}
-with edge_nodes as (
+with {{ connected_components_ctes(edges_relation, left_column, right_column, iterations) }}
+
+select
+    node,
+    component_node
+from labelled_nodes
+{%- endmacro %}
+
+{#-
+    connected_components_ctes(...): the CTEs of connected_components, without the leading `with`, ending in
+    `labelled_nodes` (node, component_node); for a model that prepares its edges in CTEs of its own.
+    edges_relation may name one of those CTEs.
+-#}
+{% macro connected_components_ctes(edges_relation, left_column, right_column, iterations) -%}
+edge_nodes as (
 
     select {{ left_column }} as node from {{ edges_relation }}
     union
@@ -105,9 +123,4 @@ labelled_nodes as (
         on labels_{{ iterations }}.label = component_ids.node_id
 
 )
-
-select
-    node,
-    component_node
-from labelled_nodes
 {%- endmacro %}
