@@ -170,3 +170,20 @@
         delete from {{ this }} where component_node is null
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    identity_map_rebuilt_since_sessions(): for an incremental build of int_identity_map's readers
+    (int_web_sessions), whether every row of int_identity_map was written after the model's last build
+    (the map was rebuilt from scratch, or never read), so that identifiers may have gone from it. Otherwise
+    only the rows it wrote since can differ from what the model last read.
+-#}
+{% macro identity_map_rebuilt_since_sessions() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set rebuilt = run_query(
+        'select coalesce(min(loaded_at) > (select max(loaded_at) from ' ~ this ~ '), true) from '
+        ~ ref('int_identity_map')
+    ).columns[0].values()[0] -%}
+    {{ return(rebuilt) }}
+{%- endmacro %}
