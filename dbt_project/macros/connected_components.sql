@@ -12,9 +12,32 @@
     jumping only ever moves it closer to the component's smallest node, and a long chain converges in about
     log2 of its length rounds instead of its length. Whether the rounds were enough is checked by the test
     `assert_identity_components_converged`.
+
+    Only the first `whole_graph_rounds` rounds (default 2) go over the whole graph: identity components are
+    small and nearly all have converged by then (all of them, at 100k customers, after 2). The remaining
+    rounds go over the components that have not, found exactly (settled_labels), so they cost next to
+    nothing, and the result is that of `iterations` rounds over the whole graph.
+
+    The labels are a function of the component alone (its smallest node), so running the macro over any
+    union of whole components gives those components' rows of a run over the whole graph
+    (int_identity_components' incremental builds rely on that).
 -#}
-{% macro connected_components(edges_relation, left_column, right_column, iterations) -%}
-with edge_nodes as (
+{% macro connected_components(edges_relation, left_column, right_column, iterations, whole_graph_rounds=2) -%}
+with {{ connected_components_ctes(edges_relation, left_column, right_column, iterations, whole_graph_rounds) }}
+
+select
+    node,
+    component_node
+from labelled_nodes
+{%- endmacro %}
+
+{#-
+    connected_components_ctes(...): the CTEs of connected_components, without the leading `with`, ending in
+    `labelled_nodes` (node, component_node); for a model that prepares its edges in CTEs of its own.
+    edges_relation may name one of those CTEs.
+-#}
+{% macro connected_components_ctes(edges_relation, left_column, right_column, iterations, whole_graph_rounds=2) -%}
+edge_nodes as (
 
     select {{ left_column }} as node from {{ edges_relation }}
     union
@@ -68,20 +91,64 @@ labels_0 as (
     group by node_id
 
 ),
+{%- set whole_graph_rounds = [whole_graph_rounds, iterations] | min %}
 {% for round in range(1, iterations + 1) %}
-hooked_{{ round }} as (
+    {%- if round <= whole_graph_rounds %}
+        {%- set round_links = 'undirected_links' %}
+        {%- set previous_labels = 'labels_' ~ (round - 1) %}
+    {%- else %}
+        {%- set round_links = 'unsettled_links' %}
+        {%- set previous_labels = 'unsettled_labels_' ~ (round - 1) %}
+    {%- endif %}
+    {%- if round == whole_graph_rounds + 1 %}
 
-    select
-        undirected_links.node_id,
-        min(labels_{{ round - 1 }}.label) as label
+settled_labels as (
+
+    -- After the rounds over the whole graph, a component whose links all join equal labels has
+    -- converged: one label, which is then its smallest node. Any other component shows each of its
+    -- labels at the end of a link joining different labels, so its nodes are exactly those carrying such
+    -- a label; only they go on to the remaining rounds, usually none at all.
+    select distinct labels.label
     from undirected_links
-    inner join labels_{{ round - 1 }}
-        on undirected_links.neighbour_id = labels_{{ round - 1 }}.node_id
-    group by undirected_links.node_id
+    inner join {{ 'labels_' ~ whole_graph_rounds }} as labels
+        on undirected_links.node_id = labels.node_id
+    inner join {{ 'labels_' ~ whole_graph_rounds }} as neighbour_labels
+        on undirected_links.neighbour_id = neighbour_labels.node_id
+    where labels.label <> neighbour_labels.label
 
 ),
 
-labels_{{ round }} as (
+{{ previous_labels }} as (
+
+    select labels.*
+    from {{ 'labels_' ~ whole_graph_rounds }} as labels
+    where labels.label in (select settled_labels.label from settled_labels)
+
+),
+
+unsettled_links as (
+
+    select undirected_links.*
+    from undirected_links
+    inner join {{ previous_labels }} as labels
+        on undirected_links.node_id = labels.node_id
+
+),
+    {%- endif %}
+
+hooked_{{ round }} as (
+
+    select
+        links.node_id,
+        min(previous_labels.label) as label
+    from {{ round_links }} as links
+    inner join {{ previous_labels }} as previous_labels
+        on links.neighbour_id = previous_labels.node_id
+    group by links.node_id
+
+),
+
+{{ 'labels_' if round <= whole_graph_rounds else 'unsettled_labels_' }}{{ round }} as (
 
     select
         hooked.node_id,
@@ -92,6 +159,26 @@ labels_{{ round }} as (
 
 ),
 {% endfor %}
+{%- if iterations > whole_graph_rounds %}
+
+final_labels as (
+
+    select
+        labels.node_id,
+        coalesce(unsettled_labels.label, labels.label) as label
+    from {{ 'labels_' ~ whole_graph_rounds }} as labels
+    left join {{ 'unsettled_labels_' ~ iterations }} as unsettled_labels
+        on labels.node_id = unsettled_labels.node_id
+
+),
+{%- else %}
+
+final_labels as (
+
+    select * from {{ 'labels_' ~ iterations }}
+
+),
+{%- endif %}
 
 labelled_nodes as (
 
@@ -99,15 +186,10 @@ labelled_nodes as (
         node_ids.node,
         coalesce(component_ids.node, node_ids.node) as component_node
     from node_ids
-    left join labels_{{ iterations }}
-        on node_ids.node_id = labels_{{ iterations }}.node_id
+    left join final_labels
+        on node_ids.node_id = final_labels.node_id
     left join node_ids as component_ids
-        on labels_{{ iterations }}.label = component_ids.node_id
+        on final_labels.label = component_ids.node_id
 
 )
-
-select
-    node,
-    component_node
-from labelled_nodes
 {%- endmacro %}

@@ -3,9 +3,12 @@ a full refresh gives, and a rerun with no new files changes nothing.
 
 Besides the generator's next day, the new delivery carries hand-made web events that exercise each rule of
 the incremental models: an identity merge (an anonymous device logs in as an existing customer, so the
-sessions of that customer's other devices must be re-stamped), a late event inside the session timeout that
-joins two existing sessions, and a re-delivery that wins over the first receipt; and a products delivery
-adds a product that earlier events referred to (their is_unknown_product flips). Data tests of an
+sessions of that customer's other devices must be re-stamped), a login that joins two existing persons of
+several identifiers each, the first visit of a brand-new device (a new person), a late event inside the
+session timeout that joins two existing sessions, and a re-delivery that wins over the first receipt; a
+products delivery adds a product that earlier events referred to (their is_unknown_product flips); and a new
+version of a guest order changes its email, so an identifier and its person disappear from the identity
+graph (a record edge that goes). Data tests of an
 incremental build check only the rows it wrote (macro rows_written_by_this_run); the last test shows that
 a bad row in a new file and a key clash with an older row still fail the build.
 """
@@ -23,7 +26,7 @@ from datagen import GeneratorConfig, generate
 from datagen.arrivals import deliver, split_last_day
 from personalize.dbt import DbtError, run_dbt
 from personalize.settings import Settings
-from tests.conftest import write_csv
+from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 
 COMPARED = [
     "staging.base_web__events",
@@ -31,6 +34,8 @@ COMPARED = [
     "staging.stg_web__events",
     "staging.stg_esp__events",
     "intermediate.int_web_sessions",
+    "intermediate.int_identity_edges",
+    "intermediate.int_identity_components",
     "intermediate.int_identity_map",
     "staging.stg_landing_files",
     "staging.stg_data_clock",
@@ -38,8 +43,9 @@ COMPARED = [
     "quality.quality_quarantined_rows",
     "quality.quality_source_reconciliation",
 ]
-# Run metadata: when the build that wrote the row started. The one column a full refresh does not share.
-RUN_METADATA = "loaded_at"
+# Run metadata: when the build that wrote the row started (and, for identity edges, its as-of date). The
+# columns a full refresh does not share.
+RUN_METADATA = ("loaded_at", "built_as_of_date")
 # Only what the compared relations are built from (and their tests): marts, ML and activation have their own
 # suites, and building them four times here would only cost time.
 STAGING_UP_TO_QUALITY = ["--select", "+staging", "+intermediate", "+quality"]
@@ -63,6 +69,11 @@ class Scenario:
     joined_sessions_before: int
     redelivered_event: str
     catalogued_product: str
+    joining_device: str
+    joined_customer: str
+    joined_nodes: tuple[str, ...]
+    new_device: str
+    moved_email: str
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:
@@ -71,7 +82,9 @@ def _query(settings: Settings, sql: str) -> list[tuple]:
 
 
 def _columns(connection: duckdb.DuckDBPyConnection, relation: str) -> str:
-    names = [row[0] for row in connection.sql(f"describe {relation}").fetchall() if row[0] != RUN_METADATA]
+    names = [
+        row[0] for row in connection.sql(f"describe {relation}").fetchall() if row[0] not in RUN_METADATA
+    ]
     return ", ".join(f'"{name}"' for name in names)
 
 
@@ -96,8 +109,9 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...]]]:
-    """Pick devices of the warehouse as built and write web events that exercise each incremental rule."""
+def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Pick identifiers of the warehouse as built and make the web events and order versions that exercise
+    each incremental rule."""
     # A device that is a person on its own, whose node sorts before every node of a customer's person that
     # has other devices with sessions: logging in on it merges the two, and the merged person is named after
     # the device, so the customer's other devices change person without having a new event.
@@ -188,15 +202,87 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
     )[0][0]
     latest_received_at = _query(settings, "select max(received_at) from staging.stg_web__events")[0][0]
     middle_of_gap = gap_start + (gap_end - gap_start) / 2
+    # Two persons of three or more identifiers, apart from the merge above: a device of the first logs in
+    # as a shop customer of the second, and the two components become one.
+    persons_of_several = f"""
+        select person_id from intermediate.int_identity_map group by person_id having count(*) >= 3
+        except
+        select person_id from intermediate.int_identity_map
+        where identifier in ('{merged_device}', '{customer_id}')
+    """
+    joining_device, joining_person = _query(
+        settings,
+        f"""
+        select identifier, person_id from intermediate.int_identity_map
+        where identifier_type = 'anonymous_id' and person_id in ({persons_of_several})
+            and identifier <> '{joined_device}'
+        order by identifier limit 1
+        """,
+    )[0]
+    joined_customer, joined_person = _query(
+        settings,
+        f"""
+        select identifier, person_id from intermediate.int_identity_map
+        where identifier_type = 'shop_customer_id' and person_id in ({persons_of_several})
+            and person_id <> '{joining_person}'
+        order by identifier limit 1
+        """,
+    )[0]
+    joined_nodes = tuple(
+        row[0]
+        for row in _query(
+            settings,
+            "select identifier_type || ':' || identifier from intermediate.int_identity_map "
+            f"where person_id in ('{joining_person}', '{joined_person}')",
+        )
+    )
     rows = [
         ("test-merge-login", merged_device, customer_id, "login", "", "/login", "", BROWSER,
          _iso(merged_last_end + timedelta(minutes=10)), _iso(latest_received_at)),
+        ("test-join-persons", joining_device, joined_customer, "login", "", "/login", "", BROWSER,
+         _iso(latest_received_at), _iso(latest_received_at)),
+        ("test-new-device", "test-new-device", "", "page_view", "", "/", "", BROWSER,
+         _iso(latest_received_at), _iso(latest_received_at)),
         ("test-late-view", joined_device, "", "page_view", "", "/late", "", BROWSER,
          _iso(middle_of_gap), _iso(latest_received_at)),
         (redelivered[0], redelivered[1], redelivered[2] or "", redelivered[3], redelivered[4] or "",
          "/redelivered", redelivered[6] or "", redelivered[7] or "", _iso(redelivered[8]),
          _iso(redelivered[9] - timedelta(seconds=1))),
     ]  # fmt: skip
+    # A guest order whose email is a person of its own, on no other order: a new version of the order with
+    # another email takes that identifier's only edge away, and the identifier and its person disappear.
+    moved_order, moved_email = _query(
+        settings,
+        """
+        with lone_emails as (
+            select min(identifier) as email from intermediate.int_identity_map
+            group by person_id having count(*) = 1 and min(identifier_type) = 'email'
+        )
+        select versions.order_id, versions.email
+        from staging.stg_shop__order_versions as versions
+        inner join lone_emails on versions.email = lone_emails.email
+        where versions.is_current_version and versions.customer_id is null
+            and versions.valid_from_at
+                < (select max(received_at) from staging.stg_web__events) - interval 1 hour
+            and versions.email in (
+                select email from staging.stg_shop__order_versions group by email having count(*) = 1
+            )
+        order by versions.order_id
+        limit 1
+        """,
+    )[0]
+    [moved_version] = _query(
+        settings,
+        f"""
+        select * from read_parquet('{settings.raw_dir / "shop_orders"}/*.parquet')
+        where order_id = '{moved_order}'
+        order by try_cast(updated_at as timestamptz) desc
+        limit 1
+        """,
+    )
+    order_rows = [
+        (*moved_version[:2], "test-moved@example.com", *moved_version[3:11], _iso(latest_received_at))
+    ]
     scenario = Scenario(
         merged_device=merged_device,
         customer_id=customer_id,
@@ -205,8 +291,13 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         joined_sessions_before=joined_sessions_before,
         redelivered_event=redelivered[0],
         catalogued_product=catalogued_product,
+        joining_device=joining_device,
+        joined_customer=joined_customer,
+        joined_nodes=joined_nodes,
+        new_device="test-new-device",
+        moved_email=moved_email,
     )
-    return scenario, rows
+    return scenario, rows, order_rows
 
 
 @pytest.fixture(scope="module")
@@ -226,9 +317,10 @@ def scenario(datasets: tuple[Settings, Settings, Path]) -> Scenario:
     and build a full refresh of the same files."""
     incremental, refreshed, next_day = datasets
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
-    picked, rows = _hand_made_events(incremental)
+    picked, rows, order_rows = _hand_made_events(incremental)
 
     write_csv(next_day / "web_events" / "part-2.csv", WEB_EVENTS_HEADER, rows)
+    write_csv(next_day / "shop_orders" / "part-2.csv", SHOP_ORDERS_HEADER, order_rows)
     latest = _query(incremental, "select max(received_at) from staging.stg_web__events")[0][0]
     write_csv(
         next_day / "products" / "part-2.csv",
@@ -259,6 +351,26 @@ def test_incremental_run_after_a_new_day_equals_full_refresh(
         )
     )
     assert person_of[scenario.merged_device] == person_of[scenario.customer_id]
+    # Two existing persons joined by a login: every identifier of both is one person now.
+    assert _query(
+        incremental,
+        "select count(distinct person_id) from intermediate.int_identity_map where identifier_type || ':' || "
+        f"identifier in ({', '.join(repr(node) for node in scenario.joined_nodes)})",
+    ) == [(1,)]
+    # A brand-new device is a new person of its own.
+    assert _query(
+        incremental,
+        "select map.matched_by, count(*) over (partition by map.person_id) "
+        "from intermediate.int_identity_map as map "
+        f"inner join intermediate.int_identity_map as device on device.person_id = map.person_id "
+        f"where device.identifier = '{scenario.new_device}'",
+    ) == [("anonymous_visit", 1)]
+    # The guest order's old email is gone from the graph, its new one is a person.
+    assert _query(
+        incremental,
+        "select identifier, matched_by from intermediate.int_identity_map "
+        f"where identifier in ('{scenario.moved_email}', 'test-moved@example.com')",
+    ) == [("test-moved@example.com", "guest_checkout")]
     restamped = _query(
         incremental,
         "select distinct person_id from intermediate.int_web_sessions where anonymous_id in "

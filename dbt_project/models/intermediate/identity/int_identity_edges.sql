@@ -1,141 +1,78 @@
-{{ config(materialized="table") }}
-
 -- The identity graph's edges: two identifiers seen together on one clean record. Identifiers are nodes
 -- `<identifier_type>:<identifier>`; an identifier seen alone gets a self-edge so that it still becomes a
 -- person. Bots are not people and never enter the graph. Only evidence that existed at the end of the
 -- as-of date (stg_data_clock.as_of_date, var `as_of`) counts: CRM records and orders in the version
 -- current then, events and requests that happened by then. So a graph built as of a past date equals the
 -- graph of the raw data cut at that date, and the marts keyed on it can be computed as of any date.
+--
+-- Incremental, append only: the edges of web and ESP events only ever accumulate, so a build reads only the
+-- events loaded into stg_web__events / stg_esp__events since the last one; the edges of records
+-- (int_identity_record_edges: CRM, orders, consent, privacy) are recomputed there and compared. Each build
+-- appends the edges it does not hold yet; the pre-hook delete_gone_record_edges first deletes the record
+-- edges that have gone. When an event edge it holds may no longer be evidence (a replaced event, a change
+-- of var as_of), the pre-hook reset_stale_identity_edges empties the table, and the build then writes
+-- every edge, as a full refresh does. So the table always equals a full refresh, loaded_at and
+-- built_as_of_date aside (tests/dbt/test_incremental_events.py). int_identity_components follows the new
+-- edges through loaded_at and the gone ones through its record_edge_count.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ reset_stale_identity_edges() }}", "{{ delete_gone_record_edges() }}"],
+    )
+}}
+
+-- The pre-hook (reset_stale_identity_edges) also reads the base event models:
+-- depends_on: {{ ref('base_web__events') }}
+-- depends_on: {{ ref('base_esp__events') }}
+
 with clock as (
 
     select as_of_date from {{ ref('stg_data_clock') }}
 
 ),
 
-crm_records_as_of as (
+{% if is_incremental() %}
+    previous_build as (
 
-    select versions.*
-    from {{ ref('stg_crm__customer_versions') }} as versions
-    cross join clock
-    where {{ is_version_current_at('versions', 'clock.as_of_date') }}
+        select max(loaded_at) as loaded_at from {{ this }}
 
-),
-
-shop_orders_as_of as (
-
-    select versions.*
-    from {{ ref('stg_shop__order_versions') }} as versions
-    cross join clock
-    where
-        versions.created_at < {{ as_of_end_at('clock.as_of_date') }}
-        and {{ is_version_current_at('versions', 'clock.as_of_date') }}
-
-),
+    ),
+{% endif %}
 
 web_events_as_of as (
 
-    select web.*
+    select
+        web.anonymous_id,
+        web.user_id
     from {{ ref('stg_web__events') }} as web
     cross join clock
-    where web.event_at < {{ as_of_end_at('clock.as_of_date') }}
+    {%- if is_incremental() %}
+        cross join previous_build
+    {%- endif %}
+    where
+        web.event_at < {{ as_of_end_at('clock.as_of_date') }}
+        and not web.is_bot
+        {%- if is_incremental() %}
+            and (previous_build.loaded_at is null or web.loaded_at > previous_build.loaded_at)
+        {%- endif %}
 
 ),
 
 esp_events_as_of as (
 
-    select esp.*
+    select esp.email
     from {{ ref('stg_esp__events') }} as esp
     cross join clock
-    where esp.event_at < {{ as_of_end_at('clock.as_of_date') }}
-
-),
-
-consent_events_as_of as (
-
-    select consent.*
-    from {{ ref('stg_consent__events') }} as consent
-    cross join clock
-    where consent.event_at < {{ as_of_end_at('clock.as_of_date') }}
-
-),
-
-privacy_requests_as_of as (
-
-    select requests.*
-    from {{ ref('stg_privacy__requests') }} as requests
-    cross join clock
-    where requests.requested_at < {{ as_of_end_at('clock.as_of_date') }}
-
-),
-
-crm_record_emails as (
-
-    select distinct
-        'crm_customer_id' as left_type,
-        customer_id as left_identifier,
-        'email' as right_type,
-        email as right_identifier,
-        'crm_record_email' as matched_by
-    from crm_records_as_of
-    where email is not null
-
-),
-
-crm_records_without_email as (
-
-    select distinct
-        'crm_customer_id' as left_type,
-        customer_id as left_identifier,
-        'crm_customer_id' as right_type,
-        customer_id as right_identifier,
-        'crm_record' as matched_by
-    from crm_records_as_of
-    where email is null
-
-),
-
-shop_account_emails as (
-
-    select distinct
-        'shop_customer_id' as left_type,
-        customer_id as left_identifier,
-        'email' as right_type,
-        email as right_identifier,
-        'order_email' as matched_by
-    from shop_orders_as_of
+    {%- if is_incremental() %}
+        cross join previous_build
+    {%- endif %}
     where
-        customer_id is not null
-        and email is not null
-
-),
-
-shop_accounts_without_email as (
-
-    select distinct
-        'shop_customer_id' as left_type,
-        customer_id as left_identifier,
-        'shop_customer_id' as right_type,
-        customer_id as right_identifier,
-        'shop_account' as matched_by
-    from shop_orders_as_of
-    where
-        customer_id is not null
-        and email is null
-
-),
-
-guest_checkouts as (
-
-    select distinct
-        'email' as left_type,
-        email as left_identifier,
-        'email' as right_type,
-        email as right_identifier,
-        'guest_checkout' as matched_by
-    from shop_orders_as_of
-    where
-        customer_id is null
-        and email is not null
+        esp.event_at < {{ as_of_end_at('clock.as_of_date') }}
+        {%- if is_incremental() %}
+            and (previous_build.loaded_at is null or esp.loaded_at > previous_build.loaded_at)
+        {%- endif %}
 
 ),
 
@@ -150,9 +87,7 @@ web_logins as (
         user_id as right_identifier,
         'web_login' as matched_by
     from web_events_as_of
-    where
-        user_id is not null
-        and not is_bot
+    where user_id is not null
 
 ),
 
@@ -165,9 +100,7 @@ anonymous_devices as (
         anonymous_id as right_identifier,
         'anonymous_visit' as matched_by
     from web_events_as_of
-    where
-        user_id is null
-        and not is_bot
+    where user_id is null
 
 ),
 
@@ -183,77 +116,64 @@ esp_contacts as (
 
 ),
 
-consent_records as (
+event_edges as (
 
-    select distinct
-        'crm_customer_id' as left_type,
-        customer_id as left_identifier,
-        'email' as right_type,
-        email as right_identifier,
-        'consent_customer_id' as matched_by
-    from consent_events_as_of
-    where customer_id is not null
-
-    -- The two halves differ in matched_by, so they cannot share a row.
-    union all
-
-    select distinct
-        'email' as left_type,
-        email as left_identifier,
-        'email' as right_type,
-        email as right_identifier,
-        'consent_email' as matched_by
-    from consent_events_as_of
-    where customer_id is null
-
-),
-
-privacy_requesters as (
-
-    select distinct
-        'email' as left_type,
-        email as left_identifier,
-        'email' as right_type,
-        email as right_identifier,
-        'privacy_request' as matched_by
-    from privacy_requests_as_of
-
-),
-
-all_edges as (
-
-    select * from crm_record_emails
-    union all
-    select * from crm_records_without_email
-    union all
-    select * from shop_account_emails
-    union all
-    select * from shop_accounts_without_email
-    union all
-    select * from guest_checkouts
-    union all
     select * from web_logins
     union all
     select * from anonymous_devices
     union all
     select * from esp_contacts
+
+),
+
+all_edges as (
+
+    -- Every part is distinct and has its own matched_by, so the union is too: no final distinct (a hash
+    -- of every edge with its long identifiers, among the dearest steps of the model).
+    select
+        {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
+            as identity_edge_id,
+        left_type,
+        left_identifier,
+        left_type || ':' || left_identifier as left_node,
+        right_type,
+        right_identifier,
+        right_type || ':' || right_identifier as right_node,
+        matched_by
+    from event_edges
+
     union all
-    select * from consent_records
-    union all
-    select * from privacy_requesters
+
+    select
+        identity_edge_id,
+        left_type,
+        left_identifier,
+        left_node,
+        right_type,
+        right_identifier,
+        right_node,
+        matched_by
+    from {{ ref('int_identity_record_edges') }}
 
 )
 
--- Every part above is distinct and has its own matched_by, so the union is too: no final distinct (a hash
--- of every edge with its long identifiers, among the dearest steps of the model).
 select
-    {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
-        as identity_edge_id,
-    left_type,
-    left_identifier,
-    left_type || ':' || left_identifier as left_node,
-    right_type,
-    right_identifier,
-    right_type || ':' || right_identifier as right_node,
-    matched_by
+    all_edges.identity_edge_id,
+    all_edges.left_type,
+    all_edges.left_identifier,
+    all_edges.left_node,
+    all_edges.right_type,
+    all_edges.right_identifier,
+    all_edges.right_node,
+    all_edges.matched_by,
+    clock.as_of_date as built_as_of_date,
+    {{ this_run_loaded_at() }} as loaded_at
 from all_edges
+cross join clock
+{%- if is_incremental() %}
+    where not exists (
+        select 1
+        from {{ this }} as held_edges
+        where held_edges.identity_edge_id = all_edges.identity_edge_id
+    )
+{%- endif %}

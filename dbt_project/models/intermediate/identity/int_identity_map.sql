@@ -1,19 +1,66 @@
 -- The single source of truth for identity: every identifier with its person_id and the edge kind that
 -- attached it. person_id is a hash of the component's smallest identifier, so it is the same on every
 -- rerun over unchanged input and does not depend on load order or run counters.
-{{ config(materialized='table') }}
+-- Incremental: a build rewrites the identifiers int_identity_components rewrote since its last build (the
+-- components whose edges changed). An identifier's explanation depends only on its own edges, and an edge
+-- that comes or goes changes its nodes' components, so every other identifier keeps its row. The pre-hooks
+-- delete identifiers that are no longer a node (delete_gone_identifiers), or every row when the components
+-- were rebuilt from scratch (reset_when_rewritten).
+{{
+    config(
+        materialized='incremental',
+        unique_key=['identifier_type', 'identifier'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook=["{{ reset_when_rewritten(ref('int_identity_components')) }}", "{{ delete_gone_identifiers() }}"],
+    )
+}}
 
-with components as (
+with
 
-    select * from {{ ref('int_identity_components') }}
+{% if is_incremental() %}
+    previous_build as (
 
-),
+        select max(loaded_at) as loaded_at from {{ this }}
 
-edges as (
+    ),
 
-    select * from {{ ref('int_identity_edges') }}
+    components as (
 
-),
+        select
+            components.node,
+            components.component_node
+        from {{ ref('int_identity_components') }} as components
+        cross join previous_build
+        where previous_build.loaded_at is null or components.loaded_at > previous_build.loaded_at
+
+    ),
+
+    edges as (
+
+        select *
+        from {{ ref('int_identity_edges') }}
+        where
+            left_node in (select components.node from components)
+            or right_node in (select components.node from components)
+
+    ),
+{% else %}
+    components as (
+
+        select
+            node,
+            component_node
+        from {{ ref('int_identity_components') }}
+
+    ),
+
+    edges as (
+
+        select * from {{ ref('int_identity_edges') }}
+
+    ),
+{% endif %}
 
 node_edges as (
 
@@ -54,7 +101,8 @@ select
     explained_nodes.identifier,
     {{ dbt.hash("'person:' || components.component_node") }} as person_id,
     explained_nodes.matched_by,
-    components.component_node
+    components.component_node,
+    {{ this_run_loaded_at() }} as loaded_at
 from explained_nodes
 inner join components
     on explained_nodes.node = components.node

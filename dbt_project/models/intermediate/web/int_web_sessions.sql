@@ -3,7 +3,8 @@
 -- Incremental by device: an incremental build recomputes every session of each device (anonymous_id) that
 -- has an event loaded into stg_web__events since this model's last build (a new event, a late one that
 -- may fall inside or between earlier sessions, within the timeout or not, or a re-delivered event), and of
--- each device whose person in int_identity_map changed (an identity merge re-stamps its sessions). A
+-- each device whose person in int_identity_map changed (an identity merge re-stamps its sessions; only the
+-- devices the map rewrote since this model's last build are compared, unless the map was rebuilt). A
 -- device's sessions depend on nothing but its own events and its person, so recomputing all of them for
 -- exactly those devices gives what a full refresh gives (tests/dbt/test_incremental_events.py); every
 -- other device keeps its rows. Changing var session_timeout_minutes needs --full-refresh.
@@ -22,7 +23,8 @@ with devices as (
 
     select
         identifier as anonymous_id,
-        person_id
+        person_id,
+        loaded_at
     from {{ ref('int_identity_map') }}
     where identifier_type = 'anonymous_id'
 
@@ -45,11 +47,25 @@ with devices as (
         union
 
         -- Re-stamped: devices whose person is not the one their sessions carry (merged, split or gone).
-        select sessions.anonymous_id
-        from {{ this }} as sessions
-        left join devices
-            on sessions.anonymous_id = devices.anonymous_id
-        where sessions.person_id is distinct from devices.person_id
+        {%- if identity_map_rebuilt_since_sessions() %}
+            -- int_identity_map was rebuilt from scratch: any device may have changed or gone.
+            select sessions.anonymous_id
+            from {{ this }} as sessions
+            left join devices
+                on sessions.anonymous_id = devices.anonymous_id
+            where sessions.person_id is distinct from devices.person_id
+        {%- else %}
+            -- Only the devices int_identity_map rewrote since then can have another person; none has gone
+            -- (an anonymous_id only leaves the map when it is rebuilt from scratch).
+            select sessions.anonymous_id
+            from {{ this }} as sessions
+            inner join devices
+                on sessions.anonymous_id = devices.anonymous_id
+            cross join previous_build
+            where
+                devices.loaded_at > previous_build.loaded_at
+                and sessions.person_id is distinct from devices.person_id
+        {%- endif %}
 
     ),
 {% endif %}

@@ -1,0 +1,189 @@
+{#-
+    The incremental identity graph. int_identity_edges appends the new edges of events and records and
+    deletes the record edges that have gone; int_identity_components and int_identity_map rewrite only the
+    components that those changes touch. These pre-hooks keep each model equal to a full refresh: they
+    delete what has gone, or empty a model when that cannot be known cheaply, and the model then writes
+    every row, as a full refresh does.
+-#}
+
+{#-
+    reset_stale_identity_edges(): first pre-hook of int_identity_edges. On an incremental build, deletes
+    every edge when an event edge it holds may no longer be evidence (the build then writes every edge):
+      - the as-of date moved back (var as_of): evidence after the new date no longer counts;
+      - the as-of date moved forward past events loaded earlier: those events were left out by the earlier
+        date, and an append reads only events loaded since (with the default as-of date, the data clock, no
+        clean event is ever later than the as-of date, so this happens only with an explicit var as_of);
+      - an event loaded since the last build has an earlier clean delivery whose identifiers, user agent
+        (bot or not) or time differ: the event was replaced, and the edge of its earlier version may have
+        had no other evidence.
+    Otherwise every held event edge is still evidence, and only record edges can have gone
+    (delete_gone_record_edges).
+-#}
+{% macro reset_stale_identity_edges() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where exists (
+            with previous_build as (
+
+                select
+                    max(loaded_at) as loaded_at,
+                    max(built_as_of_date) as as_of_date
+                from {{ this }}
+
+            ),
+
+            clock as (
+
+                select as_of_date from {{ ref('stg_data_clock') }}
+
+            ),
+
+            web_events_since as (
+
+                select web.*
+                from {{ ref('stg_web__events') }} as web
+                cross join previous_build
+                where web.loaded_at > previous_build.loaded_at
+
+            ),
+
+            esp_events_since as (
+
+                select esp.*
+                from {{ ref('stg_esp__events') }} as esp
+                cross join previous_build
+                where esp.loaded_at > previous_build.loaded_at
+
+            )
+
+            select 1
+            from previous_build
+            cross join clock
+            where previous_build.as_of_date > clock.as_of_date
+
+            union all
+
+            select 1
+            from {{ ref('stg_web__events') }} as web
+            cross join previous_build
+            cross join clock
+            where
+                web.loaded_at <= previous_build.loaded_at
+                and web.event_at >= {{ as_of_end_at('previous_build.as_of_date') }}
+                and web.event_at < {{ as_of_end_at('clock.as_of_date') }}
+
+            union all
+
+            select 1
+            from {{ ref('stg_esp__events') }} as esp
+            cross join previous_build
+            cross join clock
+            where
+                esp.loaded_at <= previous_build.loaded_at
+                and esp.event_at >= {{ as_of_end_at('previous_build.as_of_date') }}
+                and esp.event_at < {{ as_of_end_at('clock.as_of_date') }}
+
+            union all
+
+            select 1
+            from web_events_since
+            inner join {{ ref('base_web__events') }} as deliveries
+                on web_events_since.event_id = deliveries.event_id
+            where
+                deliveries.quarantine_reason is null
+                and (
+                    deliveries.anonymous_id is distinct from web_events_since.anonymous_id
+                    or deliveries.user_id is distinct from web_events_since.user_id
+                    or deliveries.user_agent is distinct from web_events_since.user_agent
+                    or deliveries.event_at is distinct from web_events_since.event_at
+                )
+
+            union all
+
+            select 1
+            from esp_events_since
+            inner join {{ ref('base_esp__events') }} as deliveries
+                on esp_events_since.event_id = deliveries.event_id
+            where
+                deliveries.quarantine_reason is null
+                and (
+                    deliveries.email is distinct from esp_events_since.email
+                    or deliveries.event_at is distinct from esp_events_since.event_at
+                )
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    delete_gone_record_edges(): second pre-hook of int_identity_edges. On an incremental build, deletes the
+    held edges of records (CRM, orders, consent, privacy) that int_identity_record_edges no longer has: an
+    order or CRM record whose current version changed, for instance. int_identity_components finds the
+    nodes that lost them by their record_edge_count.
+-#}
+{% macro delete_gone_record_edges() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            matched_by not in ('web_login', 'anonymous_visit', 'esp_contact')
+            and not exists (
+                select 1
+                from {{ ref('int_identity_record_edges') }} as record_edges
+                where record_edges.identity_edge_id = {{ this }}.identity_edge_id
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    reset_when_rewritten(upstream): pre-hook of int_identity_components and int_identity_map. On an
+    incremental build, deletes every row when every row of `upstream` was written after this model's last
+    build: upstream was rebuilt from scratch (a reset or a full refresh), so rows may have gone, and only
+    rebuilding every row is sure to equal a full refresh.
+-#}
+{% macro reset_when_rewritten(upstream) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where (select min(loaded_at) from {{ upstream }}) > (select max(loaded_at) from {{ this }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    delete_gone_identifiers(): pre-hook of int_identity_map. On an incremental build, deletes the
+    identifiers that are no longer a node of int_identity_components (every edge that named them has gone).
+-#}
+{% macro delete_gone_identifiers() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where not exists (
+            select 1
+            from {{ ref('int_identity_components') }} as components
+            where components.node = {{ this }}.identifier_type || ':' || {{ this }}.identifier
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    delete_gone_nodes(): post-hook of int_identity_components. Deletes the rows an incremental build wrote
+    without a component: nodes of recomputed components that no edge names any more.
+-#}
+{% macro delete_gone_nodes() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where component_node is null
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    identity_map_rebuilt_since_sessions(): for an incremental build of int_identity_map's readers
+    (int_web_sessions), whether every row of int_identity_map was written after the model's last build
+    (the map was rebuilt from scratch, or never read), so that identifiers may have gone from it. Otherwise
+    only the rows it wrote since can differ from what the model last read.
+-#}
+{% macro identity_map_rebuilt_since_sessions() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set rebuilt = run_query(
+        'select coalesce(min(loaded_at) > (select max(loaded_at) from ' ~ this ~ '), true) from '
+        ~ ref('int_identity_map')
+    ).columns[0].values()[0] -%}
+    {{ return(rebuilt) }}
+{%- endmacro %}

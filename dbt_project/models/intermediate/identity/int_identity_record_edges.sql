@@ -1,0 +1,193 @@
+{{ config(materialized="table") }}
+
+-- The identity graph's edges from records that can change or be replaced: CRM records, orders (by version),
+-- consent changes and privacy requests. int_identity_edges adds the edges of web and ESP events, which
+-- only ever accumulate. Recomputed on every build (these sources are small next to the event streams):
+-- an incremental build of int_identity_edges compares them with the edges it holds, appends the new ones,
+-- and recomputes the whole graph when one it holds is gone. Only evidence that existed at the end of the
+-- as-of date (stg_data_clock.as_of_date, var `as_of`) counts: CRM records and orders in the version
+-- current then, consent changes and requests that happened by then.
+
+with clock as (
+
+    select as_of_date from {{ ref('stg_data_clock') }}
+
+),
+
+crm_records_as_of as (
+
+    select versions.*
+    from {{ ref('stg_crm__customer_versions') }} as versions
+    cross join clock
+    where {{ is_version_current_at('versions', 'clock.as_of_date') }}
+
+),
+
+shop_orders_as_of as (
+
+    select versions.*
+    from {{ ref('stg_shop__order_versions') }} as versions
+    cross join clock
+    where
+        versions.created_at < {{ as_of_end_at('clock.as_of_date') }}
+        and {{ is_version_current_at('versions', 'clock.as_of_date') }}
+
+),
+
+consent_events_as_of as (
+
+    select consent.*
+    from {{ ref('stg_consent__events') }} as consent
+    cross join clock
+    where consent.event_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+privacy_requests_as_of as (
+
+    select requests.*
+    from {{ ref('stg_privacy__requests') }} as requests
+    cross join clock
+    where requests.requested_at < {{ as_of_end_at('clock.as_of_date') }}
+
+),
+
+crm_record_emails as (
+
+    select distinct
+        'crm_customer_id' as left_type,
+        customer_id as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
+        'crm_record_email' as matched_by
+    from crm_records_as_of
+    where email is not null
+
+),
+
+crm_records_without_email as (
+
+    select distinct
+        'crm_customer_id' as left_type,
+        customer_id as left_identifier,
+        'crm_customer_id' as right_type,
+        customer_id as right_identifier,
+        'crm_record' as matched_by
+    from crm_records_as_of
+    where email is null
+
+),
+
+shop_account_emails as (
+
+    select distinct
+        'shop_customer_id' as left_type,
+        customer_id as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
+        'order_email' as matched_by
+    from shop_orders_as_of
+    where
+        customer_id is not null
+        and email is not null
+
+),
+
+shop_accounts_without_email as (
+
+    select distinct
+        'shop_customer_id' as left_type,
+        customer_id as left_identifier,
+        'shop_customer_id' as right_type,
+        customer_id as right_identifier,
+        'shop_account' as matched_by
+    from shop_orders_as_of
+    where
+        customer_id is not null
+        and email is null
+
+),
+
+guest_checkouts as (
+
+    select distinct
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
+        'guest_checkout' as matched_by
+    from shop_orders_as_of
+    where
+        customer_id is null
+        and email is not null
+
+),
+
+consent_records as (
+
+    select distinct
+        'crm_customer_id' as left_type,
+        customer_id as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
+        'consent_customer_id' as matched_by
+    from consent_events_as_of
+    where customer_id is not null
+
+    -- The two halves differ in matched_by, so they cannot share a row.
+    union all
+
+    select distinct
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
+        'consent_email' as matched_by
+    from consent_events_as_of
+    where customer_id is null
+
+),
+
+privacy_requesters as (
+
+    select distinct
+        'email' as left_type,
+        email as left_identifier,
+        'email' as right_type,
+        email as right_identifier,
+        'privacy_request' as matched_by
+    from privacy_requests_as_of
+
+),
+
+record_edges as (
+
+    select * from crm_record_emails
+    union all
+    select * from crm_records_without_email
+    union all
+    select * from shop_account_emails
+    union all
+    select * from shop_accounts_without_email
+    union all
+    select * from guest_checkouts
+    union all
+    select * from consent_records
+    union all
+    select * from privacy_requesters
+
+)
+
+-- Every part above is distinct and has its own matched_by, so the union is too: no final distinct (a hash
+-- of every edge with its long identifiers, among the dearest steps of the model).
+select
+    {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
+        as identity_edge_id,
+    left_type,
+    left_identifier,
+    left_type || ':' || left_identifier as left_node,
+    right_type,
+    right_identifier,
+    right_type || ':' || right_identifier as right_node,
+    matched_by
+from record_edges
