@@ -27,9 +27,7 @@ cutoff in question:
   rather than re-deriving it from raw recency and frequency. (BG/NBD, not Pareto/NBD: its fit is closed
   form per customer and takes a second; the Pareto/NBD likelihood can fall into slow quadrature). The
   BG/NBD prediction is also each row's XGBoost base margin (log-odds of churn, log of expected spend), so
-  the trees start from it and learn corrections; with nothing to correct, the model is BG/NBD. Rates
-  (sessions per day, human opens and clicks per send, purchase days per day: RATE_FEATURES) are stacked
-  with them;
+  the trees start from it and learn corrections; with nothing to correct, the model is BG/NBD;
 - horizon mapping with BG/NBD fitted at the scoring cutoff: churn_D = churn_d x P(no purchase in D) /
   P(no purchase in d), that is the model's P(none in the first d days) times the BTYD conditional
   probability of none in the remaining D - d days; LTV_D = LTV_d x E[purchases in D] / E[purchases in d].
