@@ -68,15 +68,12 @@ DEMO_RAW = Path(os.environ.get("PERSONALIZE_BENCH_DEMO_RAW", "/work/main/data/ra
 DEMO_WAREHOUSE = Path(os.environ.get("PERSONALIZE_BENCH_DEMO_WAREHOUSE", "/work/main/data/warehouse.duckdb"))
 DEMO_AS_OF = "2025-12-31"
 DEMO_HORIZON = 180
-# As many monthly cutoffs as `personalize backtest` trains on at most (BacktestConfig.max_cutoffs).
-DEMO_CUTOFFS = BacktestConfig.max_cutoffs
 # Features that come from orders alone (RFM and BTYD); the rest are web sessions, product events, email.
 ORACLE = "oracle (true λ, μ, order value; alive inferred from the history)"
 CLAIRVOYANT = "clairvoyant: true alive state (not an attainable ranking; not the ratios' reference)"
 ORDER_FEATURES = (
     "f_recency_days", "f_frequency", "f_monetary", "f_avg_order_value", "f_tenure_days", "f_orders_30d",
     "f_orders_90d", "f_orders_365d", "f_spend_30d", "f_spend_90d", "f_spend_365d", "f_refunded_orders",
-    "f_rate_purchase_days_per_day", "f_rate_repeat_days_per_day",
 )  # fmt: skip
 
 NET, BILLED = "net revenue", "billed total"
@@ -200,9 +197,7 @@ def _demo_warehouse(work: Path) -> Settings:
         ["build", "--select", "ml_training_cutoffs", "ml_training_examples", "ml_scoring_features",
          "--target-path", str(target), "--log-path", str(target / "logs")],
         settings,
-        vars_json=json.dumps(
-            {"as_of": DEMO_AS_OF, "ml_horizon_days": DEMO_HORIZON, "ml_cutoff_count": DEMO_CUTOFFS}
-        ),
+        vars_json=json.dumps({"as_of": DEMO_AS_OF, "ml_horizon_days": DEMO_HORIZON}),
         capture=True,
     )  # fmt: skip
     return settings

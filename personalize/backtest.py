@@ -118,7 +118,7 @@ BACKTEST_TRAINING = TrainingConfig(
 
 
 # BG/NBD and Gamma-Gamma have four and three population-level parameters; 10,000 customers pin them down
-# well, and each cutoff is fitted (up to thirteen fits per run), so the fits are sampled below the
+# well, and each cutoff is fitted (six or seven fits per run), so the fits are sampled below the
 # baselines' 30,000 (ml.baselines.FIT_SAMPLE_ROWS): at a million customers they were half the run.
 STACK_FIT_SAMPLE_ROWS = 10_000
 
@@ -137,10 +137,7 @@ class BacktestConfig:
     # None: the longest window <= horizon_days that fits `min_cutoffs` training cutoffs (training_plan).
     training_horizon_days: int | None = None
     cutoff_spacing_days: int = 30
-    # Up to a year of monthly cutoffs: on the demo's temporal validation window 12 cutoffs raised the LTV
-    # Gini over 6 (0.7647 -> 0.7668, with RATE_FEATURES) and 24 lowered it again (0.7638): older windows
-    # describe a younger customer base.
-    max_cutoffs: int = 12
+    max_cutoffs: int = 6
     min_cutoffs: int = 3
     min_history_days: int = 30
     training: TrainingConfig = field(default_factory=lambda: BACKTEST_TRAINING)
@@ -433,46 +430,8 @@ STACKED_FEATURES = (
 )  # fmt: skip
 
 
-# Per-day and per-email rates of counts the frame already holds. Trees split on one column at a time, so a
-# count over a window that differs in length from person to person (sessions in the last year of someone
-# who arrived three months ago) hides the person's rate; a ratio makes it one split. The latent purchase
-# rate drives the generator's browsing and email opens as it drives buying (and real shoppers' too), so
-# these rates carry it beyond the order history. Chosen on the demo's temporal validation window (the
-# latest training cutoff; no ground truth involved): normalized Gini 0.7627 -> 0.7647 with 6 cutoffs.
-RATE_FEATURES = (
-    "f_rate_sessions_per_day_365d", "f_rate_human_opens_per_send_30d", "f_rate_human_opens_per_send_90d",
-    "f_rate_clicks_per_send", "f_rate_purchase_days_per_day", "f_rate_repeat_days_per_day",
-    "f_rate_session_after_purchase_days",
-)  # fmt: skip
-
-
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> np.ndarray:
-    """numerator / denominator, NaN (XGBoost's missing) where the denominator is 0 or missing."""
-    bottom = denominator.to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(bottom > 0, numerator.to_numpy(dtype=np.float64) / bottom, np.nan)
-
-
-def rate_features(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """RATE_FEATURES from a frame's f_* and btyd_* columns."""
-    days_known = np.minimum(rows["f_tenure_days"].clip(lower=0) + 1, 365)
-    return {
-        "f_rate_sessions_per_day_365d": _ratio(rows["f_sessions_365d"], days_known),
-        "f_rate_human_opens_per_send_30d": _ratio(rows["f_email_human_opens_30d"], rows["f_email_sends_30d"]),
-        "f_rate_human_opens_per_send_90d": _ratio(rows["f_email_human_opens_90d"], rows["f_email_sends_90d"]),
-        "f_rate_clicks_per_send": _ratio(rows["f_email_clicks_all"], rows["f_email_sends_all"]),
-        "f_rate_purchase_days_per_day": _ratio(rows["btyd_frequency"] + 1, rows["btyd_t"] + 1),
-        "f_rate_repeat_days_per_day": _ratio(rows["btyd_frequency"], rows["btyd_recency"]),
-        # Browsing after the last purchase says the person is still around.
-        "f_rate_session_after_purchase_days": (
-            rows["f_days_since_last_session"] - rows["f_recency_days"]
-        ).to_numpy(dtype=np.float64),
-    }
-
-
 def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
-    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window, and the
-    RATE_FEATURES.
+    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window.
 
     Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
     samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
@@ -489,11 +448,7 @@ def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
             ) from exc
         for name, values in view.features(training_horizon).items():
             rows.loc[index, name] = values
-    for name, values in rate_features(rows).items():
-        rows[name] = values.astype(np.float32)
-    return ExampleFrame(
-        frame.table, rows, (*frame.features, *STACKED_FEATURES, *RATE_FEATURES), frame.horizon_days
-    )
+    return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
 
 
 def horizon_ratios(

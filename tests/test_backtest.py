@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ml.baselines import BASELINES
-from personalize.backtest import RATE_FEATURES, choose_blend, rate_features
+from personalize.backtest import choose_blend
 from personalize.cli import main
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 from tests.ml.cdnow import CDNOW_SAMPLE
@@ -180,34 +180,3 @@ def test_the_blend_takes_the_weight_that_validates_best() -> None:
     trained = SimpleNamespace(validation_actual=actual, validation_predicted=actual)
     assert choose_blend("churn", trained, noise).model_weight == 1.0  # type: ignore[arg-type]
     np.testing.assert_allclose(chosen.apply(noise, actual), 0.3 * noise + 0.7 * actual)
-
-
-def test_rate_features_divide_by_the_window_and_leave_no_denominator_missing() -> None:
-    rows = pd.DataFrame(
-        {
-            # A newcomer (10 days known), an old customer (a full year), one who never got an email.
-            "f_tenure_days": [9.0, 800.0, 400.0],
-            "f_sessions_365d": [5.0, 73.0, 0.0],
-            "f_email_sends_30d": [4.0, 4.0, 0.0],
-            "f_email_human_opens_30d": [1.0, 0.0, 0.0],
-            "f_email_sends_90d": [8.0, 12.0, 0.0],
-            "f_email_human_opens_90d": [2.0, 6.0, 0.0],
-            "f_email_sends_all": [8.0, 100.0, 0.0],
-            "f_email_clicks_all": [1.0, 5.0, 0.0],
-            "btyd_frequency": [0.0, 9.0, 1.0],
-            "btyd_recency": [0.0, 300.0, 0.0],
-            "btyd_t": [9.0, 799.0, 399.0],
-            "f_days_since_last_session": [2.0, 40.0, np.nan],
-            "f_recency_days": [9.0, 499.0, 399.0],
-        }
-    )
-    rates = rate_features(rows)
-    assert set(rates) == set(RATE_FEATURES)
-    np.testing.assert_allclose(rates["f_rate_sessions_per_day_365d"], [0.5, 0.2, 0.0])
-    np.testing.assert_allclose(rates["f_rate_human_opens_per_send_30d"], [0.25, 0.0, np.nan])
-    np.testing.assert_allclose(rates["f_rate_human_opens_per_send_90d"], [0.25, 0.5, np.nan])
-    np.testing.assert_allclose(rates["f_rate_clicks_per_send"], [0.125, 0.05, np.nan])
-    np.testing.assert_allclose(rates["f_rate_purchase_days_per_day"], [0.1, 10 / 800, 2 / 400])
-    # No repeat purchase, or a same-day one: no repeat rate (missing, not infinite).
-    np.testing.assert_allclose(rates["f_rate_repeat_days_per_day"], [np.nan, 0.03, np.nan])
-    np.testing.assert_allclose(rates["f_rate_session_after_purchase_days"], [-7.0, -459.0, np.nan])
