@@ -22,10 +22,15 @@
     or `1 = 0` when there are none. The file names are looked up when the model compiles and written into
     its SQL as constants, so the warehouse reads only the new files (on DuckDB the raw view is one branch
     per file, and the branches of loaded files fold away) instead of scanning every raw row for its file.
+    In a unit test, whose source is a fixture, the same condition is written in SQL.
 -#}
 {% macro unloaded_landing_files(source_relation) -%}
     {%- if not execute -%}
         {{ return('1 = 0') }}
+    {%- endif -%}
+    {%- if (source_relation | string).startswith('__dbt__cte__') -%}
+        {#- A unit test's fixture is a CTE of the query, which cannot be read on its own: filter in SQL. -#}
+        {{ return('_source_file not in (select distinct loaded.source_file from ' ~ this ~ ' as loaded)') }}
     {%- endif -%}
     {%- set new_files = run_query(
         'select distinct _source_file from ' ~ source_relation ~ ' where _source_file is not null '
