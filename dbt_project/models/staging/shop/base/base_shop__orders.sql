@@ -25,10 +25,10 @@
 -- and the fx_rates seed. Run with --full-refresh after editing a landing file in place or changing the seed.
 -- loaded_at (the run that wrote the row) tells stg_shop__order_versions and base_shop__order_lines which
 -- orders changed.
--- On a full build the rows are read three times (the repeated keys, then the rows with and without one),
--- each time from the raw files (not_materialized): held in memory, the parsed rows were wider than the raw
--- table.
-with source_rows as {{ not_materialized() if not is_incremental() }} (
+-- Most orders have several versions (placed, paid, shipped...), so every clean row is ranked in one
+-- window over a single read of the raw files: splitting off the rows of unrepeated keys first
+-- (with_repeated_keys_ranked, as the event models do) cost more than it saved.
+with source_rows as (
 
     select * from {{ source('shop', 'orders') }}
     {%- if is_incremental() %}
@@ -43,19 +43,7 @@ fx_rates as (
 
 ),
 
-repeated_order_ids as (
-
-    {{ repeated_key_digests('source_rows', "nullif(" ~ trimmed('order_id') ~ ", '')") }}
-
-),
-
-tagged_rows as {{ not_materialized() }} (
-
-    {{ tagged_by_repeated_key('source_rows', 'repeated_order_ids', 'order_id') }}
-
-),
-
-parsed as {{ not_materialized() }} (
+parsed as (
 
     select
         {{ raw_row_key(['order_id', 'updated_at']) }} as raw_row_key,
@@ -79,13 +67,12 @@ parsed as {{ not_materialized() }} (
         {{ to_utc_timestamp('created_at') }} as created_at,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
         -- The text as delivered, kept until the quarantine verdict: only rejected rows carry it on.
-        {{ raw_columns_as(raw_columns) }},
-        has_repeated_key
-    from tagged_rows
+        {{ raw_columns_as(raw_columns) }}
+    from source_rows
 
 ),
 
-email_checked as {{ not_materialized() }} (
+email_checked as (
 
     -- The email pattern is matched once per row: the quarantine rules and has_valid_email both need it.
     select
@@ -95,7 +82,7 @@ email_checked as {{ not_materialized() }} (
 
 ),
 
-classified as {{ not_materialized() }} (
+classified as (
 
     select
         parsed.*,
@@ -129,7 +116,7 @@ classified as {{ not_materialized() }} (
 
 ),
 
-checked as {{ not_materialized() }} (
+checked as (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
@@ -156,39 +143,32 @@ checked as {{ not_materialized() }} (
         updated_at,
         fx_rate_to_reporting,
         has_valid_email,
-        quarantine_reason,
-        has_repeated_key
+        quarantine_reason
     from classified
 
 ),
 
 -- The latest clean version wins; verbatim re-deliveries tie and are broken on the raw text.
-{% if is_incremental() %}
-    reranked as (
+ranked_rows as (
 
+    {%- if is_incremental() %}
         {{ new_and_loaded_rows('checked', 'order_id', ranked_columns, loaded_reason='loaded.quarantine_reason') }}
+    {%- else %}
+        select * from checked
+    {%- endif %}
 
-    ),
+),
 
-    versioned as (
+versioned as (
 
-        select
-            reranked.*,
-            {{ is_superseded(
-                'reranked', ['order_id'], ['reranked.updated_at desc', 'reranked.row_fingerprint desc']
-            ) }} as is_superseded
-        from reranked
+    select
+        ranked_rows.*,
+        {{ is_superseded(
+            'ranked_rows', ['order_id'], ['ranked_rows.updated_at desc', 'ranked_rows.row_fingerprint desc']
+        ) }} as is_superseded
+    from ranked_rows
 
-    )
-{% else %}
-    versioned as (
-
-        {{ with_repeated_keys_ranked(
-            'checked', ['order_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
-        ) }}
-
-    )
-{% endif %}
+)
 
 select
     raw_row_key,
