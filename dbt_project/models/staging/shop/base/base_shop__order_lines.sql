@@ -25,8 +25,6 @@
 }}
 
 {%- set raw_columns = ['order_line_id', 'order_id', 'product_id', 'quantity', 'unit_price'] %}
-{%- set parsed_columns = ['raw_row_key', 'row_fingerprint', 'source_file', 'order_line_id', 'order_id', 'product_id',
-                          'raw_quantity', 'raw_unit_price', 'quantity', 'unit_price'] %}
 
 -- On a full build the rows are read three times (the repeated keys, then the rows with and without one),
 -- each time from the raw files (not_materialized): held in memory, the parsed rows were wider than the raw
@@ -106,9 +104,16 @@ parsed as {{ not_materialized() }} (
 
         -- Rows of new files with their delivered text, and the reprocessed rows this model holds, parsed.
         select
-            {%- for column in parsed_columns %}
-            parsed.{{ column }},
-            {%- endfor %}
+            parsed.raw_row_key,
+            parsed.row_fingerprint,
+            parsed.source_file,
+            parsed.order_line_id,
+            parsed.order_id,
+            parsed.product_id,
+            parsed.raw_quantity,
+            parsed.raw_unit_price,
+            parsed.quantity,
+            parsed.unit_price,
             {{ raw_values(raw_columns, prefix='raw__') }} as delivered_raw_values,
             true as has_repeated_key
         from parsed
@@ -116,15 +121,28 @@ parsed as {{ not_materialized() }} (
         union all
 
         select
-            {%- for column in parsed_columns %}
-            loaded.{{ column }},
-            {%- endfor %}
+            loaded.raw_row_key,
+            loaded.row_fingerprint,
+            loaded.source_file,
+            loaded.order_line_id,
+            loaded.order_id,
+            loaded.product_id,
+            loaded.raw_quantity,
+            loaded.raw_unit_price,
+            loaded.quantity,
+            loaded.unit_price,
             loaded.raw_values as delivered_raw_values,
             true as has_repeated_key
         from {{ this }} as loaded
         where
             loaded.order_line_id in (select reprocessed_line_ids.order_line_id from reprocessed_line_ids)
             or loaded.order_line_id is null
+
+    ),
+{% else %}
+    candidate_rows as {{ not_materialized() }} (
+
+        select * from parsed
 
     ),
 {% endif %}
@@ -169,7 +187,7 @@ classified as {{ not_materialized() }} (
             when delivered_orders.order_id is null then 'orphan_line'
             when clean_orders.order_id is null then 'order_quarantined'
         end as quarantine_reason
-    from {{ 'candidate_rows' if is_incremental() else 'parsed' }} as parsed
+    from candidate_rows as parsed
     left join delivered_orders
         on parsed.order_id = delivered_orders.order_id
     left join clean_orders
