@@ -8,14 +8,17 @@ several identifiers each, the first visit of a brand-new device (a new person), 
 session timeout that joins two existing sessions, and a re-delivery that wins over the first receipt; a
 products delivery adds a product that earlier events referred to (their is_unknown_product flips); and a new
 version of a guest order changes its email, so an identifier and its person disappear from the identity
-graph (a record edge that goes). Data tests of an
+graph (a record edge that goes). Hand-made shop rows exercise the incremental order models: a new status of
+an old order (a new version that supersedes the current one), the first delivery of an order whose lines
+were orphans (they turn clean), and a new line file with a re-delivery of an old line and a line of an old
+order. Data tests of an
 incremental build check only the rows it wrote (macro rows_written_by_this_run); the last test shows that
 a bad row in a new file and a key clash with an older row still fail the build.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +32,9 @@ from personalize.settings import Settings
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 
 COMPARED = [
+    "staging.base_shop__orders",
+    "staging.base_shop__order_lines",
+    "staging.stg_shop__order_versions",
     "staging.base_web__events",
     "staging.base_esp__events",
     "staging.stg_web__events",
@@ -53,6 +59,7 @@ WEB_EVENTS_HEADER = (
     "event_id", "anonymous_id", "user_id", "event_type", "product_id", "url", "search_query", "user_agent",
     "event_at", "received_at",
 )  # fmt: skip
+ORDER_LINES_HEADER = ("order_line_id", "order_id", "product_id", "quantity", "unit_price")
 PRODUCTS_HEADER = (
     "product_id", "sku", "name", "category", "brand", "price", "currency", "is_active", "image_url",
     "product_url", "updated_at",
@@ -74,6 +81,9 @@ class Scenario:
     joined_nodes: tuple[str, ...]
     new_device: str
     moved_email: str
+    refunded_order: str
+    delivered_orphan_order: str
+    redelivered_line: str
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:
@@ -296,8 +306,58 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         joined_nodes=joined_nodes,
         new_device="test-new-device",
         moved_email=moved_email,
+        refunded_order="",
+        delivered_orphan_order="",
+        redelivered_line="",
     )
     return scenario, rows, order_rows
+
+
+def _hand_made_shop_rows(settings: Settings) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Order and order-line rows of the new delivery: a refund of an old order, the first delivery of an
+    order whose lines were orphans, and a new line file that re-delivers an old line and adds one to an old
+    order."""
+    latest = _query(settings, "select max(updated_at) from staging.stg_shop__orders")[0][0]
+    refunded = _query(
+        settings,
+        """
+        select order_id, customer_id, currency, subtotal, total, created_at
+        from staging.stg_shop__orders
+        where status = 'paid' and customer_id is not null
+        order by order_id
+        limit 1
+        """,
+    )[0]
+    orphan_order = _query(
+        settings,
+        """
+        select min(order_id) from (
+            select order_id from staging.base_shop__order_lines
+            group by order_id
+            having bool_and(quarantine_reason = 'orphan_line')
+        ) as orphan_orders
+        """,
+    )[0][0]
+    old_line = _query(
+        settings,
+        """
+        select order_line_id, order_id, product_id, quantity, unit_price
+        from staging.base_shop__order_lines
+        where quarantine_reason is null and not is_superseded
+        order by order_line_id
+        limit 1
+        """,
+    )[0]
+    orders = [
+        (refunded[0], refunded[1], "", "refunded", refunded[2], str(refunded[3]), "0", "0", "0",
+         str(refunded[4]), _iso(refunded[5]), _iso(latest)),
+        (orphan_order, refunded[1], "", "paid", "USD", "20", "0", "0", "0", "20", _iso(latest), _iso(latest)),
+    ]  # fmt: skip
+    lines = [
+        tuple("" if value is None else str(value) for value in old_line),
+        ("test-line-of-old-order", refunded[0], old_line[2], "1", "5"),
+    ]
+    return orders, lines
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +378,12 @@ def scenario(datasets: tuple[Settings, Settings, Path]) -> Scenario:
     incremental, refreshed, next_day = datasets
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
     picked, rows, order_rows = _hand_made_events(incremental)
+    orders, lines = _hand_made_shop_rows(incremental)
+    order_rows = [*order_rows, *orders]
+    write_csv(next_day / "shop_order_lines" / "part-2.csv", ORDER_LINES_HEADER, lines)
+    picked = replace(
+        picked, refunded_order=orders[0][0], delivered_orphan_order=orders[1][0], redelivered_line=lines[0][0]
+    )
 
     write_csv(next_day / "web_events" / "part-2.csv", WEB_EVENTS_HEADER, rows)
     write_csv(next_day / "shop_orders" / "part-2.csv", SHOP_ORDERS_HEADER, order_rows)
@@ -391,6 +457,20 @@ def test_incremental_run_after_a_new_day_equals_full_refresh(
         "select distinct is_unknown_product from staging.stg_web__events "
         f"where product_id = '{scenario.catalogued_product}'",
     ) == [(False,)]
+    # The refund is the old order's current version; the orphan lines' order arrived, so they are clean;
+    # the re-delivered line is superseded by the row already held.
+    refunded = f"select status from staging.stg_shop__orders where order_id = '{scenario.refunded_order}'"
+    assert _query(incremental, refunded) == [("refunded",)]
+    formerly_orphan = (
+        "select count(*) > 0, count(quarantine_reason) from staging.base_shop__order_lines "
+        f"where order_id = '{scenario.delivered_orphan_order}'"
+    )
+    assert _query(incremental, formerly_orphan) == [(True, 0)]
+    assert _query(
+        incremental,
+        "select count(*), count(*) filter (where is_superseded) from staging.base_shop__order_lines "
+        f"where order_line_id = '{scenario.redelivered_line}'",
+    ) == [(2, 1)]
     # Only the new and changed rows were written by the incremental build.
     loaded_at = _query(
         incremental, "select loaded_at, count(*) from staging.stg_web__events group by loaded_at order by 1"

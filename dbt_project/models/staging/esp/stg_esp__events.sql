@@ -19,7 +19,10 @@
 -- disappears while landing files are only added (the clock only moves forward). Editing or removing a
 -- landing file, or changing var machine_open_user_agent_pattern, needs --full-refresh, as for
 -- base_esp__events.
-with first_deliveries as (
+-- first_deliveries is read twice (the distinct user agents, then every row), each time from base_
+-- (not_materialized): held as a temporary result, the wide rows cost more to write and read back than a
+-- second scan of the table.
+with first_deliveries as {{ not_materialized() }} (
 
     select * from {{ ref('base_esp__events') }}
     where

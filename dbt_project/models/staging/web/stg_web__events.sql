@@ -28,7 +28,9 @@ with catalogue as (
 
 ),
 
-first_deliveries as (
+-- Read twice (the distinct user agents, then every row), each time from base_ (not_materialized): held as a
+-- temporary result, the wide rows cost more to write and read back than a second scan of the table.
+first_deliveries as {{ not_materialized() }} (
 
     select * from {{ ref('base_web__events') }}
     where

@@ -10,18 +10,25 @@
 
 {%- set raw_columns = ['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url', 'search_query',
                        'user_agent', 'event_at', 'received_at'] %}
+{%- set ranked_columns = ['raw_row_key', 'raw_values', 'row_fingerprint', 'source_file', 'event_id', 'anonymous_id',
+                          'user_id', 'event_type', 'product_id', 'url', 'search_query', 'user_agent', 'event_at',
+                          'received_at', 'quarantine_reason'] %}
 
--- Incremental by landing file (see the landing_file_increment macro): an incremental run equals a full
--- refresh. Landing files are immutable: after editing one in place, run with --full-refresh.
+-- Incremental by landing file: a run parses only the files it has not loaded (unloaded_landing_files) and
+-- ranks their events again together with the deliveries of the same event_ids it already holds, and with
+-- the events still held as future_dated (the clock may have caught up), read back from this model
+-- (new_and_loaded_rows); the merge on event_id replaces them. A re-delivery of an old event in a new file
+-- is ranked with the earlier receipts, so an incremental run equals a full refresh. Landing files are
+-- immutable: after editing one in place, run with --full-refresh.
 -- The rows are read three times (the repeated event_ids, then the rows with and without one), and on a
 -- full build each read goes back to the raw files (not_materialized): held in memory, the rows were as
 -- wide as the raw table and spilled to disk at millions of events. An increment is small: held once.
 with source_rows as {{ not_materialized() if not is_incremental() }} (
 
     select * from {{ source('web', 'events') }}
-    {% if is_incremental() %}
-        {{ landing_file_increment(source('web', 'events'), 'event_id') }}
-    {% endif %}
+    {%- if is_incremental() %}
+        where {{ unloaded_landing_files(source('web', 'events')) }}
+    {%- endif %}
 
 ),
 
@@ -107,13 +114,38 @@ checked as {{ not_materialized() }} (
 
 ),
 
-versioned as (
+{% if is_incremental() %}
+    reranked as (
 
-    {{ with_repeated_keys_ranked(
-        'checked', ['event_id'], ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
-    ) }}
+        {{ new_and_loaded_rows(
+            'checked', 'event_id', ranked_columns,
+            loaded_reason="case when loaded.quarantine_reason = 'future_dated' and loaded.event_at < clock.valid_until_at
+                then null else loaded.quarantine_reason end",
+            loaded_joins='cross join clock',
+            held_keys="select held.event_id from " ~ this ~ " as held where held.quarantine_reason = 'future_dated'"
+        ) }}
 
-)
+    ),
+
+    versioned as (
+
+        select
+            reranked.*,
+            {{ is_superseded(
+                'reranked', ['event_id'], ['reranked.received_at asc nulls last', 'reranked.row_fingerprint asc']
+            ) }} as is_superseded
+        from reranked
+
+    )
+{% else %}
+    versioned as (
+
+        {{ with_repeated_keys_ranked(
+            'checked', ['event_id'], ['checked.received_at asc nulls last', 'checked.row_fingerprint asc']
+        ) }}
+
+    )
+{% endif %}
 
 select
     raw_row_key,
