@@ -187,3 +187,21 @@
     ).columns[0].values()[0] -%}
     {{ return(rebuilt) }}
 {%- endmacro %}
+
+{#-
+    identity_edge_columns(): the columns of an identity edge, from left_type, left_identifier, right_type,
+    right_identifier and matched_by: its key and its two graph nodes. int_identity_record_edges and the
+    event edges of int_identity_edges both use it, because an incremental build compares the edges they
+    write by identity_edge_id and the graph joins them by node: one definition keeps them the same.
+-#}
+{% macro identity_edge_columns() -%}
+    {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
+        as identity_edge_id,
+    left_type,
+    left_identifier,
+    left_type || ':' || left_identifier as left_node,
+    right_type,
+    right_identifier,
+    right_type || ':' || right_identifier as right_node,
+    matched_by
+{%- endmacro %}

@@ -181,13 +181,5 @@ record_edges as (
 -- Every part above is distinct and has its own matched_by, so the union is too: no final distinct (a hash
 -- of every edge with its long identifiers, among the dearest steps of the model).
 select
-    {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
-        as identity_edge_id,
-    left_type,
-    left_identifier,
-    left_type || ':' || left_identifier as left_node,
-    right_type,
-    right_identifier,
-    right_type || ':' || right_identifier as right_node,
-    matched_by
+    {{ identity_edge_columns() }}
 from record_edges
