@@ -16,10 +16,14 @@ What it does, in order:
 4. With orders after the cutoff in the file, or a `--truth` file, writes `DIR/metrics.json`.
 
 The horizon problem: a label window of the requested length D may not fit before the cutoff even once
-(CDNOW: first purchases in Q1 1997, cutoff 1997-09-30, D = 273 days). The models are then trained on the
-longest window d <= D that still leaves `min_cutoffs` training cutoffs, each at least `min_history_days`
-after the first order (`training_plan`). Two things carry them to D, both fitted only on data up to the
-cutoff in question:
+(CDNOW: first purchases in Q1 1997, cutoff 1997-09-30, D = 273 days). And the validation must be clean:
+the validation fit learns only from training cutoffs whose label window ends by the validation cutoff
+(`ml.frames.ExampleFrame.validation_fit_cutoffs`), so with cutoffs `s` days apart a d-day window needs
+ceil(d / s) cutoffs between the last clean one and the validation cutoff. The models are therefore trained
+on the longest window d <= D that leaves `min_validation_fit_cutoffs` clean training cutoffs, every cutoff
+at least `min_history_days` after the first order (`training_plan`; CDNOW: d = 92 days, 6 cutoffs 30 days
+apart, the first two clean). Two things carry them to D, both fitted only on data up to the cutoff in
+question:
 
 - stacking: at every cutoff (training and scoring alike) BG/NBD and Gamma-Gamma are fitted on that
   cutoff's BTYD summary, and their d-window quantities (P(alive), P(no purchase), expected purchases,
@@ -143,11 +147,14 @@ class BacktestConfig:
     horizon_days: int
     out: Path
     truth: Path | None = None
-    # None: the longest window <= horizon_days that fits `min_cutoffs` training cutoffs (training_plan).
+    # None: the longest window <= horizon_days that leaves `min_validation_fit_cutoffs` training cutoffs
+    # whose label windows end by the validation cutoff (training_plan).
     training_horizon_days: int | None = None
     cutoff_spacing_days: int = 30
-    max_cutoffs: int = 6
-    min_cutoffs: int = 3
+    max_cutoffs: int = 12
+    # Two, not one: a single clean cutoff is one snapshot of the customers (at CDNOW's first cutoff, only
+    # January's buyers), too little to find how many trees generalise.
+    min_validation_fit_cutoffs: int = 2
     min_history_days: int = 30
     training: TrainingConfig = field(default_factory=lambda: BACKTEST_TRAINING)
 
@@ -219,24 +226,33 @@ def load_orders(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def training_plan(first_order: date, config: BacktestConfig) -> TrainingPlan:
-    """The label window and cutoff count: windows end by the cutoff, cutoffs have some history behind."""
+    """The label window d and the cutoff count: every window ends by the cutoff, every cutoff has
+    `min_history_days` of history, and `min_validation_fit_cutoffs` cutoffs have windows that end by the
+    validation cutoff (the latest), which is ceil(d / spacing) cutoffs after them."""
     available = (config.cutoff - first_order).days - config.min_history_days
     spacing = config.cutoff_spacing_days
-    longest = available - (config.min_cutoffs - 1) * spacing
-    window = config.training_horizon_days or min(config.horizon_days, longest)
-    if window < 1 or window > available:
-        raise BacktestError(
-            f"the orders start on {first_order}: {(config.cutoff - first_order).days} days before the cutoff "
-            f"leave no {config.min_cutoffs} training cutoffs {spacing} days apart with "
-            f"{config.min_history_days} days of history and a label window (--horizon-days) of {window} days"
-        )
-    count = min(config.max_cutoffs, 1 + (available - window) // spacing)
-    if count < 2:
-        raise BacktestError(
-            f"a {window}-day training window leaves {count} training cutoff(s) after {first_order}; "
-            "temporal validation needs 2"
-        )
-    return TrainingPlan(horizon_days=window, cutoff_count=count, spacing_days=spacing)
+    needed = config.min_validation_fit_cutoffs
+    windows = (
+        [config.training_horizon_days]
+        if config.training_horizon_days
+        else range(min(config.horizon_days, available), 0, -1)
+    )
+    for window in windows:
+        if not 1 <= window <= available:
+            continue
+        count = min(config.max_cutoffs, 1 + (available - window) // spacing)
+        if count - math.ceil(window / spacing) >= needed:
+            return TrainingPlan(horizon_days=window, cutoff_count=count, spacing_days=spacing)
+    window_text = (
+        f"a {config.training_horizon_days}-day training window"
+        if config.training_horizon_days
+        else f"any training window up to --horizon-days {config.horizon_days}"
+    )
+    raise BacktestError(
+        f"the orders start on {first_order}: {(config.cutoff - first_order).days} days before the cutoff "
+        f"leave no room for {window_text} with {needed} training cutoff(s) {spacing} days apart whose "
+        f"windows end by the validation cutoff ({config.min_history_days} days of history before the first)"
+    )
 
 
 def _write_landing_zone(con: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress) -> date:
