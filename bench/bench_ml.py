@@ -16,11 +16,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -82,9 +85,10 @@ DEMO_WAREHOUSE = Path(os.environ.get("PERSONALIZE_BENCH_DEMO_WAREHOUSE", "/work/
 DEMO_AS_OF = "2025-12-31"
 DEMO_HORIZON = 180
 # 180-day label windows 30 days apart: a window ends by the validation cutoff (the latest) only six cutoffs
-# before it, so nine cutoffs leave three clean ones for the validation fit (the dbt default of six would
-# leave none). Nine, not twelve: on the validation window itself (same cutoff, no ground truth) ...
-DEMO_CUTOFFS = 9
+# before it, so the dbt default of six cutoffs leaves none for the validation fit. Chosen on that validation
+# window (cutoff 2025-07-04, no ground truth), with 1, 2, 3, 4 and 6 clean cutoffs (7, 8, 9, 10, 12 in
+# all): churn AUC 0.8521, 0.8539, 0.8569, 0.8583, 0.8587; LTV Gini 0.7313, 0.7373, 0.7467, 0.7457, 0.7473.
+DEMO_CUTOFFS = 12
 # Features that come from orders alone (RFM and BTYD); the rest are web sessions, product events, email.
 ORACLE = "oracle (true λ, μ, order value; alive inferred from the history)"
 POPULATION = "population reference (true population parameters, each person's purchase history only)"
@@ -684,6 +688,37 @@ def time_production_run(warehouse: Path, work: Path) -> float:
         shutil.rmtree(work / "models", ignore_errors=True)
 
 
+# Runs at a million customers share the machine with other work: they take the machine-wide lock that
+# `flock /tmp/1m.lock` also takes (the same flock(2) lock), and only around that size's timing.
+MACHINE_LOCK = Path(os.environ.get("BENCH_1M_LOCK", "/tmp/1m.lock"))
+MACHINE_LOCK_SIZE = 1_000_000
+MACHINE_LOCK_WAIT_SECONDS = 1200
+
+
+@contextlib.contextmanager
+def machine_lock(customers: int) -> Iterator[None]:
+    if customers < MACHINE_LOCK_SIZE:
+        yield
+        return
+    with MACHINE_LOCK.open("a") as handle:
+        deadline = time.monotonic() + MACHINE_LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    waited = MACHINE_LOCK_WAIT_SECONDS
+                    raise SystemExit(f"{MACHINE_LOCK} still held after {waited} s") from None
+                time.sleep(5)
+        held = time.monotonic()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            print(f"held {MACHINE_LOCK} for {time.monotonic() - held:.0f} s", flush=True)
+
+
 def run_speed(work: Path) -> str:
     sizes = [int(s) for s in os.environ.get("BENCH_ML_SIZES", "100000").split(",")]
     prebuilt = prebuilt_warehouses()
@@ -696,8 +731,9 @@ def run_speed(work: Path) -> str:
     for customers in sizes:
         warehouse = prebuilt.get(customers) or speed_warehouse(customers)
         sources.append(f"{customers:,}: `{warehouse}`")
-        rows, cutoffs, people, seconds = time_python_step(warehouse)
-        production = time_production_run(warehouse, work)
+        with machine_lock(customers):
+            rows, cutoffs, people, seconds = time_python_step(warehouse)
+            production = time_production_run(warehouse, work)
         lines.append(
             f"| {customers:,} | {rows:,} ({cutoffs}) | {people:,} | {seconds['load']:.1f} s "
             f"| {seconds['stack']:.1f} s "
