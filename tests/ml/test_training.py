@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 
@@ -54,7 +55,7 @@ def test_validation_predictions_come_from_a_fit_that_never_saw_the_validation_wi
 
 
 def test_training_refuses_when_every_training_window_overlaps_validation(examples) -> None:
-    recent = examples.rows["cutoff_date"] >= examples.cutoffs[2]
+    recent = examples.rows["cutoff_date"] >= pd.Timestamp(examples.cutoffs[2])
     overlapping = ExampleFrame(examples.table, examples.rows.loc[recent], examples.features, 90)
     with pytest.raises(FrameError, match="no training cutoff's 90-day label window ends by the validation"):
         train_model(overlapping, "churn", FAST)
