@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
@@ -47,6 +47,40 @@ class ExampleFrame:
     @property
     def cutoffs(self) -> tuple[date, ...]:
         return tuple(sorted(pd.to_datetime(self.rows["cutoff_date"].unique()).date))
+
+    @property
+    def validation_cutoff(self) -> date:
+        """The latest cutoff: its label window is the validation window every model is judged on."""
+        return self.cutoffs[-1]
+
+    @property
+    def validation_fit_cutoffs(self) -> tuple[date, ...]:
+        """Training cutoffs whose label window (cutoff, cutoff + horizon] ends on or before the validation
+        cutoff: the only ones the validation fit may learn from.
+
+        A later cutoff's window runs into the validation window, so the same purchases would be labels on
+        both sides and a model that memorises people would look better there than on new data. Raises
+        FrameError when no cutoff qualifies.
+        """
+        validation = self.validation_cutoff
+        horizon = timedelta(days=self.horizon_days)
+        clean = tuple(c for c in self.cutoffs[:-1] if c + horizon <= validation)
+        if not clean:
+            raise FrameError(
+                f"{self.table}: no training cutoff's {self.horizon_days}-day label window ends by the "
+                f"validation cutoff {validation} (cutoffs {[c.isoformat() for c in self.cutoffs]}), so "
+                "validation would overlap training; build more cutoffs (dbt var ml_cutoff_count, at least "
+                f"{1 + _cutoffs_to_clear(self.cutoffs, self.horizon_days)} at this spacing) or space them at "
+                "least the horizon apart (ml_cutoff_spacing_days)"
+            )
+        return clean
+
+
+def _cutoffs_to_clear(cutoffs: Sequence[date], horizon_days: int) -> int:
+    """How many spacings of the cutoffs one label window spans (the spacing is the smallest gap)."""
+    gaps = [(later - earlier).days for earlier, later in zip(cutoffs, cutoffs[1:], strict=False)]
+    spacing = max(min(gaps), 1) if gaps else horizon_days
+    return -(-horizon_days // spacing)
 
 
 def feature_columns(columns: Sequence[str]) -> tuple[str, ...]:
@@ -126,7 +160,8 @@ def _validate_labels(frame: pd.DataFrame, table: str) -> None:
 
 
 def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE) -> ExampleFrame:
-    """The training table, validated; it needs 2+ cutoffs (earlier ones train, the latest validates)."""
+    """The training table, validated: 2+ cutoffs, the latest validates and at least one earlier one has a
+    label window that ends by it (``ExampleFrame.validation_fit_cutoffs``)."""
     frame = _validate(*_read(con, table, (CHURN_LABEL, SPEND_LABEL)), table)
     _validate_labels(frame.rows, table)
     if len(frame.cutoffs) < 2:
@@ -134,6 +169,7 @@ def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING
             f"{table} has a single cutoff {frame.cutoffs}: temporal validation needs at least two "
             "(the latest one validates models trained on the earlier ones)"
         )
+    frame.validation_fit_cutoffs  # noqa: B018 - raises FrameError when validation would overlap training
     return frame
 
 

@@ -106,6 +106,7 @@ def train_candidate(
         promoted=decision.promoted,
         reason=decision.reason,
         unavailable_baselines=evaluation.unavailable,
+        validation_fit_cutoffs=[c.isoformat() for c in trained.validation_fit_cutoffs],
     )
     registry.save(model_dir, trained.booster, metadata)
     if progress:

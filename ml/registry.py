@@ -59,6 +59,9 @@ class ModelMetadata:
     promoted: bool
     reason: str
     unavailable_baselines: dict[str, str] = field(default_factory=dict)
+    # The cutoffs the validation fit trained on: label windows ending by the validation cutoff (the scoring
+    # model is refit on every cutoff). Empty in metadata written before this was recorded.
+    validation_fit_cutoffs: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=True)

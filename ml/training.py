@@ -2,10 +2,16 @@
 
 Both models follow the same recipe:
 
-1. train on every cutoff but the latest, early-stopping on the latest cutoff (the validation window);
+1. the validation fit: train on the cutoffs whose label window ends by the latest cutoff
+   (``ExampleFrame.validation_fit_cutoffs``), early-stopping on the latest cutoff (the validation window).
+   Cutoffs in between are left out of this fit: their label windows run into the validation window, so
+   the same purchases would be labels on both sides and memorising people would look like skill;
 2. keep the validation predictions of that model: they are honest out-of-time predictions and feed the
-   evaluation against the baselines;
-3. refit on all cutoffs with the number of rounds early stopping found; that model scores.
+   evaluation against the baselines, the promotion rule and the backtest's blend weights;
+3. refit on ALL cutoffs with the number of rounds early stopping found; that model scores. The refit may
+   use the overlapping cutoffs because nothing is measured on it, and the latest windows are the ones
+   most like the scoring window (the dbt sets end the latest label window at the as-of, so every label
+   the refit sees is complete). The rounds were found on fewer rows, which errs towards fewer trees.
 
 Churn predicts ``label_is_churned`` (P(no purchase within the horizon)) with a logistic loss. LTV predicts
 ``label_net_spend`` with a Tweedie loss (log link: spend is zero for most people and heavy-tailed for the
@@ -92,6 +98,7 @@ class TrainedModel:
     horizon_days: int
     cutoffs: tuple[date, ...]
     validation_cutoff: date
+    validation_fit_cutoffs: tuple[date, ...]  # the cutoffs the validation fit trained on
     rounds: int
     calibration_scale: float  # multiplies LTV predictions; 1.0 for churn
     validation_person_ids: np.ndarray
@@ -127,9 +134,18 @@ def _sample(n: int, config: TrainingConfig, limit: int | None = None) -> np.ndar
     return np.sort(rng.choice(n, limit, replace=False))
 
 
+def _cutoff_mask(examples: ExampleFrame, cutoffs: Sequence[date]) -> np.ndarray:
+    return pd.to_datetime(examples.rows["cutoff_date"]).dt.date.isin(cutoffs).to_numpy()
+
+
 def validation_mask(examples: ExampleFrame) -> np.ndarray:
     """Rows of the latest cutoff: the validation window every model and baseline is judged on."""
-    return (pd.to_datetime(examples.rows["cutoff_date"]).dt.date == examples.cutoffs[-1]).to_numpy()
+    return _cutoff_mask(examples, [examples.validation_cutoff])
+
+
+def validation_fit_mask(examples: ExampleFrame) -> np.ndarray:
+    """Rows the validation fit trains on: cutoffs whose label window ends by the validation cutoff."""
+    return _cutoff_mask(examples, examples.validation_fit_cutoffs)
 
 
 def train_model(
@@ -139,7 +155,8 @@ def train_model(
     progress: Progress | None = None,
     base_margin: np.ndarray | None = None,
 ) -> TrainedModel:
-    """Temporal validation with early stopping, then a refit on every cutoff.
+    """Temporal validation with early stopping (training cutoffs clear of the validation window only),
+    then a refit on every cutoff.
 
     ``base_margin`` (one per row of ``examples.rows``, in margin units: log-odds of churn, log of spend)
     starts every row from a prior prediction, e.g. a BTYD model's, so the trees learn corrections to it.
@@ -148,7 +165,8 @@ def train_model(
     say = progress or (lambda _message: None)
     rows = examples.rows
     label = LABELS[kind]
-    validation_cutoff = examples.cutoffs[-1]
+    validation_cutoff = examples.validation_cutoff
+    fit_cutoffs = examples.validation_fit_cutoffs  # raises FrameError when none is clear of validation
     is_validation = validation_mask(examples)
     matrix = feature_matrix(examples, examples.features)
     target = rows[label].to_numpy(dtype=np.float64)
@@ -157,7 +175,7 @@ def train_model(
     def margin(index: np.ndarray) -> np.ndarray | None:
         return None if base_margin is None else base_margin[index]
 
-    train_index = np.flatnonzero(~is_validation)
+    train_index = np.flatnonzero(validation_fit_mask(examples))
     train_index = train_index[_sample(train_index.size, config)]
     validation_index = np.flatnonzero(is_validation)
     train_matrix = xgb.QuantileDMatrix(
@@ -169,7 +187,8 @@ def train_model(
         matrix[stopping_index], label=target[stopping_index], feature_names=list(examples.features),
         nthread=config.nthread, base_margin=margin(stopping_index),
     )  # fmt: skip
-    say(f"{kind}: training on {train_index.size} rows of {len(examples.cutoffs) - 1} cutoff(s), "
+    say(f"{kind}: training on {train_index.size} rows of {len(fit_cutoffs)} cutoff(s) whose label windows "
+        f"end by {validation_cutoff} ({len(examples.cutoffs) - 1 - len(fit_cutoffs)} overlapping left out), "
         f"validating on {validation_index.size} rows at {validation_cutoff}")  # fmt: skip
     early = xgb.train(
         params,
@@ -217,6 +236,7 @@ def train_model(
         horizon_days=examples.horizon_days,
         cutoffs=examples.cutoffs,
         validation_cutoff=validation_cutoff,
+        validation_fit_cutoffs=fit_cutoffs,
         rounds=rounds,
         calibration_scale=calibration_scale,
         validation_person_ids=rows["person_id"].to_numpy()[validation_index],

@@ -16,10 +16,14 @@ What it does, in order:
 4. With orders after the cutoff in the file, or a `--truth` file, writes `DIR/metrics.json`.
 
 The horizon problem: a label window of the requested length D may not fit before the cutoff even once
-(CDNOW: first purchases in Q1 1997, cutoff 1997-09-30, D = 273 days). The models are then trained on the
-longest window d <= D that still leaves `min_cutoffs` training cutoffs, each at least `min_history_days`
-after the first order (`training_plan`). Two things carry them to D, both fitted only on data up to the
-cutoff in question:
+(CDNOW: first purchases in Q1 1997, cutoff 1997-09-30, D = 273 days). And the validation must be clean:
+the validation fit learns only from training cutoffs whose label window ends by the validation cutoff
+(`ml.frames.ExampleFrame.validation_fit_cutoffs`), so with cutoffs `s` days apart a d-day window needs
+ceil(d / s) cutoffs between the last clean one and the validation cutoff. The models are therefore trained
+on the longest window d <= D that leaves `min_validation_fit_cutoffs` clean training cutoffs, every cutoff
+at least `min_history_days` after the first order (`training_plan`; CDNOW: d = 90 days, 6 cutoffs 30 days
+apart, the first three clean). Two things carry them to D, both fitted only on data up to the cutoff in
+question:
 
 - stacking: at every cutoff (training and scoring alike) BG/NBD and Gamma-Gamma are fitted on that
   cutoff's BTYD summary, and their d-window quantities (P(alive), P(no purchase), expected purchases,
@@ -112,15 +116,11 @@ FX_SEED = PROJECT_DIR / "seeds" / "fx_rates.csv"
 # cutoff, whose label window ends at the as-of: no ground truth involved), where it raised the validation
 # AUC from 0.860 to 0.867 and the LTV Gini from 0.742 to 0.758 over depth 3 / leaves 20 / learning rate
 # 0.05 / power 1.5; 500 rounds at most keeps a million customers within minutes.
-# Caveat for any further tuning on that window: its label window overlaps those of the training cutoffs
-# before it (180-day windows 30 days apart: the five previous windows all end inside it), and the same
-# people appear at every cutoff, so the validation score can reward trees that memorise people. Measured:
-# 12 cutoffs, rate features and depth 10 / leaves of 100 raised the validation LTV Gini from 0.763 to 0.781
-# while the demo's held-out truth went from 0.7695 to 0.7686 (and the churn AUC from 0.868 to 0.863), so
-# that change was not kept. An honest selection window needs training cutoffs whose label windows end by
-# its cutoff: with training on the six monthly cutoffs 2024-08-08..2025-01-05 only (an ad-hoc check, not
-# in the repository), early stopping on the same validation window ends after 41 LTV rounds instead of 408,
-# and it ranks depth 10 / rate features (Gini 0.744) below this configuration (0.747), as the truth did.
+# That window's validation fit then overlapped it (every earlier cutoff trained it, and their label windows
+# ran into the validation window), which rewarded trees that memorise people: 12 cutoffs, rate features and
+# depth 10 raised that validation Gini from 0.763 to 0.781 while the truth went from 0.7695 to 0.7686. The
+# validation fit now trains only on cutoffs whose windows end by the validation cutoff (ml/training.py);
+# these settings were not re-tuned on it.
 BACKTEST_TRAINING = TrainingConfig(
     learning_rate=0.1, max_depth=4, min_child_weight=50.0, tweedie_variance_power=1.2, max_rounds=500
 )
@@ -143,11 +143,18 @@ class BacktestConfig:
     horizon_days: int
     out: Path
     truth: Path | None = None
-    # None: the longest window <= horizon_days that fits `min_cutoffs` training cutoffs (training_plan).
+    # None: the longest window <= horizon_days that leaves `min_validation_fit_cutoffs` training cutoffs
+    # whose label windows end by the validation cutoff (training_plan).
     training_horizon_days: int | None = None
     cutoff_spacing_days: int = 30
-    max_cutoffs: int = 6
-    min_cutoffs: int = 3
+    max_cutoffs: int = 12
+    # Three, as the dbt defaults leave (3 of 5). Chosen on CDNOW's validation cutoff, never its holdout:
+    # with 2 the plan is a 92-day window, validated at 1997-06-30 on a fit of 2,476 rows from two cutoffs
+    # (everyone at most two months old), where early stopping keeps one tree: validation AUC 0.7319, and
+    # the LTV blend takes BG/NBD alone (Gini 0.5690; model 0.5620). With 3 it is a 90-day window validated
+    # at 1997-07-02 (the same customers, a window two days later) on 4,954 rows: AUC 0.7388, Gini 0.5883
+    # with the model alone. With 1 (120 days, 840 rows) the single cutoff is January's buyers only.
+    min_validation_fit_cutoffs: int = 3
     min_history_days: int = 30
     training: TrainingConfig = field(default_factory=lambda: BACKTEST_TRAINING)
 
@@ -219,24 +226,33 @@ def load_orders(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def training_plan(first_order: date, config: BacktestConfig) -> TrainingPlan:
-    """The label window and cutoff count: windows end by the cutoff, cutoffs have some history behind."""
+    """The label window d and the cutoff count: every window ends by the cutoff, every cutoff has
+    `min_history_days` of history, and `min_validation_fit_cutoffs` cutoffs have windows that end by the
+    validation cutoff (the latest), which is ceil(d / spacing) cutoffs after them."""
     available = (config.cutoff - first_order).days - config.min_history_days
     spacing = config.cutoff_spacing_days
-    longest = available - (config.min_cutoffs - 1) * spacing
-    window = config.training_horizon_days or min(config.horizon_days, longest)
-    if window < 1 or window > available:
-        raise BacktestError(
-            f"the orders start on {first_order}: {(config.cutoff - first_order).days} days before the cutoff "
-            f"leave no {config.min_cutoffs} training cutoffs {spacing} days apart with "
-            f"{config.min_history_days} days of history and a label window (--horizon-days) of {window} days"
-        )
-    count = min(config.max_cutoffs, 1 + (available - window) // spacing)
-    if count < 2:
-        raise BacktestError(
-            f"a {window}-day training window leaves {count} training cutoff(s) after {first_order}; "
-            "temporal validation needs 2"
-        )
-    return TrainingPlan(horizon_days=window, cutoff_count=count, spacing_days=spacing)
+    needed = config.min_validation_fit_cutoffs
+    windows = (
+        [config.training_horizon_days]
+        if config.training_horizon_days
+        else range(min(config.horizon_days, available), 0, -1)
+    )
+    for window in windows:
+        if not 1 <= window <= available:
+            continue
+        count = min(config.max_cutoffs, 1 + (available - window) // spacing)
+        if count - math.ceil(window / spacing) >= needed:
+            return TrainingPlan(horizon_days=window, cutoff_count=count, spacing_days=spacing)
+    window_text = (
+        f"a {config.training_horizon_days}-day training window"
+        if config.training_horizon_days
+        else f"any training window up to --horizon-days {config.horizon_days}"
+    )
+    raise BacktestError(
+        f"the orders start on {first_order}: {(config.cutoff - first_order).days} days before the cutoff "
+        f"leave no room for {window_text} with {needed} training cutoff(s) {spacing} days apart whose "
+        f"windows end by the validation cutoff ({config.min_history_days} days of history before the first)"
+    )
 
 
 def _write_landing_zone(con: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress) -> date:
@@ -574,7 +590,7 @@ def choose_blend(kind: str, trained: TrainedModel, baseline: np.ndarray) -> Blen
 
 def _train_and_score(
     warehouse: duckdb.DuckDBPyConnection, plan: TrainingPlan, config: BacktestConfig, say: Progress
-) -> tuple[pd.DataFrame, ExampleFrame, list[str], dict[str, Blend]]:
+) -> tuple[pd.DataFrame, ExampleFrame, ExampleFrame, dict[str, Blend]]:
     examples = stack_btyd(load_training_examples(warehouse), plan.horizon_days)
     scoring = stack_btyd(load_scoring_features(warehouse), plan.horizon_days)
     say(f"training on {len(examples.rows)} rows at cutoffs {[c.isoformat() for c in examples.cutoffs]}, "
@@ -613,7 +629,7 @@ def _train_and_score(
             "predicted_ltv": predictions[LTV],
         }
     )
-    return scored, scoring, [c.isoformat() for c in examples.cutoffs], blends
+    return scored, scoring, examples, blends
 
 
 def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> BacktestResult:
@@ -659,7 +675,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         capture=True,
     )
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
-        scored, scoring, cutoffs, blends = _train_and_score(warehouse, plan, config, say)
+        scored, scoring, examples, blends = _train_and_score(warehouse, plan, config, say)
         ids = customer_ids(warehouse)
         person_of = _person_of_identifier(warehouse)
     scores = (
@@ -685,7 +701,8 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         "cutoff": config.cutoff.isoformat(),
         "horizon_days": config.horizon_days,
         "training_horizon_days": plan.horizon_days,
-        "training_cutoffs": cutoffs,
+        "training_cutoffs": [c.isoformat() for c in examples.cutoffs],
+        "validation_fit_cutoffs": [c.isoformat() for c in examples.validation_fit_cutoffs],
         "horizon_mapping": "none" if plan.horizon_days == config.horizon_days else "bgnbd_ratio",
         "blend": {kind: asdict(blend) for kind, blend in blends.items()},
         "customers_scored": len(scores),

@@ -8,6 +8,7 @@ never change the scores), and their metrics too (the two truth sources agree).
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -157,7 +158,14 @@ def test_a_bad_truth_value_names_the_customer(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_metrics_record_the_blend_chosen_on_the_validation_cutoff(backtests: dict[str, Path]) -> None:
-    blend = json.loads((backtests["full"] / "metrics.json").read_text())["blend"]
+    metrics = json.loads((backtests["full"] / "metrics.json").read_text())
+    # The blend is chosen on predictions of a fit whose label windows all end by the validation cutoff.
+    window = timedelta(days=metrics["training_horizon_days"])
+    validation = date.fromisoformat(metrics["training_cutoffs"][-1])
+    fit = [date.fromisoformat(c) for c in metrics["validation_fit_cutoffs"]]
+    assert len(fit) == 3 and all(c + window <= validation for c in fit)
+    assert metrics["validation_fit_cutoffs"] == metrics["training_cutoffs"][:3]
+    blend = metrics["blend"]
     assert set(blend) == {"churn", "ltv"}
     for kind, choice in blend.items():
         assert choice["baseline"] == "bg_nbd" and 0.0 <= choice["model_weight"] <= 1.0, kind

@@ -113,3 +113,74 @@ def forecast(
         p_no_purchase=1.0 - p_alive * (1.0 - none_if_alive),
         expected_purchases=p_alive * buys,
     )
+
+
+def population_forecast(
+    lam: FloatArray,
+    mu: FloatArray,
+    prior_weight: FloatArray,
+    repeat_purchases: npt.NDArray[np.int64],
+    first_purchase_day: npt.NDArray[np.int64],
+    last_purchase_day: npt.NDArray[np.int64],
+    as_of_day: int,
+    horizon_days: int,
+    season: FloatArray | None = None,
+    chunk_people: int = 500,
+) -> IndividualForecast:
+    """The Bayes forecast when only the POPULATION's distribution of (lam, mu) is known, not the person's.
+
+    ``lam``, ``mu`` and ``prior_weight`` are the points of a grid and the prior mass of each. Each person's
+    posterior over the grid follows from their purchase history alone: ``repeat_purchases`` purchase days
+    after the first, which fell on ``first_purchase_day``, the last on ``last_purchase_day``, nothing since.
+    The forecast is the known-parameter one (``forecast``) averaged over that posterior: the best any model
+    of the purchase history can do when it knows the population exactly.
+
+    Likelihood of a history given (lam, mu), up to factors that do not depend on them:
+    lam^x exp(-lam S(first, last)) exp(-mu (last - first)) x (alive-and-quiet + dead-and-quiet mass after
+    the last purchase, on ``forecast``'s daily grid). Every quiet stretch ends at the as-of, so the
+    dead-and-quiet sums over days are suffix sums of one table per grid point, computed once.
+    """
+    lam, mu = np.asarray(lam, dtype=np.float64), np.asarray(mu, dtype=np.float64)
+    log_prior = np.log(np.asarray(prior_weight, dtype=np.float64))
+    first = np.asarray(first_purchase_day, dtype=np.int64)
+    last = np.asarray(last_purchase_day, dtype=np.int64)
+    x = np.asarray(repeat_purchases, dtype=np.float64)
+    if season is None:
+        season = np.ones(as_of_day + horizon_days)
+    if (first > last).any() or (last >= as_of_day).any() or (first < 0).any():
+        raise ValueError("need 0 <= first_purchase_day <= last_purchase_day < as_of_day")
+    cumulative = np.concatenate([[0.0], np.cumsum(season, dtype=np.float64)])
+    # What each grid point expects over the horizon when alive now (a gap of 0 days: alive for sure).
+    now = forecast(lam, mu, np.full(lam.size, as_of_day - 1), as_of_day, horizon_days, season)
+    none_if_alive, buys_if_alive = now.p_no_purchase, now.expected_purchases
+    # Dying on day d after a quiet stretch from day s: exp(-mu (d - s)) (1 - exp(-mu)) exp(-lam (C(d) -
+    # C(s) + half of day d's season)), C the cumulative season; the terms in d alone are summed from s on.
+    days = np.arange(as_of_day)
+    midday = cumulative[days] + 0.5 * (cumulative[days + 1] - cumulative[days])
+    log_terms = -np.outer(mu, days) - np.outer(lam, midday)
+    log_tail = np.concatenate(
+        [np.logaddexp.accumulate(log_terms[:, ::-1], axis=1)[:, ::-1], np.full((lam.size, 1), -np.inf)],
+        axis=1,
+    )  # log_tail[:, s] = log sum over d in [s, as_of) of the d terms
+    del log_terms
+    log_die_within_day = np.log(-np.expm1(-mu))
+    p_alive, p_none, buys = (np.empty(x.size) for _ in range(3))
+    for lo in range(0, x.size, chunk_people):
+        people = slice(lo, lo + chunk_people)
+        start = last[people] + 1  # the first quiet day
+        gap = (as_of_day - start).astype(np.float64)[:, None]
+        quiet = (cumulative[as_of_day] - cumulative[start])[:, None]
+        log_alive = -mu * gap - lam * quiet
+        log_dead = mu * start[:, None] + lam * cumulative[start][:, None] + log_die_within_day
+        log_dead = log_dead + log_tail[:, start].T
+        log_quiet = np.logaddexp(log_alive, log_dead)
+        active = (cumulative[start] - cumulative[first[people] + 1])[:, None]
+        span = (last[people] - first[people]).astype(np.float64)[:, None]
+        log_posterior = log_prior + x[people, None] * np.log(lam) - lam * active - mu * span + log_quiet
+        weight = np.exp(log_posterior - log_posterior.max(axis=1, keepdims=True))
+        weight /= weight.sum(axis=1, keepdims=True)
+        alive = np.exp(log_alive - log_quiet)
+        p_alive[people] = (weight * alive).sum(axis=1)
+        p_none[people] = 1.0 - (weight * alive * (1.0 - none_if_alive)).sum(axis=1)
+        buys[people] = (weight * alive * buys_if_alive).sum(axis=1)
+    return IndividualForecast(p_alive=p_alive, p_no_purchase=p_none, expected_purchases=buys)

@@ -22,7 +22,7 @@ from tests.ml.examples import SimulatedTables, simulate_tables, write_tables
 
 @pytest.fixture(scope="module")
 def tables() -> SimulatedTables:
-    return simulate_tables(customers=300, cutoffs=3)
+    return simulate_tables(customers=300, cutoffs=5)
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_features_are_sorted_f_columns_then_the_btyd_summary(con, tables) -> Non
         "f_email_clicks_90d", "f_net_revenue", "f_orders_90d", "f_sessions_30d",
         "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value",
     )  # fmt: skip
-    assert examples.horizon_days == 90 and len(examples.cutoffs) == 3
+    assert examples.horizon_days == 90 and len(examples.cutoffs) == 5
     matrix = feature_matrix(examples, examples.features)
     assert matrix.dtype == np.float32 and matrix.shape == (len(tables.training), 8)
     assert np.isnan(matrix[:, 0]).any()  # nulls stay missing for XGBoost
@@ -76,6 +76,12 @@ def test_fingerprint_changes_with_content_not_row_order(con, tables) -> None:
         (lambda t: t.assign(horizon_days=[30, 90] * (len(t) // 2) + [90] * (len(t) % 2)), "one value"),
         (lambda t: pd.concat([t, t.head(1)]), "more than one row for person_id"),
         (lambda t: t[t["cutoff_date"] == t["cutoff_date"].max()], "single cutoff"),
+        # 90-day windows 30 days apart: the last three cutoffs leave none that ends by the validation one.
+        (
+            lambda t: t[t["cutoff_date"] >= sorted(t["cutoff_date"].unique())[-3]],
+            r"no training cutoff's 90-day label window ends by the validation cutoff .* ml_cutoff_count, "
+            "at least 4",
+        ),
         (lambda t: t.assign(f_sessions_30d="many"), "f_sessions_30d must be numeric"),
     ],
 )

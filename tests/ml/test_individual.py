@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.btyd.individual import closed_form_p_alive, forecast
+from ml.btyd.individual import closed_form_p_alive, forecast, population_forecast
 
 
 def test_constant_season_matches_the_closed_form() -> None:
@@ -20,6 +20,30 @@ def test_constant_season_matches_the_closed_form() -> None:
     np.testing.assert_allclose(result.p_alive, closed_form_p_alive(lam, mu, gap), rtol=2e-3, atol=1e-4)
     expected_if_alive = lam / mu * -np.expm1(-mu * 180)
     np.testing.assert_allclose(result.expected_purchases, result.p_alive * expected_if_alive, rtol=1e-3)
+
+
+def test_population_forecast_with_one_known_point_is_the_individual_forecast() -> None:
+    rng = np.random.default_rng(1)
+    n, as_of = 300, 900
+    lam, mu = 0.01, 0.002
+    first = rng.integers(0, as_of - 1, n)
+    last = first + (rng.random(n) * (as_of - 1 - first)).astype(np.int64)
+    season = 1.0 + 0.5 * np.sin(np.arange(as_of + 180) / 58.0)
+    known = forecast(np.full(n, lam), np.full(n, mu), last, as_of, 180, season)
+    # All prior mass on (lam, mu) (the other point has none): the history cannot move the posterior.
+    pooled = population_forecast(np.array([lam, 0.05]), np.array([mu, 0.0001]), np.array([1.0, 1e-300]),
+                                 rng.integers(0, 5, n), first, last, as_of, 180, season)  # fmt: skip
+    np.testing.assert_allclose(pooled.p_alive, known.p_alive, rtol=1e-9)
+    np.testing.assert_allclose(pooled.p_no_purchase, known.p_no_purchase, rtol=1e-9)
+    np.testing.assert_allclose(pooled.expected_purchases, known.expected_purchases, rtol=1e-9)
+    # A real prior: more repeat purchases over the same span mean a higher posterior rate.
+    grid = np.geomspace(1e-4, 0.2, 40)
+    few, many = (
+        population_forecast(grid, np.full(40, mu), np.ones(40), np.full(1, x), np.array([100]),
+                            np.array([800]), as_of, 180, season).expected_purchases[0]
+        for x in (1, 20)
+    )  # fmt: skip
+    assert many > 5 * few
 
 
 def _simulate(

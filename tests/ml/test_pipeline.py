@@ -44,7 +44,8 @@ EXPECTED_SCHEMA = [
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = duckdb.connect(str(tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"))
-    write_tables(connection, simulate_tables(customers=2000, cutoffs=3))
+    # The dbt defaults: six cutoffs 30 days apart, 90-day windows, so three train the validation fit.
+    write_tables(connection, simulate_tables(customers=2000, cutoffs=6))
     yield connection
     connection.close()
 
@@ -95,7 +96,9 @@ def test_score_tables_have_the_contract_schema(con, promoted_run) -> None:
 def test_metadata_records_data_metrics_and_calibrated_ltv_total(con, promoted_run) -> None:
     model_dir, report, _ = promoted_run
     churn = registry.load_metadata(model_dir, "churn", report.kinds["churn"].candidate_version)
-    assert churn.cutoffs[-1] == churn.validation_cutoff and len(churn.cutoffs) == 3
+    assert churn.cutoffs[-1] == churn.validation_cutoff and len(churn.cutoffs) == 6
+    # The validation fit learnt from the three cutoffs whose 90-day windows end by the validation cutoff.
+    assert churn.validation_fit_cutoffs == churn.cutoffs[:3]
     assert churn.horizon_days == 90 and churn.features[-4:] == [
         "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"
     ]  # fmt: skip

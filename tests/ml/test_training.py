@@ -1,16 +1,19 @@
-"""Temporal validation is out of time, the refit uses the rounds found, LTV totals are calibrated."""
+"""Temporal validation is out of time and clear of the validation window, the refit uses the rounds found,
+LTV totals are calibrated."""
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 
-from ml.frames import ExampleFrame, feature_matrix, load_training_examples
-from ml.training import TrainingConfig, train_model, validation_mask
+from ml.frames import ExampleFrame, FrameError, feature_matrix, load_training_examples
+from ml.training import TrainingConfig, train_model, validation_fit_mask, validation_mask
 from tests.ml.examples import simulate_tables, write_tables
 
 FAST = TrainingConfig(max_rounds=40, early_stopping_rounds=5, learning_rate=0.3, max_depth=3)
@@ -19,20 +22,28 @@ FAST = TrainingConfig(max_rounds=40, early_stopping_rounds=5, learning_rate=0.3,
 @pytest.fixture(scope="module")
 def examples() -> ExampleFrame:
     con = duckdb.connect()
-    write_tables(con, simulate_tables(customers=600, cutoffs=3))
+    # Five cutoffs 30 days apart with 90-day label windows: the first two windows end by the validation
+    # cutoff (the fifth), the third and fourth run into its window.
+    write_tables(con, simulate_tables(customers=600, cutoffs=5))
     return load_training_examples(con)
 
 
-def test_validation_predictions_come_from_a_fit_that_never_saw_the_validation_cutoff(examples) -> None:
+def test_validation_predictions_come_from_a_fit_that_never_saw_the_validation_window(examples) -> None:
     trained = train_model(examples, "churn", FAST)
     is_validation = validation_mask(examples)
     assert trained.validation_cutoff == max(examples.cutoffs)
+    # Only cutoffs whose label window ends by the validation cutoff train the validation fit; the fixture
+    # has overlapping ones too, so training on every earlier cutoff would not pass.
+    horizon = timedelta(days=examples.horizon_days)
+    clean = tuple(c for c in examples.cutoffs if c + horizon <= trained.validation_cutoff)
+    assert trained.validation_fit_cutoffs == clean == examples.cutoffs[:2]
+    is_fit = validation_fit_mask(examples)
+    assert is_fit.sum() < (~is_validation).sum()
     matrix = feature_matrix(examples, examples.features)
     labels = examples.rows["label_is_churned"].to_numpy(dtype=float)
-    # Refit by hand on the earlier cutoffs alone for the rounds found: identical predictions.
+    # Refit by hand on the clean cutoffs alone for the rounds found: identical predictions.
     earlier = xgb.QuantileDMatrix(
-        matrix[~is_validation], label=labels[~is_validation], feature_names=list(examples.features),
-        max_bin=FAST.max_bin,
+        matrix[is_fit], label=labels[is_fit], feature_names=list(examples.features), max_bin=FAST.max_bin,
     )  # fmt: skip
     by_hand = xgb.train(FAST.xgboost_params("churn"), earlier, num_boost_round=trained.rounds)
     validation = xgb.DMatrix(matrix[is_validation], feature_names=list(examples.features))
@@ -41,6 +52,13 @@ def test_validation_predictions_come_from_a_fit_that_never_saw_the_validation_cu
     # The scoring model is the refit on every cutoff, with the same number of rounds.
     assert trained.booster.num_boosted_rounds() == trained.rounds
     assert trained.training_rows == len(examples.rows)
+
+
+def test_training_refuses_when_every_training_window_overlaps_validation(examples) -> None:
+    recent = examples.rows["cutoff_date"] >= pd.Timestamp(examples.cutoffs[2])
+    overlapping = ExampleFrame(examples.table, examples.rows.loc[recent], examples.features, 90)
+    with pytest.raises(FrameError, match="no training cutoff's 90-day label window ends by the validation"):
+        train_model(overlapping, "churn", FAST)
 
 
 def test_ltv_total_is_calibrated_on_the_validation_window(examples) -> None:
