@@ -35,6 +35,8 @@ COMPARED = [
     "staging.base_shop__orders",
     "staging.base_shop__order_lines",
     "staging.stg_shop__order_versions",
+    "staging.stg_crm__customer_versions",
+    "staging.base_consent__events",
     "staging.base_web__events",
     "staging.base_esp__events",
     "staging.stg_web__events",
