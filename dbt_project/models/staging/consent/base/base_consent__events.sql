@@ -20,10 +20,12 @@ checked as (
 
     select
         parsed_changes.*,
-        coalesce(
-            parsed_changes.row_quarantine_reason,
-            case when parsed_changes.event_at >= clock.valid_until_at then 'future_dated' end
-        ) as quarantine_reason
+        -- A case, not coalesce(): DuckDB 2.0 fails to bind a filter on a coalesce() of this view's
+        -- column pushed into it ("BindBuiltinScalarFunction did not return a BoundFunctionExpression").
+        case
+            when parsed_changes.row_quarantine_reason is not null then parsed_changes.row_quarantine_reason
+            when parsed_changes.event_at >= clock.valid_until_at then 'future_dated'
+        end as quarantine_reason
     from parsed_changes
     cross join clock
 
