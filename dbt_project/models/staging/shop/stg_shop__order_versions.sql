@@ -37,7 +37,7 @@ deliveries_in_order as (
         *,
         lead(updated_at) over (
             partition by order_id
-            order by updated_at, row_fingerprint, is_superseded desc
+            order by updated_at asc, row_fingerprint asc, is_superseded desc
         ) as next_row_updated_at
     from clean_rows
 
