@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from bench.datasets import BENCH_DATA, ensure_dataset
@@ -73,16 +74,36 @@ def incremental_selection(landed_folders: list[str]) -> tuple[str, ...]:
     return ("--select", *selectors, "--indirect-selection", "buildable", *STAGING_SELECTION[-2:])
 
 
+def _idle_threads(results: list[dict], threads: int) -> str:
+    """How busy dbt's threads were between the first node's start and the last node's end (run_results
+    timing): thread-seconds spent on no node are time a node waited for its parents, or the tail of the
+    run when one long node runs alone. Read from the results after the run, so nothing timed changes."""
+    spans = [
+        (datetime.fromisoformat(step["started_at"]), datetime.fromisoformat(step["completed_at"]))
+        for result in results
+        for step in result["timing"]
+        if step.get("started_at") and step.get("completed_at")
+    ]
+    if not spans:
+        return "no node timings"
+    window = (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
+    busy = sum((end - start).total_seconds() for start, end in spans)
+    idle = max(threads * window - busy, 0.0)
+    return f"nodes ran for {window:.1f} s on {threads} threads, {idle:.1f} thread-seconds idle"
+
+
 def _slowest_nodes(label: str, count: int = 12) -> str:
-    """The dearest dbt nodes of the run just measured (run_results.json): where the time went, and the total
-    execution time of models and of data tests (summed over the threads, so more than the wall time)."""
+    """The dearest dbt nodes of the run just measured (run_results.json): where the time went, the total
+    execution time of models and of data tests (summed over the threads, so more than the wall time), and
+    how long the threads were idle (_idle_threads)."""
     results = json.loads((BENCH_DATA / "dbt_target" / "run_results.json").read_text())["results"]
     timed = sorted(((r["execution_time"], r["unique_id"]) for r in results), reverse=True)
     totals = {kind: sum(t for t, uid in timed if uid.startswith(kind + ".")) for kind in ("model", "test")}
     nodes = ", ".join(f"{uid.split('.')[-1][:60]} {seconds:.1f} s" for seconds, uid in timed[:count])
+    threads = int(os.environ.get("PERSONALIZE_DBT_THREADS", "2"))
     return (
         f"- {label}: models {totals['model']:.1f} s, data tests {totals['test']:.1f} s "
-        f"over {len(timed)} nodes; slowest: {nodes}"
+        f"over {len(timed)} nodes ({_idle_threads(results, threads)}); slowest: {nodes}"
     )
 
 
@@ -143,13 +164,16 @@ def run() -> str:
         "and equal to a full refresh (tests/dbt/test_incremental_events.py): the event models "
         "(base_/stg_web__events, base_/stg_esp__events, int_web_sessions), the order models "
         "(base_shop__orders, base_shop__order_lines, stg_shop__order_versions), the identity graph "
-        "(int_identity_edges, int_identity_components, int_identity_map) and stg_landing_files (each landing "
-        "file counted once, when it arrives; stg_data_clock and quality_raw_row_counts sum it). The data "
-        "tests of those models, except the two event base models (no loaded_at yet) and stg_landing_files, "
+        "(int_identity_edges, int_identity_components, int_identity_map), quality_quarantined_rows (the raw "
+        "keys the base models wrote) and stg_landing_files (each landing "
+        "file counted once, when it arrives; stg_data_clock and quality_raw_row_counts sum it). The CRM "
+        "versions and consent base model read the data clock but are views over tables that do not "
+        "(base_crm__customers, base_consent__events_parsed). The data "
+        "tests of those models, except stg_landing_files, "
         "check the rows the run wrote (macro rows_written_by_this_run: "
         "row-local checks on the new rows, uniqueness as new keys unique among themselves and absent from "
         "the older rows); relationships tests check every row. The other selected models (among them "
-        "stg_shop__orders, stg_shop__order_lines, int_identity_record_edges, the quarantine and "
+        "stg_shop__orders, stg_shop__order_lines, int_identity_record_edges, the "
         "reconciliation models) are rebuilt and tested over all rows. The row-local "
         "checks of each model are one column_checks test (one query per model, not one per column).\n\n"
         + "\n".join(lines)

@@ -1,15 +1,59 @@
 -- Every rejected raw row, from every source, with the reason and its raw values, so that it can be fixed
 -- at the source. Nothing is dropped silently: see quality_source_reconciliation.
+
+-- Incremental, equal to a full refresh (tests/dbt/test_incremental_events.py). A row's id depends only on
+-- the quarantined rows of its source that share its raw_row_key (its occurrence among identical rows), so
+-- a run rewrites whole raw_row_keys, merged on (source_name, raw_row_key):
+--   - sources whose base model stamps the rows it writes (loaded_at): every raw_row_key of a base row
+--     written since this model's last run (loaded_after_this), with all the quarantined rows of that key.
+--     Those base models only add rows or rewrite them under the same raw_row_key, so a key no base run
+--     touched keeps its rows; a row that turned clean (a future_dated event the clock caught up with, an
+--     orphan line whose order arrived) was rewritten, and a pre-hook deletes its key before the run;
+--   - the other sources (small tables and views rebuilt in full, the consent view reading the clock):
+--     every row; a post-hook then deletes their keys that have no quarantined row left.
 {%- set base_models = [
-    ('crm_customers', 'base_crm__customers'),
-    ('shop_orders', 'base_shop__orders'),
-    ('shop_order_lines', 'base_shop__order_lines'),
-    ('products', 'base_shop__products'),
-    ('web_events', 'base_web__events'),
-    ('esp_events', 'base_esp__events'),
-    ('consent_events', 'base_consent__events'),
-    ('privacy_requests', 'base_privacy__requests'),
+    ('crm_customers', 'base_crm__customers', false),
+    ('shop_orders', 'base_shop__orders', true),
+    ('shop_order_lines', 'base_shop__order_lines', true),
+    ('products', 'base_shop__products', false),
+    ('web_events', 'base_web__events', true),
+    ('esp_events', 'base_esp__events', true),
+    ('consent_events', 'base_consent__events', false),
+    ('privacy_requests', 'base_privacy__requests', false),
 ] %}
+{#- Keys the merge alone cannot remove, as it deletes only the keys of the rows it inserts:
+    - before the run, every raw_row_key of a stamped source that its base model wrote since this model's
+      last run (those with a quarantined row left are inserted again below);
+    - after the merge, every raw_row_key of a source rebuilt in full that has no quarantined row left (its
+      other keys were all rewritten, keeping the loaded_at of unchanged rows). -#}
+{%- set written_key_deletes = [] %}
+{%- set stale_key_deletes = [] %}
+{%- for source_name, base_model, is_stamped in base_models %}
+    {%- if is_stamped %}
+        {%- do written_key_deletes.append(
+            "{% if is_incremental() %}delete from {{ this }} where source_name = '" ~ source_name ~ "' "
+            ~ "and raw_row_key in (select written.raw_row_key from {{ ref('" ~ base_model ~ "') }} as written "
+            ~ "where {{ loaded_after_this() }}){% endif %}"
+        ) %}
+    {%- else %}
+        {%- do stale_key_deletes.append(
+            "delete from {{ this }} where source_name = '" ~ source_name ~ "' and not exists ("
+            ~ "select 1 from {{ ref('" ~ base_model ~ "') }} as base where base.quarantine_reason is not null "
+            ~ "and base.raw_row_key = {{ this }}.raw_row_key)"
+        ) %}
+    {%- endif %}
+{%- endfor %}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_name', 'raw_row_key'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook=written_key_deletes,
+        post_hook=stale_key_deletes,
+    )
+}}
 
 {#- What makes two quarantined rows the same content, as a compact digest (key_digest). -#}
 {%- set content_hash = key_digest(dbt.concat([
@@ -17,7 +61,7 @@
 ])) %}
 
 with quarantined as (
-    {% for source_name, base_model in base_models %}
+    {% for source_name, base_model, is_stamped in base_models %}
         select
             '{{ source_name }}' as source_name,
             raw_row_key,
@@ -25,7 +69,14 @@ with quarantined as (
             raw_values,
             source_file
         from {{ ref(base_model) }}
-        where quarantine_reason is not null
+        where
+            quarantine_reason is not null
+            {%- if is_stamped and is_incremental() %}
+                and raw_row_key in (
+                    select written.raw_row_key from {{ ref(base_model) }} as written
+                    where {{ loaded_after_this() }}
+                )
+            {%- endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -62,14 +113,39 @@ numbered as (
     from quarantined
     where {{ content_hash }} in (select repeated_contents.content_hash from repeated_contents)
 
+),
+
+identified as (
+
+    select
+        {{ surrogate_key(['source_name', 'raw_row_key', 'raw_values', 'quarantine_reason', 'occurrence']) }}
+            as quarantine_row_id,
+        source_name,
+        raw_row_key,
+        quarantine_reason,
+        raw_values,
+        source_file
+    from numbered
+
 )
 
 select
-    {{ surrogate_key(['source_name', 'raw_row_key', 'raw_values', 'quarantine_reason', 'occurrence']) }}
-        as quarantine_row_id,
-    source_name,
-    raw_row_key,
-    quarantine_reason,
-    raw_values,
-    source_file
-from numbered
+    identified.quarantine_row_id,
+    identified.source_name,
+    identified.raw_row_key,
+    identified.quarantine_reason,
+    identified.raw_values,
+    identified.source_file,
+    {%- if is_incremental() %}
+        -- A row rewritten exactly as held keeps the run that first wrote it, so a run without new files
+        -- changes nothing (and its data tests were run on it then).
+        coalesce(held.loaded_at, {{ this_run_loaded_at() }}) as loaded_at
+    from identified
+    left join {{ this }} as held
+        on
+            identified.quarantine_row_id = held.quarantine_row_id
+            and identified.source_file = held.source_file
+    {%- else %}
+        {{ this_run_loaded_at() }} as loaded_at
+    from identified
+    {%- endif %}

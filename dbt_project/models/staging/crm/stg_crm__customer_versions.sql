@@ -4,33 +4,15 @@
 -- a later address or email change never leaks backward. Cleaned exactly like stg_crm__customers, whose
 -- row is this model's current version; verbatim re-deliveries are kept once with the same tie-break.
 
--- A table, not a view: its two windows over every clean version are computed once, not again by each of
--- its data tests and each model that reads it (the identity graph, the as-of marts).
-{{ config(materialized='table') }}
-
-with clean_rows as (
+-- A view: base_crm__customers ranks each record's rows (is_repeated_delivery, next_version_at) without the
+-- data clock, so what is left here is a filter and a projection with the clock's birth-date rule. The clock
+-- moves with every landing file; a view costs nothing to rebuild then, and equals a full refresh.
+with versions as (
 
     select * from {{ ref('base_crm__customers') }}
-    where quarantine_reason is null
-
-),
-
-versions_deduplicated as (
-
-    select
-        *,
-        row_number() over (
-            partition by customer_id, updated_at
-            order by row_fingerprint desc
-        ) as delivery_rank
-    from clean_rows
-
-),
-
-versions as (
-
-    select * from versions_deduplicated
-    where delivery_rank = 1
+    where
+        quarantine_reason is null
+        and not is_repeated_delivery
 
 ),
 
@@ -63,7 +45,7 @@ select
     versions.postal_code,
     versions.created_at,
     versions.updated_at as valid_from_at,
-    lead(versions.updated_at) over (partition by versions.customer_id order by versions.updated_at) as valid_to_at,
+    versions.next_version_at as valid_to_at,
     not versions.is_superseded as is_current_version
 from versions
 cross join clock

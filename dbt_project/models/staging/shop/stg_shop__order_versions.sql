@@ -5,7 +5,7 @@
 -- tie-break is the one base_shop__orders uses for is_superseded, so the current version here is exactly
 -- the row stg_shop__orders keeps.
 
--- A table, not a view: its two windows over every clean version are computed once, not again by each of
+-- A table, not a view: its window over every clean version is computed once, not again by each of
 -- its data tests and each model that reads it (the identity graph, the as-of marts). Incremental, merged
 -- by order_id: a run recomputes the versions of the orders base_shop__orders rewrote since this model's
 -- last run (each such order with all its rows, loaded_after_this), so it equals a full refresh.
@@ -27,24 +27,26 @@ with clean_rows as (
 
 ),
 
-versions_deduplicated as (
+deliveries_in_order as (
 
+    -- One window over each order's clean rows in the order (updated_at, row_fingerprint, kept last): the
+    -- last delivery of each updated_at is the one base_shop__orders keeps among verbatim re-deliveries
+    -- (highest fingerprint, not superseded first), and the row after it is the next version. So a row is a
+    -- version when the next row has a later updated_at (or there is none), and that updated_at ends it.
     select
         *,
-        -- Verbatim re-deliveries tie on the fingerprint; the one base_shop__orders kept (not superseded)
-        -- goes first, so the current version is never dropped as a duplicate of itself.
-        row_number() over (
-            partition by order_id, updated_at
-            order by row_fingerprint desc, is_superseded asc
-        ) as delivery_rank
+        lead(updated_at) over (
+            partition by order_id
+            order by updated_at asc, row_fingerprint asc, is_superseded desc
+        ) as next_row_updated_at
     from clean_rows
 
 ),
 
 versions as (
 
-    select * from versions_deduplicated
-    where delivery_rank = 1
+    select * from deliveries_in_order
+    where next_row_updated_at is null or next_row_updated_at > updated_at
 
 )
 
@@ -62,7 +64,7 @@ select
     total * fx_rate_to_reporting as total_reporting,
     created_at,
     updated_at as valid_from_at,
-    lead(updated_at) over (partition by order_id order by updated_at) as valid_to_at,
+    next_row_updated_at as valid_to_at,
     not is_superseded as is_current_version,
     {{ this_run_loaded_at() }} as loaded_at
 from versions

@@ -104,11 +104,29 @@ checked as {{ not_materialized() }} (
 
 ),
 
+-- Each clean row against the next clean row of its record, in the order (updated_at, row_fingerprint): the
+-- latest version, with the highest fingerprint among its verbatim re-deliveries, comes last. One window
+-- gives what base_ models call is_superseded (a later row exists) and what stg_crm__customer_versions needs
+-- (is_repeated_delivery, next_version_at), so that model is a projection that is cheap to rebuild when the
+-- data clock moves. A record whose customer_id no other row shares has none of these: its window is skipped.
 versioned as (
 
-    {{ with_repeated_keys_ranked(
-        'checked', ['customer_id'], ['checked.updated_at desc', 'checked.row_fingerprint desc']
-    ) }}
+    select
+        checked.*,
+        cast(null as {{ dbt.type_timestamp() }}) as next_row_updated_at
+    from checked
+    where not checked.has_repeated_key
+
+    union all
+
+    select
+        checked.*,
+        case when checked.quarantine_reason is null then lead(checked.updated_at) over (
+            partition by checked.quarantine_reason is null, checked.customer_id
+            order by checked.updated_at, checked.row_fingerprint
+        ) end as next_row_updated_at
+    from checked
+    where checked.has_repeated_key
 
 )
 
@@ -132,5 +150,7 @@ select
     updated_at,
     country_code,
     quarantine_reason,
-    is_superseded
+    next_row_updated_at is not null as is_superseded,
+    coalesce(next_row_updated_at = updated_at, false) as is_repeated_delivery,
+    case when next_row_updated_at > updated_at then next_row_updated_at end as next_version_at
 from versioned
