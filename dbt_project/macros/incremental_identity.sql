@@ -18,6 +18,12 @@
         had no other evidence.
     Otherwise every held event edge is still evidence, and only record edges can have gone
     (delete_gone_record_edges).
+
+    Only superseded deliveries (base_*.is_superseded) are compared: of an event's clean deliveries exactly
+    one is not superseded, and it is the one the staging model holds, so no other clean delivery can differ
+    from the staging row. Superseded deliveries are few (re-deliveries), so the base models are read for a
+    narrow slice of their rows instead of joining every delivery (the dearest step of the daily run's
+    identity graph: 1.0 of 1.3 s CPU at 100k customers).
 -#}
 {% macro reset_stale_identity_edges() -%}
     {%- if is_incremental() -%}
@@ -91,6 +97,7 @@
                 on web_events_since.event_id = deliveries.event_id
             where
                 deliveries.quarantine_reason is null
+                and deliveries.is_superseded
                 and (
                     deliveries.anonymous_id is distinct from web_events_since.anonymous_id
                     or deliveries.user_id is distinct from web_events_since.user_id
@@ -106,6 +113,7 @@
                 on esp_events_since.event_id = deliveries.event_id
             where
                 deliveries.quarantine_reason is null
+                and deliveries.is_superseded
                 and (
                     deliveries.email is distinct from esp_events_since.email
                     or deliveries.event_at is distinct from esp_events_since.event_at
