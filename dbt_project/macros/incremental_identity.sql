@@ -213,3 +213,19 @@
     right_type || ':' || right_identifier as right_node,
     matched_by
 {%- endmacro %}
+
+{#-
+    identity_rows_written_by_this_run(): for a data test over the whole identity graph
+    (assert_identity_components_converged), the predicate on int_identity_map rows that limits it to the
+    rows this invocation wrote (rows_written_by_this_run), or `1 = 1` (every row). Limited only when
+    int_identity_components and int_identity_map both run in this invocation: they then rewrite every
+    component that an edge appended since their own last build touches, in this or an earlier invocation.
+-#}
+{% macro identity_rows_written_by_this_run() -%}
+    {%- set components_id = 'model.' ~ project_name ~ '.int_identity_components' -%}
+    {%- set map_id = 'model.' ~ project_name ~ '.int_identity_map' -%}
+    {%- if execute and components_id in selected_resources and map_id in selected_resources -%}
+        {{ return(rows_written_by_this_run()) }}
+    {%- endif -%}
+    {{ return('1 = 1') }}
+{%- endmacro %}
