@@ -26,100 +26,96 @@
     identity graph: 1.0 of 1.3 s CPU at 100k customers).
 -#}
 {% macro reset_stale_identity_edges() -%}
-    {%- if is_incremental() -%}
+    {%- if identity_edges_build_state().reset -%}
         delete from {{ this }}
-        where exists (
-            with previous_build as (
+    {%- else -%}
+        -- Every held edge is still evidence: nothing to reset.
+        select 1 as nothing_to_reset
+    {%- endif -%}
+{%- endmacro %}
 
-                select
-                    max(loaded_at) as loaded_at,
-                    max(built_as_of_date) as as_of_date
-                from {{ this }}
+{#-
+    identity_edges_build_state(): for an incremental build of int_identity_edges, what its previous build
+    was and whether the pre-hook reset_stale_identity_edges must empty the table (see there), as a dict:
+    `loaded_at` (the latest loaded_at it holds, a literal, or none when it is empty or the build is not
+    incremental) and `reset` (true or false). The model reads the events loaded after `loaded_at`, or every
+    event when `reset` is true. The model's SQL and the pre-hook each look it up (the model compiles, then
+    its pre-hooks run, before anything is written), so both see the same state. Looked up when dbt executes
+    and written into the SQL as constants: the warehouse then skips the blocks of events loaded before
+    (a join against the previous build's latest loaded_at read every event's identifiers).
+-#}
+{% macro identity_edges_build_state() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return({'loaded_at': none, 'reset': false}) }}
+    {%- endif -%}
+    {%- set previous = run_query(
+        'select cast(max(loaded_at) as varchar), cast(max(built_as_of_date) as varchar) from ' ~ this
+    ).rows[0] -%}
+    {%- if previous[0] is none -%}
+        {{ return({'loaded_at': none, 'reset': false}) }}
+    {%- endif -%}
+    {%- set loaded_at = "cast('" ~ previous[0] ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set previous_as_of_date = "cast('" ~ previous[1] ~ "' as date)" -%}
+    {%- set as_of_date = run_query(
+        'select cast(as_of_date as varchar) from ' ~ ref('stg_data_clock')
+    ).columns[0].values()[0] -%}
+    {%- set as_of_date = "cast('" ~ as_of_date ~ "' as date)" -%}
+    {%- set check -%}
+        select 1
+        where {{ previous_as_of_date }} > {{ as_of_date }}
 
-            ),
+        union all
 
-            clock as (
+        select 1
+        from {{ ref('stg_web__events') }}
+        where
+            loaded_at <= {{ loaded_at }}
+            and event_at >= {{ as_of_end_at(previous_as_of_date) }}
+            and event_at < {{ as_of_end_at(as_of_date) }}
 
-                select as_of_date from {{ ref('stg_data_clock') }}
+        union all
 
-            ),
+        select 1
+        from {{ ref('stg_esp__events') }}
+        where
+            loaded_at <= {{ loaded_at }}
+            and event_at >= {{ as_of_end_at(previous_as_of_date) }}
+            and event_at < {{ as_of_end_at(as_of_date) }}
 
-            web_events_since as (
+        union all
 
-                select web.*
-                from {{ ref('stg_web__events') }} as web
-                cross join previous_build
-                where web.loaded_at > previous_build.loaded_at
-
-            ),
-
-            esp_events_since as (
-
-                select esp.*
-                from {{ ref('stg_esp__events') }} as esp
-                cross join previous_build
-                where esp.loaded_at > previous_build.loaded_at
-
+        select 1
+        from {{ ref('stg_web__events') }} as web_events_since
+        inner join {{ ref('base_web__events') }} as deliveries
+            on web_events_since.event_id = deliveries.event_id
+        where
+            web_events_since.loaded_at > {{ loaded_at }}
+            and deliveries.quarantine_reason is null
+            and deliveries.is_superseded
+            and (
+                deliveries.anonymous_id is distinct from web_events_since.anonymous_id
+                or deliveries.user_id is distinct from web_events_since.user_id
+                or deliveries.user_agent is distinct from web_events_since.user_agent
+                or deliveries.event_at is distinct from web_events_since.event_at
             )
 
-            select 1
-            from previous_build
-            cross join clock
-            where previous_build.as_of_date > clock.as_of_date
+        union all
 
-            union all
-
-            select 1
-            from {{ ref('stg_web__events') }} as web
-            cross join previous_build
-            cross join clock
-            where
-                web.loaded_at <= previous_build.loaded_at
-                and web.event_at >= {{ as_of_end_at('previous_build.as_of_date') }}
-                and web.event_at < {{ as_of_end_at('clock.as_of_date') }}
-
-            union all
-
-            select 1
-            from {{ ref('stg_esp__events') }} as esp
-            cross join previous_build
-            cross join clock
-            where
-                esp.loaded_at <= previous_build.loaded_at
-                and esp.event_at >= {{ as_of_end_at('previous_build.as_of_date') }}
-                and esp.event_at < {{ as_of_end_at('clock.as_of_date') }}
-
-            union all
-
-            select 1
-            from web_events_since
-            inner join {{ ref('base_web__events') }} as deliveries
-                on web_events_since.event_id = deliveries.event_id
-            where
-                deliveries.quarantine_reason is null
-                and deliveries.is_superseded
-                and (
-                    deliveries.anonymous_id is distinct from web_events_since.anonymous_id
-                    or deliveries.user_id is distinct from web_events_since.user_id
-                    or deliveries.user_agent is distinct from web_events_since.user_agent
-                    or deliveries.event_at is distinct from web_events_since.event_at
-                )
-
-            union all
-
-            select 1
-            from esp_events_since
-            inner join {{ ref('base_esp__events') }} as deliveries
-                on esp_events_since.event_id = deliveries.event_id
-            where
-                deliveries.quarantine_reason is null
-                and deliveries.is_superseded
-                and (
-                    deliveries.email is distinct from esp_events_since.email
-                    or deliveries.event_at is distinct from esp_events_since.event_at
-                )
-        )
-    {%- endif -%}
+        select 1
+        from {{ ref('stg_esp__events') }} as esp_events_since
+        inner join {{ ref('base_esp__events') }} as deliveries
+            on esp_events_since.event_id = deliveries.event_id
+        where
+            esp_events_since.loaded_at > {{ loaded_at }}
+            and deliveries.quarantine_reason is null
+            and deliveries.is_superseded
+            and (
+                deliveries.email is distinct from esp_events_since.email
+                or deliveries.event_at is distinct from esp_events_since.event_at
+            )
+    {%- endset -%}
+    {%- set reset = run_query('select count(*) > 0 from (' ~ check ~ ') as stale_evidence').columns[0].values()[0] -%}
+    {{ return({'loaded_at': loaded_at, 'reset': reset}) }}
 {%- endmacro %}
 
 {#-
