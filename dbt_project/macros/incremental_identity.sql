@@ -153,15 +153,20 @@
 {#-
     delete_gone_identifiers(): pre-hook of int_identity_map. On an incremental build, deletes the
     identifiers that are no longer a node of int_identity_components (every edge that named them has gone).
+    Only identifiers explained by a record edge are looked up: one explained by an event edge (web_login,
+    anonymous_visit, esp_contact) still has that edge, because event edges only go when
+    int_identity_edges is emptied, and then reset_when_rewritten has emptied this model.
 -#}
 {% macro delete_gone_identifiers() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
-        where not exists (
-            select 1
-            from {{ ref('int_identity_components') }} as components
-            where components.node = {{ this }}.identifier_type || ':' || {{ this }}.identifier
-        )
+        where
+            matched_by not in ('web_login', 'anonymous_visit', 'esp_contact')
+            and not exists (
+                select 1
+                from {{ ref('int_identity_components') }} as components
+                where components.node = {{ this }}.identifier_type || ':' || {{ this }}.identifier
+            )
     {%- endif -%}
 {%- endmacro %}
 
