@@ -60,14 +60,20 @@
         'select cast(as_of_date as varchar) from ' ~ ref('stg_data_clock')
     ).columns[0].values()[0] -%}
     {%- set as_of_date = "cast('" ~ as_of_date ~ "' as date)" -%}
+    {#- Each event model, its base model of every delivery, and the columns its edges come from. -#}
+    {%- set event_models = [
+        (ref('stg_web__events'), ref('base_web__events'), ['anonymous_id', 'user_id', 'user_agent', 'event_at']),
+        (ref('stg_esp__events'), ref('base_esp__events'), ['email', 'event_at']),
+    ] -%}
     {%- set check -%}
         select 1
         where {{ previous_as_of_date }} > {{ as_of_date }}
+        {%- for events, deliveries, edge_columns in event_models %}
 
         union all
 
         select 1
-        from {{ ref('stg_web__events') }}
+        from {{ events }}
         where
             loaded_at <= {{ loaded_at }}
             and event_at >= {{ as_of_end_at(previous_as_of_date) }}
@@ -76,43 +82,19 @@
         union all
 
         select 1
-        from {{ ref('stg_esp__events') }}
+        from {{ events }} as events_since
+        inner join {{ deliveries }} as deliveries
+            on events_since.event_id = deliveries.event_id
         where
-            loaded_at <= {{ loaded_at }}
-            and event_at >= {{ as_of_end_at(previous_as_of_date) }}
-            and event_at < {{ as_of_end_at(as_of_date) }}
-
-        union all
-
-        select 1
-        from {{ ref('stg_web__events') }} as web_events_since
-        inner join {{ ref('base_web__events') }} as deliveries
-            on web_events_since.event_id = deliveries.event_id
-        where
-            web_events_since.loaded_at > {{ loaded_at }}
+            events_since.loaded_at > {{ loaded_at }}
             and deliveries.quarantine_reason is null
             and deliveries.is_superseded
             and (
-                deliveries.anonymous_id is distinct from web_events_since.anonymous_id
-                or deliveries.user_id is distinct from web_events_since.user_id
-                or deliveries.user_agent is distinct from web_events_since.user_agent
-                or deliveries.event_at is distinct from web_events_since.event_at
+                {%- for column in edge_columns %}
+                {{ 'or ' if not loop.first }}deliveries.{{ column }} is distinct from events_since.{{ column }}
+                {%- endfor %}
             )
-
-        union all
-
-        select 1
-        from {{ ref('stg_esp__events') }} as esp_events_since
-        inner join {{ ref('base_esp__events') }} as deliveries
-            on esp_events_since.event_id = deliveries.event_id
-        where
-            esp_events_since.loaded_at > {{ loaded_at }}
-            and deliveries.quarantine_reason is null
-            and deliveries.is_superseded
-            and (
-                deliveries.email is distinct from esp_events_since.email
-                or deliveries.event_at is distinct from esp_events_since.event_at
-            )
+        {%- endfor %}
     {%- endset -%}
     {%- set reset = run_query('select count(*) > 0 from (' ~ check ~ ') as stale_evidence').columns[0].values()[0] -%}
     {{ return({'loaded_at': loaded_at, 'reset': reset}) }}
