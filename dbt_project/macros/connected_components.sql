@@ -68,17 +68,24 @@ links as (
 
 ),
 
+linked_nodes as (
+
+    select node_id from links
+    union
+    select neighbour_id as node_id from links
+
+),
+
 undirected_links as (
 
     -- Both directions of every link, and a self-loop per linked node so that a round's minimum includes the
-    -- node's own label.
+    -- node's own label. Not made distinct: a pair linked twice (two edge kinds, or both directions) only
+    -- repeats a candidate of a minimum, and the distinct over every pair cost more than the repeats.
     select node_id, neighbour_id from links
-    union
+    union all
     select neighbour_id as node_id, node_id as neighbour_id from links
-    union
-    select node_id, node_id as neighbour_id from links
-    union
-    select neighbour_id as node_id, neighbour_id from links
+    union all
+    select node_id, node_id as neighbour_id from linked_nodes
 
 ),
 

@@ -1,14 +1,94 @@
 -- Label propagation ran enough rounds: no edge joins two different persons. If this fails, raise the
 -- var identity_max_iterations (the identity graph has a longer chain than the rounds cover).
+--
+-- In a `dbt build` of the incremental identity models (macro rows_written_by_this_run) only the edges
+-- with an end that the build wrote into int_identity_map are checked, which is equivalent to checking
+-- every edge: an edge appended since int_identity_components last ran has its nodes' components, and so
+-- their map rows, rewritten by this build
+-- (int_identity_components rewrites the component of every node of a new edge); an older edge whose ends
+-- were both written before this build joined the same two person_ids when the latest build that wrote one
+-- of its ends or itself checked it, and none of the three has changed since. That needs
+-- int_identity_components and int_identity_map to run in the same invocation (macro
+-- identity_rows_written_by_this_run); otherwise every edge is checked.
+{%- set this_run = identity_rows_written_by_this_run() %}
+
+{% if this_run != '1 = 1' %}
+
+    with written_nodes as (
+
+        select identifier_type || ':' || identifier as node
+        from {{ ref('int_identity_map') }}
+        where {{ this_run }}
+
+    ),
+
+    checked_edges as (
+
+        -- Only the key and the nodes are read for every edge: the scan of the whole table is the cost.
+        select
+            identity_edge_id,
+            left_node,
+            right_node
+        from {{ ref('int_identity_edges') }}
+        where
+            left_node in (select written_nodes.node from written_nodes)
+            or right_node in (select written_nodes.node from written_nodes)
+
+    ),
+
+    checked_nodes as (
+
+        select
+            identifier_type || ':' || identifier as node,
+            person_id
+        from {{ ref('int_identity_map') }}
+        where identifier_type || ':' || identifier in (
+            select checked_edges.left_node from checked_edges
+            union
+            select checked_edges.right_node from checked_edges
+        )
+
+    ),
+
+    edge_persons as (
+
+        select
+            checked_edges.identity_edge_id,
+            left_nodes.person_id as left_person_id,
+            right_nodes.person_id as right_person_id
+        from checked_edges
+        inner join checked_nodes as left_nodes
+            on checked_edges.left_node = left_nodes.node
+        inner join checked_nodes as right_nodes
+            on checked_edges.right_node = right_nodes.node
+
+    )
+
+{% else %}
+
+    with edge_persons as (
+
+        select
+            edges.identity_edge_id,
+            left_map.person_id as left_person_id,
+            right_map.person_id as right_person_id
+        from {{ ref('int_identity_edges') }} as edges
+        inner join {{ ref('int_identity_map') }} as left_map
+            on
+                edges.left_type = left_map.identifier_type
+                and edges.left_identifier = left_map.identifier
+        inner join {{ ref('int_identity_map') }} as right_map
+            on
+                edges.right_type = right_map.identifier_type
+                and edges.right_identifier = right_map.identifier
+
+    )
+
+{% endif %}
+
 select
-    edges.identity_edge_id,
-    left_map.person_id as left_person_id,
-    right_map.person_id as right_person_id
-from {{ ref('int_identity_edges') }} as edges
-inner join {{ ref('int_identity_map') }} as left_map
-    on edges.left_type = left_map.identifier_type
-    and edges.left_identifier = left_map.identifier
-inner join {{ ref('int_identity_map') }} as right_map
-    on edges.right_type = right_map.identifier_type
-    and edges.right_identifier = right_map.identifier
-where left_map.person_id <> right_map.person_id
+    identity_edge_id,
+    left_person_id,
+    right_person_id
+from edge_persons
+where left_person_id <> right_person_id

@@ -27,19 +27,18 @@
 -- depends_on: {{ ref('base_web__events') }}
 -- depends_on: {{ ref('base_esp__events') }}
 
+{%- set previous_build = identity_edges_build_state() %}
+{#- Events loaded after the previous build (its latest loaded_at, a constant), unless the table is empty or the
+    pre-hook empties it: then every event. #}
+{%- set reads_events_since = previous_build.loaded_at is not none and not previous_build.reset %}
+{%- set web_events_since = 'web.loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
+{%- set esp_events_since = 'esp.loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
+
 with clock as (
 
     select as_of_date from {{ ref('stg_data_clock') }}
 
 ),
-
-{% if is_incremental() %}
-    previous_build as (
-
-        select max(loaded_at) as loaded_at from {{ this }}
-
-    ),
-{% endif %}
 
 web_events_as_of as (
 
@@ -48,15 +47,10 @@ web_events_as_of as (
         web.user_id
     from {{ ref('stg_web__events') }} as web
     cross join clock
-    {%- if is_incremental() %}
-        cross join previous_build
-    {%- endif %}
     where
         web.event_at < {{ as_of_end_at('clock.as_of_date') }}
         and not web.is_bot
-        {%- if is_incremental() %}
-            and (previous_build.loaded_at is null or web.loaded_at > previous_build.loaded_at)
-        {%- endif %}
+        and {{ web_events_since }}
 
 ),
 
@@ -65,14 +59,9 @@ esp_events_as_of as (
     select esp.email
     from {{ ref('stg_esp__events') }} as esp
     cross join clock
-    {%- if is_incremental() %}
-        cross join previous_build
-    {%- endif %}
     where
         esp.event_at < {{ as_of_end_at('clock.as_of_date') }}
-        {%- if is_incremental() %}
-            and (previous_build.loaded_at is null or esp.loaded_at > previous_build.loaded_at)
-        {%- endif %}
+        and {{ esp_events_since }}
 
 ),
 
