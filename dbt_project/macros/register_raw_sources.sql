@@ -4,7 +4,8 @@
     On DuckDB every source table whose config.meta has `landing_zone: {folder: ..., required: ...}` becomes a
     view `<source schema>.<identifier>` over `$PERSONALIZE_RAW_DIR/<folder>/*` (CSV, CSV.gz or Parquet, any
     number of files, read as text so that staging decides how to parse and what to quarantine). The view has
-    exactly the contract columns declared in the source YAML plus `_source_file`.
+    exactly the contract columns declared in the source YAML plus `_source_file`, the file's name relative to
+    the landing zone (`shop_orders/2025-01.csv`).
 
     - A missing or empty folder gives an empty view with the contract columns (an error if `required`).
     - A file that lacks a column marked `meta.required` stops the build with an error naming the source, the
@@ -91,7 +92,12 @@
                 {%- do projections.append('cast(null as varchar) as ' ~ adapter.quote(name)) -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- do selects.append('select ' ~ projections | join(', ') ~ ", '" ~ file ~ "' as _source_file from " ~ reader) -%}
+        {#- The file is named relative to the landing zone (`<folder>/<file name>`), not by its absolute path:
+            incremental models remember which files they loaded by this name, so a landing zone that is moved or
+            mounted elsewhere must not look like a zone of new files (every row would be loaded twice). -#}
+        {%- set landing_name = zone['folder'] ~ '/' ~ file.split('/')[-1] -%}
+        {%- do selects.append('select ' ~ projections | join(', ') ~ ", '" ~ landing_name | replace("'", "''")
+            ~ "' as _source_file from " ~ reader) -%}
     {%- endfor -%}
     {{ log("raw source " ~ node.identifier ~ ": " ~ files | length ~ " file(s) in " ~ folder ~ "/", info=True) }}
     {{ return('create schema if not exists ' ~ node.schema ~ '; create or replace view ' ~ relation ~ ' as '

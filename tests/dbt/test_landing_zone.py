@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,6 +51,18 @@ def test_orders_only_with_mixed_formats_builds_and_counts_rows(isolated_settings
     columns = [row[0] for row in _query(isolated_settings, "describe raw.web_events")]
     assert columns[:3] == ["event_id", "anonymous_id", "user_id"]
     assert columns[-1] == "_source_file"
+
+    # Files are remembered by their name in the landing zone, so a zone moved elsewhere (another mount, a
+    # renamed folder) loads nothing twice: the incremental per-file counts still see 3 rows.
+    moved = dataclasses.replace(isolated_settings, raw_dir=isolated_settings.raw_dir.with_name("moved"))
+    shutil.move(isolated_settings.raw_dir, moved.raw_dir)
+    _build_row_counts(moved)
+    assert _query(moved, "select source_file, raw_rows from staging.stg_landing_files order by 1") == [
+        ("shop_orders/2025-01.csv", 2), ("shop_orders/2025-02.parquet", 1)
+    ]  # fmt: skip
+    assert _query(moved, "select raw_rows from quality.quality_raw_row_counts where source_name = 'shop_orders'") == [
+        (3,)
+    ]
 
 
 def test_missing_optional_column_reads_as_null(isolated_settings: Settings) -> None:
