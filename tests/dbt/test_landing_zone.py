@@ -60,9 +60,8 @@ def test_orders_only_with_mixed_formats_builds_and_counts_rows(isolated_settings
     assert _query(moved, "select source_file, raw_rows from staging.stg_landing_files order by 1") == [
         ("shop_orders/2025-01.csv", 2), ("shop_orders/2025-02.parquet", 1)
     ]  # fmt: skip
-    assert _query(moved, "select raw_rows from quality.quality_raw_row_counts where source_name = 'shop_orders'") == [
-        (3,)
-    ]
+    counts = "select raw_rows from quality.quality_raw_row_counts where source_name = 'shop_orders'"
+    assert _query(moved, counts) == [(3,)]
 
 
 def test_missing_optional_column_reads_as_null(isolated_settings: Settings) -> None:
