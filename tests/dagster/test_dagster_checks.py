@@ -87,10 +87,16 @@ def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstrea
     assert result.success, "the retry after the lock was released succeeded"
     assert {CLOCK, WEB_BASE} <= {e.asset_key for e in result.get_asset_materialization_events()}
 
-    # 2. The incremental model keeps rows from earlier runs: a corrupted one survives the next run, and the
-    # not_null check on its raw_row_key (column_checks, error severity) fails and stops what is downstream.
+    # 2. The incremental model keeps rows from earlier runs and tests the rows a run writes: an event held as
+    # future_dated that the clock has caught up with is ranked again (rewritten) by the next run, so a
+    # corrupted one is carried into that run's rows, and the not_null check on its raw_row_key
+    # (column_checks, error severity) fails and stops what is downstream.
     with duckdb.connect(str(data_paths.duckdb_path)) as connection:
-        connection.execute("insert into staging.base_web__events (raw_row_key) values (null)")
+        connection.execute(
+            "insert into staging.base_web__events"
+            " (raw_row_key, raw_values, event_id, anonymous_id, event_at, quarantine_reason, is_superseded)"
+            " values (null, 'held text', 'corrupted-held-event', 'a1', timestamp '2000-01-01', 'future_dated', false)"
+        )
 
     result = _build(defs, instance, [WEB_BASE, WEB_STAGING], raise_on_error=False)
 

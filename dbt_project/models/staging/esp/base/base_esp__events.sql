@@ -5,6 +5,7 @@
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
+        on_schema_change='fail',
     )
 }}
 
@@ -16,10 +17,12 @@
                           'quarantine_reason'] %}
 
 -- Incremental by landing file, as base_web__events: a run parses only the files it has not loaded and ranks
--- their events again with the deliveries of the same event_ids it already holds, and with the events still
--- held as future_dated, read back from this model; the merge on event_id replaces them, so an incremental
--- run equals a full refresh. Landing files are immutable: after editing one in place, run with
+-- their events again with the deliveries of the same event_ids it already holds, and with the events held
+-- as future_dated that the clock has caught up with, read back from this model; the merge on event_id
+-- replaces them, so an incremental run equals a full refresh. Landing files are immutable: after editing one in place, run with
 -- --full-refresh.
+-- loaded_at (the run that wrote the row) limits the model's data tests to the rows a run rewrote, and
+-- tells downstream models which rows changed.
 -- The rows are read three times (the repeated event_ids, then the rows with and without one), and on a
 -- full build each read goes back to the raw files (not_materialized): held in memory, the rows were as
 -- wide as the raw table and spilled to disk at millions of events. An increment is small: held once.
@@ -120,7 +123,8 @@ checked as {{ not_materialized() }} (
             loaded_reason="case when loaded.quarantine_reason = 'future_dated' and loaded.event_at < clock.valid_until_at
                 then null else loaded.quarantine_reason end",
             loaded_joins='cross join clock',
-            held_keys="select held.event_id from " ~ this ~ " as held where held.quarantine_reason = 'future_dated'"
+            held_keys="select held.event_id from " ~ this ~ " as held cross join clock
+                where held.quarantine_reason = 'future_dated' and held.event_at < clock.valid_until_at"
         ) }}
 
     ),
@@ -155,5 +159,6 @@ select
     user_agent,
     event_at,
     quarantine_reason,
-    is_superseded
+    is_superseded,
+    {{ this_run_loaded_at() }} as loaded_at
 from versioned
