@@ -25,13 +25,7 @@
 -- narrow columns first and only then read in full (rows_where), and held once.
 with first_deliveries as {{ not_materialized() if not is_incremental() }} (
 
-    {%- set kept_deliveries = 'quarantine_reason is null and not is_superseded' %}
-    {%- if is_incremental() %}
-        {{ rows_where(ref('base_esp__events'), kept_deliveries ~ ' and ' ~ loaded_after_this()) }}
-    {%- else %}
-        select * from {{ ref('base_esp__events') }}
-        where {{ kept_deliveries }}
-    {%- endif %}
+    {{ kept_deliveries(ref('base_esp__events')) }}
 
 ),
 

@@ -36,13 +36,7 @@ with catalogue as (
 -- second scan of the table. An increment is small: held once.
 first_deliveries as {{ not_materialized() if not is_incremental() }} (
 
-    {%- set kept_deliveries = 'quarantine_reason is null and not is_superseded' %}
-    {%- if is_incremental() %}
-        {{ rows_where(ref('base_web__events'), kept_deliveries ~ ' and ' ~ loaded_after_this()) }}
-    {%- else %}
-        select * from {{ ref('base_web__events') }}
-        where {{ kept_deliveries }}
-    {%- endif %}
+    {{ kept_deliveries(ref('base_web__events')) }}
 
 ),
 
