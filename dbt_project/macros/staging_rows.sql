@@ -58,7 +58,9 @@
     decides the verdicts that can change, such as the clock). Its raw_values text is kept while it stays
     quarantined and dropped once it turns clean. A clean row never turns quarantined while landing files are
     only added (the clock only moves forward, orders and products only gain versions), which is why the
-    loaded rows need no raw text beyond what the model holds.
+    loaded rows need no raw text beyond what the model holds. The loaded rows are found by their key
+    column alone and only then read in full (rows_where): the model holds millions of rows, of which a
+    run ranks again a few.
 -#}
 {% macro new_and_loaded_rows(new_rows, key_column, columns, loaded_reason, loaded_joins='', held_keys=none) -%}
     select
@@ -79,15 +81,19 @@
         loaded.{{ column }}
         {%- endif %}{{ ',' if not loop.last }}
         {%- endfor %}
-    from {{ this }} as loaded
+    from (
+        {%- set rank_again -%}
+            {{ key_column }} in (
+                select {{ new_rows }}.{{ key_column }} from {{ new_rows }}
+                {%- if held_keys %}
+                union all
+                {{ held_keys }}
+                {%- endif %}
+            )
+        {%- endset %}
+        {{ rows_where(this, rank_again) }}
+    ) as loaded
     {{ loaded_joins }}
-    where loaded.{{ key_column }} in (
-        select {{ new_rows }}.{{ key_column }} from {{ new_rows }}
-        {%- if held_keys %}
-        union all
-        {{ held_keys }}
-        {%- endif %}
-    )
 {%- endmacro %}
 
 {#-

@@ -12,23 +12,20 @@
 }}
 
 -- An incremental run rewrites exactly the events whose row a full refresh would change, so it equals a
--- full refresh (tests/dbt/test_incremental_events.py): the kept deliveries of landing files this model has
--- not loaded yet, and the events later than the latest one it holds (macro new_deliveries_filter): new
--- events, re-deliveries that now win (the merge on event_id replaces the older row), and events held back
--- as future_dated until the data clock moved past them. A clean event never turns quarantined or
--- disappears while landing files are only added (the clock only moves forward). Editing or removing a
--- landing file, or changing var machine_open_user_agent_pattern, needs --full-refresh, as for
--- base_esp__events.
--- first_deliveries is read twice (the distinct user agents, then every row), each time from base_
--- (not_materialized): held as a temporary result, the wide rows cost more to write and read back than a
--- second scan of the table.
-with first_deliveries as {{ not_materialized() }} (
+-- full refresh (tests/dbt/test_incremental_events.py): the kept deliveries that base_esp__events wrote
+-- since this model's last run (its loaded_at, macro loaded_after_this). base_ rewrites every delivery of
+-- each event_id a new landing file carries and each event held as future_dated that the clock has caught
+-- up with, so these are the new events, re-deliveries that now win (the merge on event_id replaces the
+-- older row), and the events no longer held back. A clean event never turns quarantined or disappears
+-- while landing files are only added (the clock only moves forward). Editing or removing a landing file,
+-- or changing var machine_open_user_agent_pattern, needs --full-refresh, as for base_esp__events.
+-- first_deliveries is read twice (the distinct user agents, then every row). On a full build each read
+-- goes back to base_ (not_materialized): held as a temporary result, the wide rows cost more to write and
+-- read back than a second scan of the table. An increment is a few rows of millions, found from their
+-- narrow columns first and only then read in full (rows_where), and held once.
+with first_deliveries as {{ not_materialized() if not is_incremental() }} (
 
-    select * from {{ ref('base_esp__events') }}
-    where
-        quarantine_reason is null
-        and not is_superseded
-        and {{ new_deliveries_filter(ref('base_esp__events')) }}
+    {{ kept_deliveries(ref('base_esp__events')) }}
 
 ),
 

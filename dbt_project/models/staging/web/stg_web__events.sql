@@ -13,30 +13,30 @@
 
 -- An incremental run rewrites exactly the events whose row a full refresh would change, so it equals a
 -- full refresh (tests/dbt/test_incremental_events.py):
---   - the kept deliveries of landing files this model has not loaded yet, and the events later than the
---     latest one it holds (macro new_deliveries_filter): new events, re-deliveries that now win over the
---     first receipt (the merge on event_id replaces the older row), and events held back as future_dated
---     until the data clock moved past them;
+--   - the kept deliveries that base_web__events wrote since this model's last run (its loaded_at, macro
+--     loaded_after_this). base_ rewrites every delivery of each event_id a new landing file carries and
+--     each event held as future_dated that the clock has caught up with, so these are the new events,
+--     re-deliveries that now win over the first receipt (the merge on event_id replaces the older row), and
+--     the events no longer held back;
 --   - every event whose is_unknown_product no longer matches the product catalogue (a product added or
 --     dropped by a products delivery), with only that flag recomputed.
 -- A clean event never turns quarantined or disappears while landing files are only added (the clock only
 -- moves forward). Editing or removing a landing file, or changing var bot_user_agent_pattern, needs
 -- --full-refresh, as for base_web__events.
+-- Both are a few rows of tables of millions, found from their narrow columns first and only then read in
+-- full (rows_where).
 with catalogue as (
 
     select product_id from {{ ref('stg_shop__products') }}
 
 ),
 
--- Read twice (the distinct user agents, then every row), each time from base_ (not_materialized): held as a
--- temporary result, the wide rows cost more to write and read back than a second scan of the table.
-first_deliveries as {{ not_materialized() }} (
+-- Read twice (the distinct user agents, then every row). On a full build each read goes back to base_
+-- (not_materialized): held as a temporary result, the wide rows cost more to write and read back than a
+-- second scan of the table. An increment is small: held once.
+first_deliveries as {{ not_materialized() if not is_incremental() }} (
 
-    select * from {{ ref('base_web__events') }}
-    where
-        quarantine_reason is null
-        and not is_superseded
-        and {{ new_deliveries_filter(ref('base_web__events')) }}
+    {{ kept_deliveries(ref('base_web__events')) }}
 
 ),
 
@@ -79,14 +79,20 @@ fresh_rows as (
 {% if is_incremental() %}
     reflagged_rows as (
 
-        -- Held events whose product joined or left the catalogue: only is_unknown_product changes.
+        -- Held events whose product joined or left the catalogue: only is_unknown_product changes (it
+        -- flips).
+        {%- set flag_is_stale -%}
+            product_id is not null and is_unknown_product = (
+                product_id in (select catalogue.product_id from catalogue where catalogue.product_id is not null)
+            )
+        {%- endset %}
         select
             loaded.event_id,
             loaded.anonymous_id,
             loaded.user_id,
             loaded.event_type,
             loaded.product_id,
-            catalogue.product_id is null as is_unknown_product,
+            not loaded.is_unknown_product as is_unknown_product,
             loaded.url,
             loaded.search_query,
             loaded.user_agent,
@@ -94,12 +100,7 @@ fresh_rows as (
             loaded.event_at,
             loaded.received_at,
             loaded.source_file
-        from {{ this }} as loaded
-        left join catalogue
-            on loaded.product_id = catalogue.product_id
-        where
-            loaded.product_id is not null
-            and loaded.is_unknown_product <> (catalogue.product_id is null)
+        from ({{ rows_where(this, flag_is_stale) }}) as loaded
 
     ),
 {% endif %}

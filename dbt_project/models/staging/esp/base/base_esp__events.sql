@@ -19,8 +19,8 @@
 -- Incremental by landing file, as base_web__events: a run parses only the files it has not loaded and ranks
 -- their events again with the deliveries of the same event_ids it already holds, and with the events held
 -- as future_dated that the clock has caught up with, read back from this model; the merge on event_id
--- replaces them, so an incremental run equals a full refresh. Landing files are immutable: after editing one in place, run with
--- --full-refresh.
+-- replaces them, so an incremental run equals a full refresh. Landing files are immutable: after editing
+-- one in place, run with --full-refresh.
 -- loaded_at (the run that wrote the row) limits the model's data tests to the rows a run rewrote, and
 -- tells downstream models which rows changed.
 -- The rows are read three times (the repeated event_ids, then the rows with and without one), and on a

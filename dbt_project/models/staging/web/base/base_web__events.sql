@@ -19,9 +19,9 @@
 -- ranks their events again together with the deliveries of the same event_ids it already holds, and with
 -- the events held as future_dated that the clock has caught up with, read back from this model
 -- (new_and_loaded_rows); the merge on event_id replaces them. An event still held keeps its row (a
--- quarantined row is never superseded and supersedes nothing), so a run without new files writes nothing. A re-delivery of an old event in a new file
--- is ranked with the earlier receipts, so an incremental run equals a full refresh. Landing files are
--- immutable: after editing one in place, run with --full-refresh.
+-- quarantined row is never superseded and supersedes nothing), so a run without new files writes nothing.
+-- A re-delivery of an old event in a new file is ranked with the earlier receipts, so an incremental run
+-- equals a full refresh. Landing files are immutable: after editing one in place, run with --full-refresh.
 -- loaded_at (the run that wrote the row) limits the model's data tests to the rows a run rewrote, and
 -- tells downstream models which rows changed.
 -- The rows are read three times (the repeated event_ids, then the rows with and without one), and on a
