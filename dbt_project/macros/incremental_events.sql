@@ -35,3 +35,21 @@
     {%- endif -%}
     loaded_at > cast('{{ latest }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
+
+{#-
+    new_and_released_events(new_rows, columns): for an incremental event base_ model (base_web__events,
+    base_esp__events), the rows to rank again (new_and_loaded_rows on event_id): the parsed rows of new landing
+    files, the deliveries already held of their event_ids, and the events held as future_dated that the data
+    clock has caught up with, which turn clean. An event still held keeps its row untouched. The caller's
+    query must have a `clock` CTE (stg_data_clock).
+-#}
+{% macro new_and_released_events(new_rows, columns) -%}
+    {{ new_and_loaded_rows(
+        new_rows, 'event_id', columns,
+        loaded_reason="case when loaded.quarantine_reason = 'future_dated' and loaded.event_at < clock.valid_until_at
+            then null else loaded.quarantine_reason end",
+        loaded_joins='cross join clock',
+        held_keys="select held.event_id from " ~ this ~ " as held cross join clock
+            where held.quarantine_reason = 'future_dated' and held.event_at < clock.valid_until_at"
+    ) }}
+{%- endmacro %}

@@ -118,14 +118,7 @@ checked as {{ not_materialized() }} (
 {% if is_incremental() %}
     reranked as (
 
-        {{ new_and_loaded_rows(
-            'checked', 'event_id', ranked_columns,
-            loaded_reason="case when loaded.quarantine_reason = 'future_dated' and loaded.event_at < clock.valid_until_at
-                then null else loaded.quarantine_reason end",
-            loaded_joins='cross join clock',
-            held_keys="select held.event_id from " ~ this ~ " as held cross join clock
-                where held.quarantine_reason = 'future_dated' and held.event_at < clock.valid_until_at"
-        ) }}
+        {{ new_and_released_events('checked', ranked_columns) }}
 
     ),
 
