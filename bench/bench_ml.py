@@ -163,22 +163,24 @@ def comparison_table(metrics: dict[str, dict[str, dict[str, object]]]) -> tuple[
 
 
 def blend_text(blend: dict[str, dict[str, object]]) -> str:
-    """One sentence: the base margin and BG/NBD blend weight each kind took on the validation cutoff."""
+    """One sentence: the base margin, BTYD partner and weight each kind took on the validation cutoff."""
     if not blend:
         return ""
     parts = [
-        f"{kind}: base margin {choice.get('base_margin', 'bg_nbd')}, {choice['model_weight']:.1f} x model "
+        f"{kind}: base margin {choice.get('base_margin', 'bg_nbd')}, {choice['model_weight']:.1f} x model + "
+        f"{1 - choice['model_weight']:.1f} x {choice['baseline']} "  # type: ignore[operator]
         f"({choice.get('validation_losses')} comparison(s) with the baselines unwon, validation "
         f"{choice['validation_metric']} {choice['validation_score']:.4f}; model alone "
         f"{choice.get('model_only_losses')}, {choice['model_only_score']:.4f})"
         for kind, choice in blend.items()
     ]
     return (
-        "Each kind is trained with the BG/NBD prediction as XGBoost base margin and without; the final score "
-        "is w x model + (1 - w) x BG/NBD, with the base margin and w the pair whose predictions on the "
-        "validation cutoff (the latest training cutoff; predictions of the validation fit) leave the "
-        "fewest (metric, baseline) comparisons unwon against the baselines fitted at that cutoff, ties to "
-        f"the better AUC or Gini: {'; '.join(parts)}."
+        "Each kind is trained with the BG/NBD prediction as XGBoost base margin and without; the final "
+        "score is w x model + (1 - w) x BTYD (BG/NBD or Pareto/NBD, fitted at the cutoff for the horizon), "
+        "with the base margin, the BTYD partner and w the ones whose predictions on the validation cutoff "
+        "(the latest training cutoff; predictions of the validation fit) leave the fewest (metric, baseline) "
+        "comparisons unwon against the baselines fitted at that cutoff, ties to the better AUC or Gini: "
+        f"{'; '.join(parts)}."
     )
 
 
@@ -214,9 +216,9 @@ def run_cdnow(work: Path) -> str:
         f"{blend_text(metrics.get('blend', {}))} "  # type: ignore[arg-type]
         "Baselines are fitted at the cutoff and predict the full horizon. All customers evaluated. Nothing "
         "was tuned on the holdout: the training settings were chosen on the synthetic demo's own "
-        "temporal validation window; the base margin, the blend weights and the three clean cutoffs "
-        "(rather than two) on CDNOW's validation cutoff (personalize/backtest.py: BASE_MARGINS, "
-        "BacktestConfig).\n\n"
+        "temporal validation window; the base margin, the blend partners and weights and the three clean "
+        "cutoffs (rather than two) on CDNOW's validation cutoff (personalize/backtest.py: BASE_MARGINS, "
+        "BLEND_BASELINE, BacktestConfig).\n\n"
         f"{table}\n\n{verdict}\n"
     )
 

@@ -9,12 +9,13 @@ What it does, in order:
 2. Builds a fresh `DIR/warehouse.duckdb` from that landing zone alone (every other source is absent) with
    dbt var `as_of` = the cutoff, selecting the ML training and scoring sets and the identity map.
 3. Trains on training cutoffs whose label windows end at or before the cutoff, and scores every customer.
-   Each kind's final score is w x model + (1 - w) x BG/NBD (+ Gamma-Gamma for spend), fitted at the cutoff
-   for the requested horizon. The model is trained twice, with the BG/NBD base margin and without; the
-   base margin and w (0, 0.1, ..., 1) are the pair whose validation predictions leave the fewest
-   (metric, baseline) comparisons unwon against the baselines fitted at the validation cutoff (the latest
-   training cutoff, whose window ends by the cutoff), ties to the better AUC (churn) or normalized Gini
-   (LTV). metrics.json records the choice under "blend".
+   Each kind's final score is w x model + (1 - w) x BTYD, the BTYD partner (BG/NBD or Pareto/NBD, each
+   with Gamma-Gamma for spend) fitted at the cutoff for the requested horizon. The model is trained twice,
+   with the BG/NBD base margin and without; the base margin, the partner and w (0, 0.1, ..., 1) are the
+   ones whose validation predictions leave the fewest (metric, baseline) comparisons unwon against the
+   baselines fitted at the validation cutoff (the latest training cutoff, whose window ends by the
+   cutoff), ties to the better AUC (churn) or normalized Gini (LTV). metrics.json records the choice under
+   "blend".
 4. With orders after the cutoff in the file, or a `--truth` file, writes `DIR/metrics.json`.
 
 The horizon problem: a label window of the requested length D may not fit before the cutoff even once
@@ -70,7 +71,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.baselines import predict_baselines
+from ml.baselines import BGNBD, PARETO_NBD, BaselinePredictions, predict_baselines
 from ml.btyd import (
     BgNbdParams,
     conditional_expected_spend,
@@ -508,15 +509,22 @@ def _json_ready(value: object) -> object:
 
 
 def evaluate_scores(
-    scored: pd.DataFrame, scoring: ExampleFrame, truth_by_person: pd.DataFrame, horizon_days: int
+    scored: pd.DataFrame,
+    scoring: ExampleFrame,
+    truth_by_person: pd.DataFrame,
+    horizon_days: int,
+    baselines: BaselinePredictions | None = None,
 ) -> dict[str, dict[str, dict[str, object]]]:
-    """Model and baselines side by side, on every scored person, for the requested horizon."""
+    """Model and baselines side by side, on every scored person, for the requested horizon.
+
+    ``baselines``: their predictions for these rows and this horizon, when already computed.
+    """
     actual = scoring.rows[["person_id"]].merge(truth_by_person, on="person_id", how="left").fillna(0.0)
     churned = (actual["purchases"].to_numpy() == 0).astype(np.float64)
     # Money is exact to the cent; summing a customer's orders in another order leaves float noise that would
     # break ties between equal spends differently in the rank metrics (Spearman) of the two truth sources.
     spend = np.round(actual["spend"].to_numpy(dtype=np.float64), 2)
-    baselines = predict_baselines(scoring.rows, horizon_days)
+    baselines = baselines or predict_baselines(scoring.rows, horizon_days)
     churn = {MODEL: scored["churn_probability"].to_numpy(), **baselines.churn}
     ltv = {MODEL: scored["predicted_ltv"].to_numpy(), **baselines.ltv}
     return {
@@ -543,13 +551,17 @@ def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
     return np.log(np.maximum(np.nan_to_num(spend, nan=0.0), 1e-3))
 
 
-# The final score blends the model with BG/NBD (+ Gamma-Gamma): w x model + (1 - w) x BG/NBD, with w chosen
-# on the validation cutoff (inside the calibration period, never on the holdout): the trees' corrections are
-# shrunk by as much as out-of-time data says they overfit. Pareto/NBD is not a candidate partner: on CDNOW's
-# validation cutoff the blend gives it all the weight (w = 0: the model adds nothing to it there), so the
-# score would be the baseline itself; and it is not stacked, as its likelihood falls into slow quadrature at
-# young cutoffs (CDNOW's 1997-05-03 cutoff: no fit after 15 minutes, while 1997-07-02 takes a second).
-BLEND_BASELINE = "bg_nbd"
+# The final score blends the model with a BTYD model fitted at the same cutoff: w x model + (1 - w) x BTYD,
+# with the partner and w chosen on the validation cutoff (inside the calibration period, never on the
+# holdout): the trees' corrections are shrunk by as much as out-of-time data says they overfit. Partners:
+# BG/NBD (+ Gamma-Gamma, the stacked view) and Pareto/NBD (+ Gamma-Gamma, as ml.baselines fits it), when it
+# can be fitted. Pareto/NBD is fitted at the validation and scoring cutoffs only, never stacked at every
+# training cutoff: at young cutoffs its likelihood falls into slow quadrature (CDNOW's 1997-05-03 cutoff:
+# no fit after 15 minutes, while 1997-07-02 takes a second). On CDNOW's validation cutoff Pareto/NBD is the
+# partner that leaves the fewest comparisons unwon: churn 0 (w 0.2, AUC 0.7513) vs 1 with BG/NBD (w 0.5,
+# AUC 0.7482); LTV 2 (w 0.1, Gini 0.6158) vs 6 (w 0.5, Gini 0.6021). Pareto/NBD alone (w = 0) ties the
+# baseline and so never wins a comparison with it.
+BLEND_BASELINE = BGNBD
 BLEND_WEIGHTS = tuple(i / 10 for i in range(10, -1, -1))  # model-heavy first: ties keep more model
 # The base margins a model is trained with: the stacked BG/NBD prediction, or none (XGBoost's constant
 # start). Chosen per kind on the validation cutoff with the blend weight. On CDNOW the BG/NBD margin leaves
@@ -569,9 +581,9 @@ TARGET_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
 
 @dataclass(frozen=True)
 class Blend:
-    """How one kind's final score mixes the model with BG/NBD, and the validation score it got."""
+    """How one kind's final score mixes the model with a BTYD model, and the validation score it got."""
 
-    baseline: str
+    baseline: str  # the BTYD partner: bg_nbd or pareto_nbd
     model_weight: float
     validation_metric: str
     validation_score: float
@@ -624,11 +636,12 @@ def choose_blend(
     baseline: np.ndarray,
     validation_baselines: dict[str, np.ndarray] | None = None,
     base_margin: str = "bg_nbd",
+    partner: str = BLEND_BASELINE,
 ) -> Blend:
-    """The weight whose validation predictions leave the fewest target comparisons against
-    ``validation_baselines`` (the baselines' predictions of the validation window) unwon, then the best
-    validation AUC (churn) or normalized Gini (LTV); without baselines the best metric alone. Ties keep more
-    model."""
+    """The weight of the model against ``baseline`` (the predictions of the BTYD model named ``partner``)
+    whose validation predictions leave the fewest target comparisons against ``validation_baselines`` (the
+    baselines' predictions of the validation window) unwon, then the best validation AUC (churn) or
+    normalized Gini (LTV); without baselines the best metric alone. Ties keep more model."""
     actual, model = trained.validation_actual, trained.validation_predicted
     if kind == CHURN:
         metric, name = (lambda p: churn_metrics(actual, p).auc), "auc"
@@ -643,11 +656,11 @@ def choose_blend(
         return unwon_comparisons(kind, _target_metrics(kind, actual, predicted), reference)
 
     model_only, model_losses = float(metric(model)), losses(model)
-    best = Blend(BLEND_BASELINE, 1.0, name, model_only, model_only, base_margin, model_losses, model_losses)
+    best = Blend(partner, 1.0, name, model_only, model_only, base_margin, model_losses, model_losses)
     for weight in BLEND_WEIGHTS[1:]:
         blended = weight * model + (1.0 - weight) * baseline
         candidate = Blend(
-            BLEND_BASELINE, weight, name, float(metric(blended)), model_only, base_margin, losses(blended),
+            partner, weight, name, float(metric(blended)), model_only, base_margin, losses(blended),
             model_losses,
         )  # fmt: skip
         if candidate.rank() < (best.rank()[0], best.rank()[1] - 1e-9):
@@ -657,7 +670,7 @@ def choose_blend(
 
 def _train_and_score(
     warehouse: duckdb.DuckDBPyConnection, plan: TrainingPlan, config: BacktestConfig, say: Progress
-) -> tuple[pd.DataFrame, ExampleFrame, ExampleFrame, dict[str, Blend]]:
+) -> tuple[pd.DataFrame, ExampleFrame, ExampleFrame, dict[str, Blend], BaselinePredictions]:
     examples = stack_btyd(load_training_examples(warehouse), plan.horizon_days)
     scoring = stack_btyd(load_scoring_features(warehouse), plan.horizon_days)
     say(f"training on {len(examples.rows)} rows at cutoffs {[c.isoformat() for c in examples.cutoffs]}, "
@@ -666,13 +679,24 @@ def _train_and_score(
     ratios = {CHURN: churn_ratio, LTV: ltv_ratio}
     validation_rows = examples.rows.loc[validation_mask(examples)]
     validation_view, scoring_view = BtydView.fit(validation_rows), BtydView.fit(scoring.rows)
-    # The baselines as a data scientist would have fitted them at the validation cutoff, for its window.
+    # The baselines as a data scientist would have fitted them at the validation cutoff, for its window,
+    # and at the scoring cutoff, for the horizon (the evaluation reuses these).
     reference = predict_baselines(validation_rows, examples.horizon_days)
-    reference_by_kind = {CHURN: reference.churn, LTV: reference.ltv}
+    horizon_reference = predict_baselines(scoring.rows, config.horizon_days)
     predictions: dict[str, np.ndarray] = {}
     blends: dict[str, Blend] = {}
     for kind in KINDS:
-        partner = bgnbd_prediction(validation_view, validation_rows, kind, examples.horizon_days)
+        references = reference.churn if kind == CHURN else reference.ltv
+        horizon_references = horizon_reference.churn if kind == CHURN else horizon_reference.ltv
+        # Per partner: its prediction of the validation window and of the horizon at the scoring cutoff.
+        partners = {
+            BGNBD: (
+                bgnbd_prediction(validation_view, validation_rows, kind, examples.horizon_days),
+                bgnbd_prediction(scoring_view, scoring.rows, kind, config.horizon_days),
+            )
+        }
+        if PARETO_NBD in references and PARETO_NBD in horizon_references:
+            partners[PARETO_NBD] = (references[PARETO_NBD], horizon_references[PARETO_NBD])
         best: tuple[Blend, np.ndarray] | None = None
         for margin_name in BASE_MARGINS:
 
@@ -680,24 +704,27 @@ def _train_and_score(
                 return btyd_margin(frame, kind) if name == "bg_nbd" else None
 
             trained = train_model(examples, kind, config.training, say, base_margin=margin(examples))
-            blend = choose_blend(kind, trained, partner, reference_by_kind[kind], margin_name)
-            say(f"{kind}, base margin {margin_name}: blend {blend.model_weight:.1f} x model + "
-                f"{1 - blend.model_weight:.1f} x {blend.baseline}: validation {blend.validation_metric} "
-                f"{blend.validation_score:.4f}, {blend.validation_losses} comparison(s) with the baselines "
-                f"unwon (model alone {blend.model_only_score:.4f}, {blend.model_only_losses})")  # fmt: skip
-            if best is None or blend.rank() < (best[0].rank()[0], best[0].rank()[1] - 1e-9):
-                matrix = feature_matrix(scoring, trained.features)
-                model = predict(
-                    trained.booster, matrix, trained.features, kind, trained.calibration_scale,
-                    base_margin=margin(scoring),
-                )  # fmt: skip
-                best = (blend, model)
+            model: np.ndarray | None = None
+            for partner, (validation_partner, horizon_partner) in partners.items():
+                blend = choose_blend(kind, trained, validation_partner, references, margin_name, partner)
+                say(f"{kind}, base margin {margin_name}: {blend.model_weight:.1f} x model + "
+                    f"{1 - blend.model_weight:.1f} x {partner}: validation {blend.validation_metric} "
+                    f"{blend.validation_score:.4f}, {blend.validation_losses} comparison(s) with the "
+                    f"baselines unwon (model alone {blend.model_only_score:.4f}, "
+                    f"{blend.model_only_losses})")  # fmt: skip
+                if best is not None and blend.rank() >= (best[0].rank()[0], best[0].rank()[1] - 1e-9):
+                    continue
+                if model is None:
+                    matrix = feature_matrix(scoring, trained.features)
+                    model = predict(
+                        trained.booster, matrix, trained.features, kind, trained.calibration_scale,
+                        base_margin=margin(scoring),
+                    )  # fmt: skip
+                best = (blend, blend.apply(model * ratios[kind], horizon_partner))
         assert best is not None
-        blends[kind], model = best
-        say(f"{kind}: base margin {blends[kind].base_margin}, {blends[kind].model_weight:.1f} x model")
-        predictions[kind] = blends[kind].apply(
-            model * ratios[kind], bgnbd_prediction(scoring_view, scoring.rows, kind, config.horizon_days)
-        )
+        blends[kind], predictions[kind] = best
+        say(f"{kind}: base margin {blends[kind].base_margin}, {blends[kind].model_weight:.1f} x model + "
+            f"{1 - blends[kind].model_weight:.1f} x {blends[kind].baseline}")  # fmt: skip
     scored = pd.DataFrame(
         {
             "person_id": scoring.rows["person_id"].to_numpy(),
@@ -705,7 +732,7 @@ def _train_and_score(
             "predicted_ltv": predictions[LTV],
         }
     )
-    return scored, scoring, examples, blends
+    return scored, scoring, examples, blends, horizon_reference
 
 
 def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> BacktestResult:
@@ -751,7 +778,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         capture=True,
     )
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
-        scored, scoring, examples, blends = _train_and_score(warehouse, plan, config, say)
+        scored, scoring, examples, blends, baselines = _train_and_score(warehouse, plan, config, say)
         ids = customer_ids(warehouse)
         person_of = _person_of_identifier(warehouse)
     scores = (
@@ -784,7 +811,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         "customers_scored": len(scores),
         "truth_source": str(config.truth) if config.truth else "orders after the cutoff in the file",
         "truth_customers_unknown_at_cutoff": unknown,
-        **evaluate_scores(scored, scoring, truth_by_person, config.horizon_days),
+        **evaluate_scores(scored, scoring, truth_by_person, config.horizon_days, baselines),
     }
     metrics_path = config.out / "metrics.json"
     metrics_path.write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")

@@ -168,7 +168,7 @@ def test_metrics_record_the_blend_chosen_on_the_validation_cutoff(backtests: dic
     blend = metrics["blend"]
     assert set(blend) == {"churn", "ltv"}
     for kind, choice in blend.items():
-        assert choice["baseline"] == "bg_nbd" and 0.0 <= choice["model_weight"] <= 1.0, kind
+        assert choice["baseline"] in ("bg_nbd", "pareto_nbd") and 0.0 <= choice["model_weight"] <= 1.0, kind
         assert choice["base_margin"] in BASE_MARGINS, kind
         assert choice["validation_metric"] == {"churn": "auc", "ltv": "normalized_gini"}[kind]
         # The chosen weight is never worse than the model alone on the window it was chosen on: fewer
