@@ -66,6 +66,7 @@ from ml.pipeline import train_evaluate_score
 from ml.training import CHURN, KINDS, LTV, predict, train_model
 from personalize.backtest import (
     BACKTEST_TRAINING,
+    TARGET_METRICS,
     BacktestConfig,
     btyd_margin,
     horizon_ratios,
@@ -100,12 +101,13 @@ ORDER_FEATURES = (
 )  # fmt: skip
 
 NET, BILLED = "net revenue", "billed total"
-CHURN_COLUMNS = (("auc", "churn AUC", True), ("lift_at_10", "lift@10%", True))
-LTV_COLUMNS = (
-    ("spearman", "LTV Spearman", True), ("normalized_gini", "norm. Gini", True),
-    ("top_20_capture", "top-20% capture", True), ("decile_mape", "decile MAPE", False),
-    ("rmse", "RMSE", False),
-)  # fmt: skip
+# The CDNOW table's columns: the comparisons the backtest's blend choice counts (TARGET_METRICS), labelled.
+METRIC_LABELS = {
+    "auc": "churn AUC", "lift_at_10": "lift@10%", "spearman": "LTV Spearman", "normalized_gini": "norm. Gini",
+    "top_20_capture": "top-20% capture", "decile_mape": "decile MAPE", "rmse": "RMSE",
+}  # fmt: skip
+CHURN_COLUMNS = tuple((key, METRIC_LABELS[key], higher) for key, higher in TARGET_METRICS[CHURN])
+LTV_COLUMNS = tuple((key, METRIC_LABELS[key], higher) for key, higher in TARGET_METRICS[LTV])
 
 
 def cdnow_orders(path: Path) -> Path:

@@ -63,7 +63,7 @@ import math
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -83,12 +83,24 @@ from ml.btyd import (
 )
 from ml.frames import (
     BTYD_COLUMNS,
+    CHURN_LABEL,
+    SPEND_LABEL,
     ExampleFrame,
     feature_matrix,
     load_scoring_features,
     load_training_examples,
 )
-from ml.metrics import churn_metrics, ltv_metrics
+from ml.metrics import (
+    churn_metrics,
+    decile_mape,
+    lift_at,
+    ltv_metrics,
+    normalized_gini,
+    rmse,
+    roc_auc,
+    spearman,
+    top_share_capture,
+)
 from ml.training import (
     CHURN,
     KINDS,
@@ -625,47 +637,49 @@ def unwon_comparisons(kind: str, score: dict[str, float], baselines: dict[str, d
     return losses
 
 
-def _target_metrics(kind: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    values = (churn_metrics if kind == CHURN else ltv_metrics)(actual, predicted).as_dict()
-    return {name: float(values[name]) for name, _ in TARGET_METRICS[kind]}
+def target_metrics(kind: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The TARGET_METRICS of one prediction (the same functions as ml.metrics' churn_metrics and
+    ltv_metrics, without the rest of their tables: the blend search computes these many times)."""
+    if kind == CHURN:
+        return {"auc": roc_auc(actual, predicted), "lift_at_10": lift_at(actual, predicted, 0.1)}
+    return {
+        "spearman": spearman(actual, predicted),
+        "normalized_gini": normalized_gini(actual, predicted),
+        "top_20_capture": top_share_capture(actual, predicted, 0.2),
+        "decile_mape": decile_mape(actual, predicted),
+        "rmse": rmse(actual, predicted),
+    }
 
 
 def choose_blend(
     kind: str,
     trained: TrainedModel,
     baseline: np.ndarray,
-    validation_baselines: dict[str, np.ndarray] | None = None,
+    validation_baselines: dict[str, dict[str, float]] | None = None,
     base_margin: str = "bg_nbd",
     partner: str = BLEND_BASELINE,
 ) -> Blend:
     """The weight of the model against ``baseline`` (the predictions of the BTYD model named ``partner``)
-    whose validation predictions leave the fewest target comparisons against ``validation_baselines`` (the
-    baselines' predictions of the validation window) unwon, then the best validation AUC (churn) or
+    whose validation predictions leave the fewest comparisons with ``validation_baselines`` (each
+    baseline's ``target_metrics`` on the validation window) unwon, then the best validation AUC (churn) or
     normalized Gini (LTV); without baselines the best metric alone. Ties keep more model."""
     actual, model = trained.validation_actual, trained.validation_predicted
-    if kind == CHURN:
-        metric, name = (lambda p: churn_metrics(actual, p).auc), "auc"
-    else:
-        metric, name = (lambda p: ltv_metrics(actual, p).normalized_gini), "normalized_gini"
-    baselines = validation_baselines or {}
-    reference = {scorer: _target_metrics(kind, actual, predicted) for scorer, predicted in baselines.items()}
+    name = "auc" if kind == CHURN else "normalized_gini"
 
-    def losses(predicted: np.ndarray) -> int | None:
-        if validation_baselines is None:
-            return None
-        return unwon_comparisons(kind, _target_metrics(kind, actual, predicted), reference)
+    def blend(weight: float) -> Blend:
+        scores = target_metrics(kind, actual, weight * model + (1.0 - weight) * baseline)
+        losses = (
+            None if validation_baselines is None else unwon_comparisons(kind, scores, validation_baselines)
+        )
+        return Blend(partner, weight, name, float(scores[name]), float("nan"), base_margin, losses)
 
-    model_only, model_losses = float(metric(model)), losses(model)
-    best = Blend(partner, 1.0, name, model_only, model_only, base_margin, model_losses, model_losses)
+    alone = blend(1.0)
+    best = alone
     for weight in BLEND_WEIGHTS[1:]:
-        blended = weight * model + (1.0 - weight) * baseline
-        candidate = Blend(
-            partner, weight, name, float(metric(blended)), model_only, base_margin, losses(blended),
-            model_losses,
-        )  # fmt: skip
+        candidate = blend(weight)
         if candidate.rank() < (best.rank()[0], best.rank()[1] - 1e-9):
             best = candidate
-    return best
+    return replace(best, model_only_score=alone.validation_score, model_only_losses=alone.validation_losses)
 
 
 def _train_and_score(
@@ -683,11 +697,19 @@ def _train_and_score(
     # and at the scoring cutoff, for the horizon (the evaluation reuses these).
     reference = predict_baselines(validation_rows, examples.horizon_days)
     horizon_reference = predict_baselines(scoring.rows, config.horizon_days)
+    validation_actual = {
+        CHURN: validation_rows[CHURN_LABEL].to_numpy(dtype=np.float64),
+        LTV: validation_rows[SPEND_LABEL].to_numpy(dtype=np.float64),
+    }
     predictions: dict[str, np.ndarray] = {}
     blends: dict[str, Blend] = {}
     for kind in KINDS:
         references = reference.churn if kind == CHURN else reference.ltv
         horizon_references = horizon_reference.churn if kind == CHURN else horizon_reference.ltv
+        reference_metrics = {
+            scorer: target_metrics(kind, validation_actual[kind], predicted)
+            for scorer, predicted in references.items()
+        }
         # Per partner: its prediction of the validation window and of the horizon at the scoring cutoff.
         partners = {
             BGNBD: (
@@ -706,7 +728,9 @@ def _train_and_score(
             trained = train_model(examples, kind, config.training, say, base_margin=margin(examples))
             model: np.ndarray | None = None
             for partner, (validation_partner, horizon_partner) in partners.items():
-                blend = choose_blend(kind, trained, validation_partner, references, margin_name, partner)
+                blend = choose_blend(
+                    kind, trained, validation_partner, reference_metrics, margin_name, partner
+                )
                 say(f"{kind}, base margin {margin_name}: {blend.model_weight:.1f} x model + "
                     f"{1 - blend.model_weight:.1f} x {partner}: validation {blend.validation_metric} "
                     f"{blend.validation_score:.4f}, {blend.validation_losses} comparison(s) with the "

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ml.baselines import BASELINES
-from personalize.backtest import BASE_MARGINS, choose_blend, unwon_comparisons
+from personalize.backtest import BASE_MARGINS, choose_blend, target_metrics, unwon_comparisons
 from personalize.cli import main
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 from tests.ml.cdnow import CDNOW_SAMPLE
@@ -205,7 +205,8 @@ def test_the_blend_wins_the_most_comparisons_with_the_validation_baselines() -> 
     baseline = spend * np.exp(rng.normal(0.0, 0.3, spend.size))
     partner = np.zeros(spend.size)
     assert choose_blend("ltv", trained, partner).model_weight == 1.0  # type: ignore[arg-type]
-    chosen = choose_blend("ltv", trained, partner, {"baseline": baseline})  # type: ignore[arg-type]
+    reference = {"baseline": target_metrics("ltv", spend, baseline)}
+    chosen = choose_blend("ltv", trained, partner, reference)  # type: ignore[arg-type]
     assert chosen.model_only_losses == 2 and chosen.validation_losses == 0
     assert chosen.model_weight < 1.0 and chosen.validation_score == pytest.approx(chosen.model_only_score)
 
