@@ -9,10 +9,13 @@ What it does, in order:
 2. Builds a fresh `DIR/warehouse.duckdb` from that landing zone alone (every other source is absent) with
    dbt var `as_of` = the cutoff, selecting the ML training and scoring sets and the identity map.
 3. Trains on training cutoffs whose label windows end at or before the cutoff, and scores every customer.
-   Each kind's final score is w x model + (1 - w) x BG/NBD (+ Gamma-Gamma for spend), fitted at the cutoff
-   for the requested horizon; w (0, 0.1, ..., 1) is the one with the best AUC (churn) or normalized Gini
-   (LTV) on the validation cutoff, the latest training cutoff, whose window ends by the cutoff.
-   metrics.json records the choice under "blend".
+   Each kind's final score is w x model + (1 - w) x BTYD, the BTYD partner (BG/NBD or Pareto/NBD, each
+   with Gamma-Gamma for spend) fitted at the cutoff for the requested horizon. The model is trained twice,
+   with the BG/NBD base margin and without; the base margin, the partner and w (0, 0.1, ..., 1) are the
+   ones whose validation predictions leave the fewest (metric, baseline) comparisons unwon against the
+   baselines fitted at the validation cutoff (the latest training cutoff, whose window ends by the
+   cutoff), ties to the better AUC (churn) or normalized Gini (LTV). metrics.json records the choice under
+   "blend".
 4. With orders after the cutoff in the file, or a `--truth` file, writes `DIR/metrics.json`.
 
 The horizon problem: a label window of the requested length D may not fit before the cutoff even once
@@ -30,8 +33,10 @@ question:
   spend per purchase, expected spend) become features, so XGBoost learns corrections to the BTYD view
   rather than re-deriving it from raw recency and frequency. (BG/NBD, not Pareto/NBD: its fit is closed
   form per customer and takes a second; the Pareto/NBD likelihood can fall into slow quadrature). The
-  BG/NBD prediction is also each row's XGBoost base margin (log-odds of churn, log of expected spend), so
-  the trees start from it and learn corrections; with nothing to correct, the model is BG/NBD;
+  BG/NBD prediction can also be each row's XGBoost base margin (log-odds of churn, log of expected spend),
+  so the trees start from it and learn corrections; whether it is, is chosen per kind on the validation
+  cutoff together with the blend weight (step 3, `choose_blend`): with it the trees may find nothing to
+  correct and the model stays BG/NBD;
 - horizon mapping with BG/NBD fitted at the scoring cutoff: churn_D = churn_d x P(no purchase in D) /
   P(no purchase in d), that is the model's P(none in the first d days) times the BTYD conditional
   probability of none in the remaining D - d days; LTV_D = LTV_d x E[purchases in D] / E[purchases in d].
@@ -58,7 +63,7 @@ import math
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -66,7 +71,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.baselines import predict_baselines
+from ml.baselines import BGNBD, PARETO_NBD, BaselinePredictions, predict_baselines
 from ml.btyd import (
     BgNbdParams,
     conditional_expected_spend,
@@ -78,12 +83,24 @@ from ml.btyd import (
 )
 from ml.frames import (
     BTYD_COLUMNS,
+    CHURN_LABEL,
+    SPEND_LABEL,
     ExampleFrame,
     feature_matrix,
     load_scoring_features,
     load_training_examples,
 )
-from ml.metrics import churn_metrics, ltv_metrics
+from ml.metrics import (
+    churn_metrics,
+    decile_mape,
+    lift_at,
+    ltv_metrics,
+    normalized_gini,
+    rmse,
+    roc_auc,
+    spearman,
+    top_share_capture,
+)
 from ml.training import (
     CHURN,
     KINDS,
@@ -504,15 +521,22 @@ def _json_ready(value: object) -> object:
 
 
 def evaluate_scores(
-    scored: pd.DataFrame, scoring: ExampleFrame, truth_by_person: pd.DataFrame, horizon_days: int
+    scored: pd.DataFrame,
+    scoring: ExampleFrame,
+    truth_by_person: pd.DataFrame,
+    horizon_days: int,
+    baselines: BaselinePredictions | None = None,
 ) -> dict[str, dict[str, dict[str, object]]]:
-    """Model and baselines side by side, on every scored person, for the requested horizon."""
+    """Model and baselines side by side, on every scored person, for the requested horizon.
+
+    ``baselines``: their predictions for these rows and this horizon, when already computed.
+    """
     actual = scoring.rows[["person_id"]].merge(truth_by_person, on="person_id", how="left").fillna(0.0)
     churned = (actual["purchases"].to_numpy() == 0).astype(np.float64)
     # Money is exact to the cent; summing a customer's orders in another order leaves float noise that would
     # break ties between equal spends differently in the rank metrics (Spearman) of the two truth sources.
     spend = np.round(actual["spend"].to_numpy(dtype=np.float64), 2)
-    baselines = predict_baselines(scoring.rows, horizon_days)
+    baselines = baselines or predict_baselines(scoring.rows, horizon_days)
     churn = {MODEL: scored["churn_probability"].to_numpy(), **baselines.churn}
     ltv = {MODEL: scored["predicted_ltv"].to_numpy(), **baselines.ltv}
     return {
@@ -539,27 +563,59 @@ def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
     return np.log(np.maximum(np.nan_to_num(spend, nan=0.0), 1e-3))
 
 
-# The final score blends the model with BG/NBD (+ Gamma-Gamma): w x model + (1 - w) x BG/NBD, with w chosen
-# on the validation cutoff (inside the calibration period, never on the holdout): the trees' corrections to
-# the BG/NBD base margin are shrunk by as much as out-of-time data says they overfit. Pareto/NBD is not a
-# candidate: at a young validation cutoff (CDNOW: everyone a few weeks old) its likelihood falls into slow
-# quadrature (measured: over eight minutes without finishing), while BG/NBD is closed form.
-BLEND_BASELINE = "bg_nbd"
+# The final score blends the model with a BTYD model fitted at the same cutoff: w x model + (1 - w) x BTYD,
+# with the partner and w chosen on the validation cutoff (inside the calibration period, never on the
+# holdout): the trees' corrections are shrunk by as much as out-of-time data says they overfit. Partners:
+# BG/NBD (+ Gamma-Gamma, the stacked view) and Pareto/NBD (+ Gamma-Gamma, as ml.baselines fits it), when it
+# can be fitted. Pareto/NBD is fitted at the validation and scoring cutoffs only, never stacked at every
+# training cutoff: at young cutoffs its likelihood falls into slow quadrature (CDNOW's 1997-05-03 cutoff:
+# no fit after 15 minutes, while 1997-07-02 takes a second). Pareto/NBD alone (w = 0) ties the baseline and
+# so never wins a comparison with it.
+BLEND_BASELINE = BGNBD
 BLEND_WEIGHTS = tuple(i / 10 for i in range(10, -1, -1))  # model-heavy first: ties keep more model
+# The base margins a model is trained with: the stacked BG/NBD prediction, or none (XGBoost's constant
+# start), chosen per kind on the validation cutoff with the partner and w. With the BG/NBD margin early
+# stopping keeps three trees on CDNOW (the model stays BG/NBD); without it 37 (churn) and 15 (LTV).
+# CDNOW, comparisons unwon on the validation cutoff 1997-07-02 (the rule), best w, AUC / Gini; and on the
+# earlier cutoff 1997-06-02 (validation fit on 1997-02-02 and 1997-03-04; a check only, not part of the
+# rule), where the same pair comes first:
+#   margin, partner        churn 07-02        LTV 07-02          churn 06-02        LTV 06-02
+#   bg_nbd, bg_nbd         2, w 1.0, 0.7388   6, w 1.0, 0.5883   2, w 0.5, 0.7111   7, w 0.1, 0.5672
+#   bg_nbd, pareto_nbd     2, w 0.0, 0.7499   5, w 0.2, 0.6122   1, w 0.2, 0.7190   5, w 0.2, 0.5907
+#   none,   bg_nbd         1, w 0.5, 0.7482   6, w 0.5, 0.6021   2, w 0.3, 0.7187   4, w 0.4, 0.5808
+#   none,   pareto_nbd     0, w 0.2, 0.7513   2, w 0.1, 0.6158   1, w 0.2, 0.7216   3, w 0.1, 0.5918
+# On the synthetic demo's 180-day sets the same rule keeps the BG/NBD margin and w = 1 for both kinds.
+BASE_MARGINS = ("bg_nbd", "none")
+# The comparisons the model must win against every baseline (metric, higher is better), as the CDNOW
+# target counts them.
+TARGET_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
+    CHURN: (("auc", True), ("lift_at_10", True)),
+    LTV: (("spearman", True), ("normalized_gini", True), ("top_20_capture", True), ("decile_mape", False),
+          ("rmse", False)),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Blend:
-    """How one kind's final score mixes the model with BG/NBD, and the validation score it got."""
+    """How one kind's final score mixes the model with a BTYD model, and the validation score it got."""
 
-    baseline: str
+    baseline: str  # the BTYD partner: bg_nbd or pareto_nbd
     model_weight: float
     validation_metric: str
     validation_score: float
     model_only_score: float
+    base_margin: str = "bg_nbd"  # what the model was trained on top of: "bg_nbd" or "none"
+    # (metric, baseline) comparisons on the validation cutoff that the blend and the model alone do not
+    # win; None when no baselines were given.
+    validation_losses: int | None = None
+    model_only_losses: int | None = None
 
     def apply(self, model: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         return self.model_weight * model + (1.0 - self.model_weight) * baseline
+
+    def rank(self) -> tuple[float, float]:
+        """Sort key, smaller is better: fewer unwon comparisons, then the better validation metric."""
+        return (self.validation_losses or 0, -self.validation_score)
 
 
 def bgnbd_prediction(view: BtydView, rows: pd.DataFrame, kind: str, days: float) -> np.ndarray:
@@ -572,25 +628,67 @@ def bgnbd_prediction(view: BtydView, rows: pd.DataFrame, kind: str, days: float)
     return view.purchases(days) * np.nan_to_num(spend, nan=0.0)
 
 
-def choose_blend(kind: str, trained: TrainedModel, baseline: np.ndarray) -> Blend:
-    """The weight with the best validation AUC (churn) or normalized Gini (LTV); ties keep more model."""
-    actual, model = trained.validation_actual, trained.validation_predicted
+def unwon_comparisons(kind: str, score: dict[str, float], baselines: dict[str, dict[str, float]]) -> int:
+    """How many (metric, baseline) pairs the score does not strictly beat; a baseline's undefined metric
+    (a heuristic without a spend model) is no comparison, the score's own undefined metric loses."""
+    losses = 0
+    for values in baselines.values():
+        for name, higher in TARGET_METRICS[kind]:
+            theirs, mine = values[name], score[name]
+            if not math.isfinite(theirs):
+                continue
+            losses += not (math.isfinite(mine) and (mine > theirs if higher else mine < theirs))
+    return losses
+
+
+def target_metrics(kind: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The TARGET_METRICS of one prediction (the same functions as ml.metrics' churn_metrics and
+    ltv_metrics, without the rest of their tables: the blend search computes these many times)."""
     if kind == CHURN:
-        metric, name = (lambda p: churn_metrics(actual, p).auc), "auc"
-    else:
-        metric, name = (lambda p: ltv_metrics(actual, p).normalized_gini), "normalized_gini"
-    model_only = float(metric(model))
-    best = Blend(BLEND_BASELINE, 1.0, name, model_only, model_only)
+        return {"auc": roc_auc(actual, predicted), "lift_at_10": lift_at(actual, predicted, 0.1)}
+    return {
+        "spearman": spearman(actual, predicted),
+        "normalized_gini": normalized_gini(actual, predicted),
+        "top_20_capture": top_share_capture(actual, predicted, 0.2),
+        "decile_mape": decile_mape(actual, predicted),
+        "rmse": rmse(actual, predicted),
+    }
+
+
+def choose_blend(
+    kind: str,
+    trained: TrainedModel,
+    baseline: np.ndarray,
+    validation_baselines: dict[str, dict[str, float]] | None = None,
+    base_margin: str = "bg_nbd",
+    partner: str = BLEND_BASELINE,
+) -> Blend:
+    """The weight of the model against ``baseline`` (the predictions of the BTYD model named ``partner``)
+    whose validation predictions leave the fewest comparisons with ``validation_baselines`` (each
+    baseline's ``target_metrics`` on the validation window) unwon, then the best validation AUC (churn) or
+    normalized Gini (LTV); without baselines the best metric alone. Ties keep more model."""
+    actual, model = trained.validation_actual, trained.validation_predicted
+    name = "auc" if kind == CHURN else "normalized_gini"
+
+    def blend(weight: float) -> Blend:
+        scores = target_metrics(kind, actual, weight * model + (1.0 - weight) * baseline)
+        losses = (
+            None if validation_baselines is None else unwon_comparisons(kind, scores, validation_baselines)
+        )
+        return Blend(partner, weight, name, float(scores[name]), float("nan"), base_margin, losses)
+
+    alone = blend(1.0)
+    best = alone
     for weight in BLEND_WEIGHTS[1:]:
-        score = float(metric(weight * model + (1.0 - weight) * baseline))
-        if score > best.validation_score + 1e-9:
-            best = Blend(BLEND_BASELINE, weight, name, score, model_only)
-    return best
+        candidate = blend(weight)
+        if candidate.rank() < (best.rank()[0], best.rank()[1] - 1e-9):
+            best = candidate
+    return replace(best, model_only_score=alone.validation_score, model_only_losses=alone.validation_losses)
 
 
 def _train_and_score(
     warehouse: duckdb.DuckDBPyConnection, plan: TrainingPlan, config: BacktestConfig, say: Progress
-) -> tuple[pd.DataFrame, ExampleFrame, ExampleFrame, dict[str, Blend]]:
+) -> tuple[pd.DataFrame, ExampleFrame, ExampleFrame, dict[str, Blend], BaselinePredictions]:
     examples = stack_btyd(load_training_examples(warehouse), plan.horizon_days)
     scoring = stack_btyd(load_scoring_features(warehouse), plan.horizon_days)
     say(f"training on {len(examples.rows)} rows at cutoffs {[c.isoformat() for c in examples.cutoffs]}, "
@@ -599,29 +697,62 @@ def _train_and_score(
     ratios = {CHURN: churn_ratio, LTV: ltv_ratio}
     validation_rows = examples.rows.loc[validation_mask(examples)]
     validation_view, scoring_view = BtydView.fit(validation_rows), BtydView.fit(scoring.rows)
+    # The baselines as a data scientist would have fitted them at the validation cutoff, for its window,
+    # and at the scoring cutoff, for the horizon (the evaluation reuses these).
+    reference = predict_baselines(validation_rows, examples.horizon_days)
+    horizon_reference = predict_baselines(scoring.rows, config.horizon_days)
+    validation_actual = {
+        CHURN: validation_rows[CHURN_LABEL].to_numpy(dtype=np.float64),
+        LTV: validation_rows[SPEND_LABEL].to_numpy(dtype=np.float64),
+    }
     predictions: dict[str, np.ndarray] = {}
     blends: dict[str, Blend] = {}
     for kind in KINDS:
-        trained = train_model(examples, kind, config.training, say, base_margin=btyd_margin(examples, kind))
-        matrix = feature_matrix(scoring, trained.features)
-        model = predict(
-            trained.booster,
-            matrix,
-            trained.features,
-            kind,
-            trained.calibration_scale,
-            base_margin=btyd_margin(scoring, kind),
-        )
-        blends[kind] = choose_blend(
-            kind, trained, bgnbd_prediction(validation_view, validation_rows, kind, examples.horizon_days)
-        )
-        blend = blends[kind]
-        say(f"{kind}: blend {blend.model_weight:.1f} x model + {1 - blend.model_weight:.1f} x "
-            f"{blend.baseline}: validation {blend.validation_metric} {blend.validation_score:.4f} "
-            f"(model alone {blend.model_only_score:.4f})")  # fmt: skip
-        predictions[kind] = blend.apply(
-            model * ratios[kind], bgnbd_prediction(scoring_view, scoring.rows, kind, config.horizon_days)
-        )
+        references = reference.churn if kind == CHURN else reference.ltv
+        horizon_references = horizon_reference.churn if kind == CHURN else horizon_reference.ltv
+        reference_metrics = {
+            scorer: target_metrics(kind, validation_actual[kind], predicted)
+            for scorer, predicted in references.items()
+        }
+        # Per partner: its prediction of the validation window and of the horizon at the scoring cutoff.
+        partners = {
+            BGNBD: (
+                bgnbd_prediction(validation_view, validation_rows, kind, examples.horizon_days),
+                bgnbd_prediction(scoring_view, scoring.rows, kind, config.horizon_days),
+            )
+        }
+        if PARETO_NBD in references and PARETO_NBD in horizon_references:
+            partners[PARETO_NBD] = (references[PARETO_NBD], horizon_references[PARETO_NBD])
+        best: tuple[Blend, np.ndarray] | None = None
+        for margin_name in BASE_MARGINS:
+
+            def margin(frame: ExampleFrame, kind: str = kind, name: str = margin_name) -> np.ndarray | None:
+                return btyd_margin(frame, kind) if name == "bg_nbd" else None
+
+            trained = train_model(examples, kind, config.training, say, base_margin=margin(examples))
+            model: np.ndarray | None = None
+            for partner, (validation_partner, horizon_partner) in partners.items():
+                blend = choose_blend(
+                    kind, trained, validation_partner, reference_metrics, margin_name, partner
+                )
+                say(f"{kind}, base margin {margin_name}: {blend.model_weight:.1f} x model + "
+                    f"{1 - blend.model_weight:.1f} x {partner}: validation {blend.validation_metric} "
+                    f"{blend.validation_score:.4f}, {blend.validation_losses} comparison(s) with the "
+                    f"baselines unwon (model alone {blend.model_only_score:.4f}, "
+                    f"{blend.model_only_losses})")  # fmt: skip
+                if best is not None and blend.rank() >= (best[0].rank()[0], best[0].rank()[1] - 1e-9):
+                    continue
+                if model is None:
+                    matrix = feature_matrix(scoring, trained.features)
+                    model = predict(
+                        trained.booster, matrix, trained.features, kind, trained.calibration_scale,
+                        base_margin=margin(scoring),
+                    )  # fmt: skip
+                best = (blend, blend.apply(model * ratios[kind], horizon_partner))
+        assert best is not None
+        blends[kind], predictions[kind] = best
+        say(f"{kind}: base margin {blends[kind].base_margin}, {blends[kind].model_weight:.1f} x model + "
+            f"{1 - blends[kind].model_weight:.1f} x {blends[kind].baseline}")  # fmt: skip
     scored = pd.DataFrame(
         {
             "person_id": scoring.rows["person_id"].to_numpy(),
@@ -629,7 +760,7 @@ def _train_and_score(
             "predicted_ltv": predictions[LTV],
         }
     )
-    return scored, scoring, examples, blends
+    return scored, scoring, examples, blends, horizon_reference
 
 
 def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> BacktestResult:
@@ -675,7 +806,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         capture=True,
     )
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
-        scored, scoring, examples, blends = _train_and_score(warehouse, plan, config, say)
+        scored, scoring, examples, blends, baselines = _train_and_score(warehouse, plan, config, say)
         ids = customer_ids(warehouse)
         person_of = _person_of_identifier(warehouse)
     scores = (
@@ -708,7 +839,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         "customers_scored": len(scores),
         "truth_source": str(config.truth) if config.truth else "orders after the cutoff in the file",
         "truth_customers_unknown_at_cutoff": unknown,
-        **evaluate_scores(scored, scoring, truth_by_person, config.horizon_days),
+        **evaluate_scores(scored, scoring, truth_by_person, config.horizon_days, baselines),
     }
     metrics_path = config.out / "metrics.json"
     metrics_path.write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
