@@ -507,7 +507,7 @@ def run_synthetic(work: Path) -> tuple[str, str]:
     # training cutoffs see decides whether the models can learn anything from email.
     training_rows_emailed = float((examples.rows["f_email_sends_all"] > 0).mean())
     scored_emailed = float((scoring.rows["f_email_sends_all"] > 0).mean())
-    learnable_email = [f for f in EMAIL_FEATURES if f in all_features]
+    learnable_email = [f for f in EMAIL_FEATURES if examples.rows[f].nunique(dropna=False) > 1]
 
     history = ["person_id", "btyd_frequency", "btyd_recency", "btyd_t", "f_frequency", "f_monetary"]
     rows = scoring.rows[history].merge(truth, on="person_id", how="left")
@@ -657,9 +657,9 @@ def run_synthetic(work: Path) -> tuple[str, str]:
         f"{scored_emailed:.1%} of the people scored at the as-of"
         + (
             ", so no label window says what email engagement is worth: of the email features only "
-            f"{', '.join(learnable_email) or 'none'} vary over the training rows, and the models train on "
-            "the features that vary (ml.frames.informative_features). On the demo, what the purchase "
-            "history cannot give comes from the web."
+            f"{', '.join(learnable_email) or 'none'} vary over the training rows (XGBoost never splits on "
+            "a column with one value, so the rest are ignored). On the demo, what the purchase history "
+            "cannot give comes from the web."
             if training_rows_emailed < 0.01
             else "."
         )

@@ -8,8 +8,7 @@ The two tables follow one contract (built by dbt in models/ml/):
 - ``ml.ml_scoring_features``: one row per person_id at the scoring as-of, same feature columns.
 
 Features are every ``f_*`` column plus the four BTYD quantities, in one fixed order that is stored with
-the model, so training and scoring build identical matrices; a model trains on those of them that vary over
-its training rows (``informative_features``) and scores with the same list.
+the model, so training and scoring build identical matrices.
 """
 
 from __future__ import annotations
@@ -171,18 +170,7 @@ def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING
             "(the latest one validates models trained on the earlier ones)"
         )
     frame.validation_fit_cutoffs  # noqa: B018 - raises FrameError when validation would overlap training
-    return ExampleFrame(frame.table, frame.rows, informative_features(frame), frame.horizon_days)
-
-
-def informative_features(frame: ExampleFrame) -> tuple[str, ...]:
-    """The frame's features minus the f_* columns that hold one value (or only nulls) on every row.
-
-    Such a column is a source the data lacks (an orders-only export has no web or email events, the demo's
-    training cutoffs predate its email history): nothing can be learnt from it, but XGBoost's column
-    sampling would still draw it, so adding a feature the data cannot fill would change the models.
-    """
-    rows = frame.rows
-    return tuple(c for c in frame.features if c in BTYD_COLUMNS or rows[c].nunique(dropna=False) > 1)
+    return frame
 
 
 def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_TABLE) -> ExampleFrame:

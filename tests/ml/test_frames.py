@@ -51,26 +51,6 @@ def test_features_are_sorted_f_columns_then_the_btyd_summary(con, tables) -> Non
     assert len(scoring.cutoffs) == 1 and scoring.features == examples.features
 
 
-def test_training_leaves_out_features_with_one_value_on_every_row(con, tables) -> None:
-    """A source the data lacks (no web events: 0 sessions, null rates) gives nothing to learn; the models
-    train on the columns that vary, and the scoring matrix is built from the model's list."""
-    training = tables.training.assign(f_web_sessions_all=0.0, f_web_rate=np.nan)
-    scoring = tables.scoring.assign(f_web_sessions_all=3.0, f_web_rate=0.5)
-    write_tables(con, SimulatedTables(training, scoring, tables.horizon_days))
-    examples = load_training_examples(con)
-    assert "f_web_sessions_all" not in examples.features and "f_web_rate" not in examples.features
-    assert examples.features == (
-        "f_email_clicks_90d", "f_net_revenue", "f_orders_90d", "f_sessions_30d",
-        "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value",
-    )  # fmt: skip
-    assert {"f_web_sessions_all", "f_web_rate"} <= set(examples.rows.columns)
-    assert load_scoring_features(con).features[-6:-4] == ("f_web_rate", "f_web_sessions_all")
-    # One value somewhere else makes the column informative again.
-    training.loc[0, "f_web_sessions_all"] = 1.0
-    write_tables(con, SimulatedTables(training, scoring, tables.horizon_days))
-    assert "f_web_sessions_all" in load_training_examples(con).features
-
-
 def test_fingerprint_changes_with_content_not_row_order(con, tables) -> None:
     write_tables(con, tables)
     examples = load_training_examples(con)
