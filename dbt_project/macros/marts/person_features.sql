@@ -275,22 +275,27 @@
 {%- endmacro %}
 
 {#-
-    Web sessions of identified people in the 365 days ending with each cutoff: sessions_365d and
-    last_session_at. A longer view than person_web_sessions' 90 days: how often someone browses over a
-    year, and how long ago they last did, say something about their purchase rate and whether they are
-    still around that the order history alone does not (the ML features use it).
+    Web sessions of identified people over their whole web history before the end of each cutoff:
+    sessions_365d, sessions (all of them), browse_sessions (those that reached no checkout: browsing that
+    did not turn into an order), and the first and last session's start. A longer view than
+    person_web_sessions' 90 days: how often someone browses per day since they first came, and how long ago
+    they last did compared with how often they usually do, say something about their purchase rate and
+    whether they are still around that the order history alone does not (the ML features use it).
 -#}
 {% macro person_web_history(cutoffs) -%}
     select
         sessions.person_id,
         cutoffs.as_of_date,
-        count(*) as sessions_365d,
+        sum(
+            case when sessions.started_at >= {{ as_of_window_start_at('cutoffs.as_of_date', 365) }} then 1 else 0 end
+        ) as sessions_365d,
+        count(*) as sessions,
+        sum(case when sessions.checkouts_started = 0 then 1 else 0 end) as browse_sessions,
+        min(sessions.started_at) as first_session_at,
         max(sessions.started_at) as last_session_at
     from {{ ref('int_web_sessions') }} as sessions
     inner join {{ cutoffs }} as cutoffs
-        on
-            sessions.started_at >= {{ as_of_window_start_at('cutoffs.as_of_date', 365) }}
-            and sessions.started_at < {{ as_of_end_at('cutoffs.as_of_date') }}
+        on sessions.started_at < {{ as_of_end_at('cutoffs.as_of_date') }}
     where sessions.person_id is not null
     group by sessions.person_id, cutoffs.as_of_date
 {%- endmacro %}

@@ -124,6 +124,11 @@ ml_features as (
     ml_feature_ctes; each becomes the column f_<name>. One list, so the SQL and the docs cannot drift.
 -#}
 {% macro ml_feature_expressions() -%}
+    {%- set web_tenure_days = dbt.datediff('cast(web_history.first_session_at as date)', 'rfm.as_of_date', 'day') -%}
+    {%- set days_since_last_session =
+        dbt.datediff('cast(web_history.last_session_at as date)', 'rfm.as_of_date', 'day') -%}
+    {#- Days on the web, the first session's day and the cutoff both counted: a rate's denominator, never 0. -#}
+    {%- set web_days = '(' ~ web_tenure_days ~ ' + 1)' -%}
     {%- set features = [
         ('recency_days', 'rfm.recency_days'),
         ('frequency', 'rfm.frequency'),
@@ -158,12 +163,22 @@ ml_features as (
         ('is_email_opted_in', "case when consent.status = 'opted_in' then 1 else 0 end"),
         ('is_email_opted_out', "case when consent.status = 'opted_out' then 1 else 0 end"),
         ('sessions_365d', 'coalesce(web_history.sessions_365d, 0)'),
-        ('days_since_last_session',
-            dbt.datediff('cast(web_history.last_session_at as date)', 'rfm.as_of_date', 'day')),
+        ('days_since_last_session', days_since_last_session),
         ('email_sends_all', 'coalesce(engagement.email_sends, 0)'),
         ('email_human_opens_all', 'coalesce(engagement.email_human_opens, 0)'),
         ('email_clicks_all', 'coalesce(engagement.email_clicks, 0)'),
         ('email_human_open_rate', '1.0 * engagement.email_human_opens / nullif(engagement.email_sends, 0)'),
+        ('sessions_all', 'coalesce(web_history.sessions, 0)'),
+        ('browse_sessions_all', 'coalesce(web_history.browse_sessions, 0)'),
+        ('web_tenure_days', web_tenure_days),
+        ('sessions_per_day', '1.0 * web_history.sessions / ' ~ web_days),
+        ('browse_sessions_per_day', '1.0 * web_history.browse_sessions / ' ~ web_days),
+        ('sessions_per_order', '1.0 * coalesce(web_history.sessions, 0) / rfm.frequency'),
+        ('session_gaps_since_last_session',
+            '1.0 * ' ~ days_since_last_session ~ ' * web_history.sessions / ' ~ web_days),
+        ('email_click_rate', '1.0 * engagement.email_clicks / nullif(engagement.email_sends, 0)'),
+        ('email_human_open_rate_90d',
+            '1.0 * engagement.email_human_opens_90d / nullif(engagement.email_sends_90d, 0)'),
     ] -%}
     {{ return(features) }}
 {%- endmacro %}
