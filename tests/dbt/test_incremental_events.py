@@ -42,6 +42,7 @@ COMPARED = [
     "staging.stg_web__events",
     "staging.stg_esp__events",
     "intermediate.int_web_sessions",
+    "intermediate.int_identity_record_edges",
     "intermediate.int_identity_edges",
     "intermediate.int_identity_components",
     "intermediate.int_identity_map",
@@ -51,9 +52,9 @@ COMPARED = [
     "quality.quality_quarantined_rows",
     "quality.quality_source_reconciliation",
 ]
-# Run metadata: when the build that wrote the row started (and, for identity edges, its as-of date). The
-# columns a full refresh does not share.
-RUN_METADATA = ("loaded_at", "built_as_of_date")
+# Run metadata: when the build that wrote the row started (and, for identity edges, its as-of date and data
+# clock). The columns a full refresh does not share.
+RUN_METADATA = ("loaded_at", "built_as_of_date", "built_latest_data_date")
 # Only what the compared relations are built from (and their tests): marts, ML and activation have their own
 # suites, and building them four times here would only cost time.
 STAGING_UP_TO_QUALITY = ["--select", "+staging", "+intermediate", "+quality"]
