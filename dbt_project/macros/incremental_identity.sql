@@ -294,18 +294,18 @@
         {{ return('1 = 1') }}
     {%- endif -%}
     {%- if key_set in ('shop_customer_ids', 'guest_emails') -%}
-        {%- set versions = ref('stg_shop__order_versions') -%}
+        {#- Every version of an order stg_shop__order_versions rewrote carries the new loaded_at, and a
+            version entering or leaving the as-of date has its own timestamp in the window, so the versions
+            themselves give the keys, without looking up their orders' other versions. -#}
         {%- set key_column, key_filter = ('customer_id', 'customer_id is not null')
             if key_set == 'shop_customer_ids' else ('email', 'customer_id is null and email is not null') -%}
         {%- set keys -%}
-            select {{ key_column }} from {{ versions }}
+            select {{ key_column }} from {{ ref('stg_shop__order_versions') }}
             where
                 {{ key_filter }}
-                and order_id in (
-                    select order_id from {{ versions }}
-                    where
-                        loaded_at > {{ build.loaded_at }}
-                        or {{ timestamps_within(['created_at', 'valid_from_at', 'valid_to_at'], build.as_of_window) }}
+                and (
+                    loaded_at > {{ build.loaded_at }}
+                    or {{ timestamps_within(['created_at', 'valid_from_at', 'valid_to_at'], build.as_of_window) }}
                 )
         {%- endset -%}
     {%- else -%}

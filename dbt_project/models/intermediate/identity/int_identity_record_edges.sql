@@ -34,51 +34,107 @@ with clock as (
 
 ),
 
+{#- In an incremental build each source's records are first limited to the recomputed keys, computed once
+    (materialized_hint: inlined, the planner joins the clock first and hashes every version, not the keys). #}
+{%- set keyed = materialized_hint() if build.incremental else '' %}
+
+crm_records as {{ keyed }} (
+
+    select
+        customer_id,
+        email,
+        valid_from_at,
+        valid_to_at
+    from {{ ref('stg_crm__customer_versions') }}
+    where {{ recomputed_record_keys(build, 'crm_customer_ids', 'customer_id') }}
+
+),
+
+order_versions as {{ keyed }} (
+
+    -- Account orders and guest orders apart, each limited by its own keys.
+    select
+        customer_id,
+        email,
+        created_at,
+        valid_from_at,
+        valid_to_at
+    from {{ ref('stg_shop__order_versions') }}
+    where
+        customer_id is not null
+        and {{ recomputed_record_keys(build, 'shop_customer_ids', 'customer_id') }}
+
+    union all
+
+    select
+        customer_id,
+        email,
+        created_at,
+        valid_from_at,
+        valid_to_at
+    from {{ ref('stg_shop__order_versions') }}
+    where
+        customer_id is null
+        and {{ recomputed_record_keys(build, 'guest_emails', 'email') }}
+
+),
+
+consent_events as {{ keyed }} (
+
+    select
+        email,
+        customer_id,
+        event_at
+    from {{ ref('stg_consent__events') }}
+    where {{ recomputed_record_keys(build, 'consent_emails', 'email') }}
+
+),
+
+privacy_requests as {{ keyed }} (
+
+    select
+        email,
+        requested_at
+    from {{ ref('stg_privacy__requests') }}
+    where {{ recomputed_record_keys(build, 'privacy_emails', 'email') }}
+
+),
+
 crm_records_as_of as (
 
     select versions.*
-    from {{ ref('stg_crm__customer_versions') }} as versions
+    from crm_records as versions
     cross join clock
-    where
-        {{ is_version_current_at('versions', 'clock.as_of_date') }}
-        and {{ recomputed_record_keys(build, 'crm_customer_ids', 'versions.customer_id') }}
+    where {{ is_version_current_at('versions', 'clock.as_of_date') }}
 
 ),
 
 shop_orders_as_of as (
 
     select versions.*
-    from {{ ref('stg_shop__order_versions') }} as versions
+    from order_versions as versions
     cross join clock
     where
         versions.created_at < {{ as_of_end_at('clock.as_of_date') }}
         and {{ is_version_current_at('versions', 'clock.as_of_date') }}
-        and (
-            {{ recomputed_record_keys(build, 'shop_customer_ids', 'versions.customer_id') }}
-            or (versions.customer_id is null and {{ recomputed_record_keys(build, 'guest_emails', 'versions.email') }})
-        )
 
 ),
 
 consent_events_as_of as (
 
     select consent.*
-    from {{ ref('stg_consent__events') }} as consent
+    from consent_events as consent
     cross join clock
-    where
-        consent.event_at < {{ as_of_end_at('clock.as_of_date') }}
-        and {{ recomputed_record_keys(build, 'consent_emails', 'consent.email') }}
+    where consent.event_at < {{ as_of_end_at('clock.as_of_date') }}
 
 ),
 
 privacy_requests_as_of as (
 
     select requests.*
-    from {{ ref('stg_privacy__requests') }} as requests
+    from privacy_requests as requests
     cross join clock
-    where
-        requests.requested_at < {{ as_of_end_at('clock.as_of_date') }}
-        and {{ recomputed_record_keys(build, 'privacy_emails', 'requests.email') }}
+    where requests.requested_at < {{ as_of_end_at('clock.as_of_date') }}
 
 ),
 
