@@ -35,7 +35,7 @@
 {%- set esp_events_since = 'esp.loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
 {#- Likewise the record edges int_identity_record_edges wrote since: it rewrites every edge of a key it
     recomputes, so an edge it wrote before is held here already (or was deleted by the pre-hook, being gone). #}
-{%- set record_edges_since = 'record_edges.loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
+{%- set record_edges_since = 'loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
 
 with clock as (
 
@@ -137,7 +137,7 @@ all_edges as (
         right_identifier,
         right_node,
         matched_by
-    from {{ ref('int_identity_record_edges') }} as record_edges
+    from {{ ref('int_identity_record_edges') }}
     where {{ record_edges_since }}
 
 )
