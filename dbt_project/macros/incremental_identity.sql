@@ -108,15 +108,13 @@
 -#}
 {% macro delete_gone_record_edges() -%}
     {%- if is_incremental() -%}
-        {#- `not in` rather than a correlated `not exists`: DuckDB runs the latter as a mark join plus a
-            grouping of every held edge, four times the CPU. The ids are md5 digests, never null, so the two
-            mean the same. #}
         delete from {{ this }}
         where
             matched_by not in ('web_login', 'anonymous_visit', 'esp_contact')
-            and identity_edge_id not in (
-                select record_edges.identity_edge_id
+            and not exists (
+                select 1
                 from {{ ref('int_identity_record_edges') }} as record_edges
+                where record_edges.identity_edge_id = {{ this }}.identity_edge_id
             )
     {%- endif -%}
 {%- endmacro %}
@@ -143,7 +141,9 @@
 -#}
 {% macro delete_gone_identifiers() -%}
     {%- if is_incremental() -%}
-        {#- `not in`, as in delete_gone_record_edges: a node is never null (column_checks). -#}
+        {#- `not in` rather than a correlated `not exists`, which DuckDB runs as a mark join plus a grouping
+            of the map's rows: 1.8-2.9 s CPU at a million customers instead of 0.7. The same rows go: a node
+            (type:identifier) is never null, so `not in` never meets a null. -#}
         delete from {{ this }}
         where
             matched_by not in ('web_login', 'anonymous_visit', 'esp_contact')
