@@ -8,10 +8,11 @@ several identifiers each, the first visit of a brand-new device (a new person), 
 session timeout that joins two existing sessions, and a re-delivery that wins over the first receipt; a
 products delivery adds a product that earlier events referred to (their is_unknown_product flips); and a new
 version of a guest order changes its email, so an identifier and its person disappear from the identity
-graph (a record edge that goes). Hand-made shop rows exercise the incremental order models: a new status of
-an old order (a new version that supersedes the current one), the first delivery of an order whose lines
-were orphans (they turn clean), and a new line file with a re-delivery of an old line and a line of an old
-order. Data tests of an
+graph (a record edge that goes); a CRM file corrects a customer's record with another email, dated before the
+new day (the record edges of a source with a new file). Hand-made shop rows exercise the incremental order
+models: a new status of an old order (a new version that supersedes the current one), the first delivery of an
+order whose lines were orphans (they turn clean), and a new line file with a re-delivery of an old line and a
+line of an old order. Data tests of an
 incremental build check only the rows it wrote (macro rows_written_by_this_run); the last test shows that
 a bad row in a new file and a key clash with an older row still fail the build.
 """
@@ -42,6 +43,7 @@ COMPARED = [
     "staging.stg_web__events",
     "staging.stg_esp__events",
     "intermediate.int_web_sessions",
+    "intermediate.int_identity_record_edges",
     "intermediate.int_identity_edges",
     "intermediate.int_identity_components",
     "intermediate.int_identity_map",
@@ -51,9 +53,9 @@ COMPARED = [
     "quality.quality_quarantined_rows",
     "quality.quality_source_reconciliation",
 ]
-# Run metadata: when the build that wrote the row started (and, for identity edges, its as-of date). The
-# columns a full refresh does not share.
-RUN_METADATA = ("loaded_at", "built_as_of_date")
+# Run metadata: when the build that wrote the row started (and, for identity edges, its as-of date and data
+# clock). The columns a full refresh does not share.
+RUN_METADATA = ("loaded_at", "built_as_of_date", "built_latest_data_date")
 # Only what the compared relations are built from (and their tests): marts, ML and activation have their own
 # suites, and building them four times here would only cost time.
 STAGING_UP_TO_QUALITY = ["--select", "+staging", "+intermediate", "+quality"]
@@ -62,6 +64,10 @@ WEB_EVENTS_HEADER = (
     "event_at", "received_at",
 )  # fmt: skip
 ORDER_LINES_HEADER = ("order_line_id", "order_id", "product_id", "quantity", "unit_price")
+CRM_CUSTOMERS_HEADER = (
+    "customer_id", "email", "first_name", "last_name", "phone", "birth_date", "gender", "country", "city",
+    "postal_code", "created_at", "updated_at",
+)  # fmt: skip
 PRODUCTS_HEADER = (
     "product_id", "sku", "name", "category", "brand", "price", "currency", "is_active", "image_url",
     "product_url", "updated_at",
@@ -86,6 +92,7 @@ class Scenario:
     refunded_order: str
     delivered_orphan_order: str
     redelivered_line: str
+    crm_customer: str
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:
@@ -325,6 +332,7 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         refunded_order="",
         delivered_orphan_order="",
         redelivered_line="",
+        crm_customer="",
     )
     return scenario, rows, order_rows
 
@@ -376,6 +384,34 @@ def _hand_made_shop_rows(settings: Settings) -> tuple[list[tuple[str, ...]], lis
     return orders, lines
 
 
+def _hand_made_crm_rows(settings: Settings) -> tuple[str, list[tuple[str, ...]]]:
+    """A new CRM file: a late correction of a customer's record, dated a second after its current version and
+    before the as-of date, with another email. No timestamp of it falls on the new day, so only the landing
+    file of a record source makes int_identity_record_edges recompute that source's edges."""
+    customer_id, valid_from_at = _query(
+        settings,
+        """
+        select customer_id, valid_from_at from staging.stg_crm__customer_versions
+        where is_current_version and email is not null
+            and valid_from_at < (select as_of_date from staging.stg_data_clock)
+        order by customer_id
+        limit 1
+        """,
+    )[0]
+    [latest_version] = _query(
+        settings,
+        f"""
+        select * from read_parquet('{settings.raw_dir / "crm_customers"}/*.parquet')
+        where customer_id = '{customer_id}'
+        order by try_cast(updated_at as timestamptz) desc
+        limit 1
+        """,
+    )
+    corrected_at = _iso(valid_from_at + timedelta(seconds=1))
+    row = (latest_version[0], "test-crm-moved@example.com", *latest_version[2:11], corrected_at)
+    return customer_id, [tuple("" if value is None else str(value) for value in row)]
+
+
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Settings, Path]:
     root = tmp_path_factory.mktemp("incremental")
@@ -395,10 +431,16 @@ def scenario(datasets: tuple[Settings, Settings, Path]) -> Scenario:
     run_dbt(["build", *STAGING_UP_TO_QUALITY], incremental, capture=True)
     picked, rows, order_rows = _hand_made_events(incremental)
     orders, lines = _hand_made_shop_rows(incremental)
+    crm_customer, crm_rows = _hand_made_crm_rows(incremental)
     order_rows = [*order_rows, *orders]
+    write_csv(next_day / "crm_customers" / "part-2.csv", CRM_CUSTOMERS_HEADER, crm_rows)
     write_csv(next_day / "shop_order_lines" / "part-2.csv", ORDER_LINES_HEADER, lines)
     picked = replace(
-        picked, refunded_order=orders[0][0], delivered_orphan_order=orders[1][0], redelivered_line=lines[0][0]
+        picked,
+        refunded_order=orders[0][0],
+        delivered_orphan_order=orders[1][0],
+        redelivered_line=lines[0][0],
+        crm_customer=crm_customer,
     )
 
     write_csv(next_day / "web_events" / "part-2.csv", WEB_EVENTS_HEADER, rows)
@@ -473,6 +515,17 @@ def test_incremental_run_after_a_new_day_equals_full_refresh(
         "select distinct is_unknown_product from staging.stg_web__events "
         f"where product_id = '{scenario.catalogued_product}'",
     ) == [(False,)]
+    # The CRM record's new email joined its customer's person (the record edges of a source with a new file).
+    crm_person = _query(
+        incremental,
+        "select person_id from intermediate.int_identity_map "
+        f"where identifier_type = 'crm_customer_id' and identifier = '{scenario.crm_customer}'",
+    )
+    assert _query(
+        incremental,
+        "select person_id, matched_by from intermediate.int_identity_map "
+        "where identifier_type = 'email' and identifier = 'test-crm-moved@example.com'",
+    ) == [(crm_person[0][0], "crm_record_email")]
     # The refund is the old order's current version; the orphan lines' order arrived, so they are clean;
     # the re-delivered line is superseded by the row already held.
     refunded = f"select status from staging.stg_shop__orders where order_id = '{scenario.refunded_order}'"

@@ -6,8 +6,8 @@
 -- graph of the raw data cut at that date, and the marts keyed on it can be computed as of any date.
 --
 -- Incremental, append only: the edges of web and ESP events only ever accumulate, so a build reads only the
--- events loaded into stg_web__events / stg_esp__events since the last one; the edges of records
--- (int_identity_record_edges: CRM, orders, consent, privacy) are recomputed there and compared. Each build
+-- events loaded into stg_web__events / stg_esp__events since the last one, and the edges of records
+-- (int_identity_record_edges: CRM, orders, consent, privacy) written there since the last one. Each build
 -- appends the edges it does not hold yet; the pre-hook delete_gone_record_edges first deletes the record
 -- edges that have gone. When an event edge it holds may no longer be evidence (a replaced event, a change
 -- of var as_of), the pre-hook reset_stale_identity_edges empties the table, and the build then writes
@@ -33,6 +33,9 @@
 {%- set reads_events_since = previous_build.loaded_at is not none and not previous_build.reset %}
 {%- set web_events_since = 'web.loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
 {%- set esp_events_since = 'esp.loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
+{#- Likewise the record edges int_identity_record_edges wrote since: it rewrites every edge of a key it
+    recomputes, so an edge it wrote before is held here already (or was deleted by the pre-hook, being gone). #}
+{%- set record_edges_since = 'loaded_at > ' ~ previous_build.loaded_at if reads_events_since else '1 = 1' %}
 
 with clock as (
 
@@ -135,6 +138,7 @@ all_edges as (
         right_node,
         matched_by
     from {{ ref('int_identity_record_edges') }}
+    where {{ record_edges_since }}
 
 )
 
