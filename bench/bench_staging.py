@@ -164,7 +164,8 @@ def run() -> str:
         "and equal to a full refresh (tests/dbt/test_incremental_events.py): the event models "
         "(base_/stg_web__events, base_/stg_esp__events, int_web_sessions), the order models "
         "(base_shop__orders, base_shop__order_lines, stg_shop__order_versions), the identity graph "
-        "(int_identity_edges, int_identity_components, int_identity_map), quality_quarantined_rows (the raw "
+        "(int_identity_record_edges, int_identity_edges, int_identity_components, int_identity_map), "
+        "quality_quarantined_rows (the raw "
         "keys the base models wrote) and stg_landing_files (each landing "
         "file counted once, when it arrives; stg_data_clock and quality_raw_row_counts sum it). The CRM "
         "versions and consent base model read the data clock but are views over tables that do not "
@@ -173,7 +174,7 @@ def run() -> str:
         "check the rows the run wrote (macro rows_written_by_this_run: "
         "row-local checks on the new rows, uniqueness as new keys unique among themselves and absent from "
         "the older rows); relationships tests check every row. The other selected models (among them "
-        "stg_shop__orders, stg_shop__order_lines, int_identity_record_edges, the "
+        "stg_shop__orders, stg_shop__order_lines, the "
         "reconciliation models) are rebuilt and tested over all rows. The row-local "
         "checks of each model are one column_checks test (one query per model, not one per column).\n\n"
         + "\n".join(lines)
