@@ -304,15 +304,7 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         limit 1
         """,
     )[0]
-    [moved_version] = _query(
-        settings,
-        f"""
-        select * from read_parquet('{settings.raw_dir / "shop_orders"}/*.parquet')
-        where order_id = '{moved_order}'
-        order by try_cast(updated_at as timestamptz) desc
-        limit 1
-        """,
-    )
+    moved_version = _latest_raw_row(settings, "shop_orders", "order_id", moved_order)
     order_rows = [
         (*moved_version[:2], "test-moved@example.com", *moved_version[3:11], _iso(latest_received_at))
     ]
@@ -384,6 +376,21 @@ def _hand_made_shop_rows(settings: Settings) -> tuple[list[tuple[str, ...]], lis
     return orders, lines
 
 
+def _latest_raw_row(settings: Settings, folder: str, key_column: str, key: str) -> tuple:
+    """The raw row of `key` in a landing folder with the latest updated_at: the version a hand-made delivery
+    copies and changes."""
+    [row] = _query(
+        settings,
+        f"""
+        select * from read_parquet('{settings.raw_dir / folder}/*.parquet')
+        where {key_column} = '{key}'
+        order by try_cast(updated_at as timestamptz) desc
+        limit 1
+        """,
+    )
+    return row
+
+
 def _hand_made_crm_rows(settings: Settings) -> tuple[str, list[tuple[str, ...]]]:
     """A new CRM file: a late correction of a customer's record, dated a second after its current version and
     before the as-of date, with another email. No timestamp of it falls on the new day, so only the landing
@@ -398,15 +405,7 @@ def _hand_made_crm_rows(settings: Settings) -> tuple[str, list[tuple[str, ...]]]
         limit 1
         """,
     )[0]
-    [latest_version] = _query(
-        settings,
-        f"""
-        select * from read_parquet('{settings.raw_dir / "crm_customers"}/*.parquet')
-        where customer_id = '{customer_id}'
-        order by try_cast(updated_at as timestamptz) desc
-        limit 1
-        """,
-    )
+    latest_version = _latest_raw_row(settings, "crm_customers", "customer_id", customer_id)
     corrected_at = _iso(valid_from_at + timedelta(seconds=1))
     row = (latest_version[0], "test-crm-moved@example.com", *latest_version[2:11], corrected_at)
     return customer_id, [tuple("" if value is None else str(value) for value in row)]
