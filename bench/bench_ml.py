@@ -63,7 +63,7 @@ from ml.btyd.individual import forecast, population_forecast
 from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
 from ml.metrics import churn_metrics, ltv_metrics, spearman
 from ml.pipeline import train_evaluate_score
-from ml.training import CHURN, KINDS, LTV, predict, train_model, validation_mask
+from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
 from personalize.backtest import (
     BACKTEST_TRAINING,
     TARGET_METRICS,
@@ -508,15 +508,20 @@ def clairvoyant(people: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np
 
 
 def _train_score(
-    examples: ExampleFrame, scoring: ExampleFrame, features: tuple[str, ...]
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Scores of both models at the as-of, and their validation-window figures (churn AUC, LTV Gini): the
-    out-of-time predictions on the latest training cutoff, which is what feature choices are made on."""
+    examples: ExampleFrame,
+    scoring: ExampleFrame,
+    features: tuple[str, ...],
+    config: TrainingConfig = BACKTEST_TRAINING,
+) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, int]]:
+    """Scores of both models at the as-of, their validation-window figures (churn AUC, LTV Gini): the
+    out-of-time predictions on the latest training cutoff, which is what feature and training-setting
+    choices are made on; and the rounds early stopping kept."""
     subset = ExampleFrame(examples.table, examples.rows, features, examples.horizon_days)
     scored = ExampleFrame(scoring.table, scoring.rows, features, scoring.horizon_days)
-    out, validation = {}, {}
+    out, validation, rounds = {}, {}, {}
     for kind in KINDS:
-        trained = train_model(subset, kind, BACKTEST_TRAINING, base_margin=btyd_margin(subset, kind))
+        trained = train_model(subset, kind, config, base_margin=btyd_margin(subset, kind))
+        rounds[kind] = trained.rounds
         validation[kind] = (
             churn_metrics(trained.validation_actual, trained.validation_predicted).auc
             if kind == CHURN
@@ -530,7 +535,7 @@ def _train_score(
             trained.calibration_scale,
             base_margin=btyd_margin(scored, kind),
         )
-    return out, validation
+    return out, validation, rounds
 
 
 def run_synthetic(work: Path) -> tuple[str, str]:
@@ -549,10 +554,10 @@ def run_synthetic(work: Path) -> tuple[str, str]:
     )
     no_email = tuple(f for f in all_features if f not in EMAIL_FEATURES)
     started = time.perf_counter()
-    full, full_validation = _train_score(examples, scoring, all_features)
+    full, full_validation, _ = _train_score(examples, scoring, all_features)
     train_seconds = time.perf_counter() - started
-    no_mail, no_email_validation = _train_score(examples, scoring, no_email)
-    rfm, rfm_validation = _train_score(examples, scoring, order_only)
+    no_mail, no_email_validation, _ = _train_score(examples, scoring, no_email)
+    rfm, rfm_validation, _ = _train_score(examples, scoring, order_only)
     validation = {
         FULL_MODEL: full_validation,
         NO_EMAIL_MODEL: no_email_validation,

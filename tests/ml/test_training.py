@@ -85,3 +85,24 @@ def test_early_stopping_on_a_sample_still_predicts_every_validation_row(examples
     # to stop, and every validation row gets the prediction of that model.
     assert full.rounds == trained.rounds == 5
     np.testing.assert_allclose(trained.validation_predicted, full.validation_predicted, rtol=1e-6)
+
+
+def test_parallel_trees_are_averaged_within_a_round(examples) -> None:
+    # Trees grown on identical data (no row or column sampling) are identical, so averaging three of
+    # them must predict what one tree does; summing them would triple the step.
+    replace = dataclasses.replace
+    whole = replace(FAST, subsample=1.0, colsample_bytree=1.0)
+    labels = examples.rows["label_is_churned"].to_numpy(dtype=float)
+    matrix = xgb.DMatrix(
+        feature_matrix(examples, examples.features), label=labels, feature_names=list(examples.features)
+    )
+    one, three = (
+        xgb.train(replace(whole, parallel_trees=k).xgboost_params("churn"), matrix, num_boost_round=2)
+        for k in (1, 3)
+    )
+    np.testing.assert_allclose(three.predict(matrix), one.predict(matrix), rtol=1e-5)
+    assert len(three.get_dump()) == 3 * len(one.get_dump())
+    # train_model keeps the rounds (not the trees) early stopping found for the refit.
+    trained = train_model(examples, "churn", replace(FAST, parallel_trees=3))
+    assert trained.booster.num_boosted_rounds() == trained.rounds
+    assert len(trained.booster.get_dump()) == 3 * trained.rounds
