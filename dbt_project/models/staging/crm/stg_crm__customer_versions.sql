@@ -22,8 +22,9 @@ clock as (
 
 )
 
+-- No surrogate key column: (customer_id, valid_from_at) is the key, tested as such; an md5 of it was
+-- computed only by its own unique and not_null tests.
 select
-    {{ surrogate_key(['versions.customer_id', 'versions.updated_at']) }} as customer_version_id,
     versions.customer_id,
     versions.email,
     versions.first_name,
