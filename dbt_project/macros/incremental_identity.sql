@@ -165,27 +165,18 @@
 {%- endmacro %}
 
 {#-
-    person_id_of(component_node): a person's id, the hash of its component's smallest node. int_identity_map
-    and int_web_sessions both stamp it, so one definition keeps them the same.
+    identity_map_rebuilt_since_sessions(): for an incremental build of int_identity_map's readers
+    (int_web_sessions), whether every row of int_identity_map was written after the model's last build
+    (the map was rebuilt from scratch, or never read), so that identifiers may have gone from it. Otherwise
+    only the rows it wrote since can differ from what the model last read.
 -#}
-{% macro person_id_of(component_node) -%}
-    {{ dbt.hash("'person:' || " ~ component_node) }}
-{%- endmacro %}
-
-{#-
-    identity_rebuilt_since_sessions(): for an incremental build of int_web_sessions, which reads the
-    devices' components from int_identity_components, whether every row of int_identity_components was
-    written after the model's last build (the components were rebuilt from scratch, or never read), so that
-    nodes may have gone from it. Otherwise only the rows it wrote since can differ from what the model last
-    read.
--#}
-{% macro identity_rebuilt_since_sessions() -%}
+{% macro identity_map_rebuilt_since_sessions() -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set rebuilt = run_query(
         'select coalesce(min(loaded_at) > (select max(loaded_at) from ' ~ this ~ '), true) from '
-        ~ ref('int_identity_components')
+        ~ ref('int_identity_map')
     ).columns[0].values()[0] -%}
     {{ return(rebuilt) }}
 {%- endmacro %}

@@ -92,7 +92,7 @@ explained_nodes as (
 select
     explained_nodes.identifier_type,
     explained_nodes.identifier,
-    {{ person_id_of('components.component_node') }} as person_id,
+    {{ dbt.hash("'person:' || components.component_node") }} as person_id,
     explained_nodes.matched_by,
     components.component_node,
     {{ this_run_loaded_at() }} as loaded_at

@@ -1,13 +1,10 @@
 -- Web sessions: a device's human events split after var('session_timeout_minutes') (default 30) of
 -- inactivity, attributed to the person behind the device.
--- The person is read from int_identity_components (person_id_of its component, as int_identity_map stamps
--- it; for a device the two agree, as a device's web edge never goes): not from the map, so that the
--- sessions are built while the map is, not after it and its tests.
 -- Incremental by device: an incremental build recomputes every session of each device (anonymous_id) that
 -- has an event loaded into stg_web__events since this model's last build (a new event, a late one that
 -- may fall inside or between earlier sessions, within the timeout or not, or a re-delivered event), and of
--- each device whose person changed (an identity merge re-stamps its sessions; only the devices
--- int_identity_components rewrote since this model's last build are compared, unless it was rebuilt). A
+-- each device whose person in int_identity_map changed (an identity merge re-stamps its sessions; only the
+-- devices the map rewrote since this model's last build are compared, unless the map was rebuilt). A
 -- device's sessions depend on nothing but its own events and its person, so recomputing all of them for
 -- exactly those devices gives what a full refresh gives (tests/dbt/test_incremental_events.py); every
 -- other device keeps its rows. Changing var session_timeout_minutes needs --full-refresh.
@@ -22,16 +19,14 @@
 
 {%- set timeout_minutes = var('session_timeout_minutes', 30) %}
 
-{%- set device_prefix = 'anonymous_id:' %}
-
 with devices as (
 
     select
-        substr(node, {{ (device_prefix | length) + 1 }}) as anonymous_id,
-        {{ person_id_of('component_node') }} as person_id,
+        identifier as anonymous_id,
+        person_id,
         loaded_at
-    from {{ ref('int_identity_components') }}
-    where node like '{{ device_prefix }}%'
+    from {{ ref('int_identity_map') }}
+    where identifier_type = 'anonymous_id'
 
 ),
 
@@ -47,16 +42,16 @@ with devices as (
         union
 
         -- Re-stamped: devices whose person is not the one their sessions carry (merged, split or gone).
-        {%- if identity_rebuilt_since_sessions() %}
-            -- int_identity_components was rebuilt from scratch: any device may have changed or gone.
+        {%- if identity_map_rebuilt_since_sessions() %}
+            -- int_identity_map was rebuilt from scratch: any device may have changed or gone.
             select sessions.anonymous_id
             from {{ this }} as sessions
             left join devices
                 on sessions.anonymous_id = devices.anonymous_id
             where sessions.person_id is distinct from devices.person_id
         {%- else %}
-            -- Only the devices int_identity_components rewrote since then can have another person; none has
-            -- gone (an anonymous_id only leaves the components when they are rebuilt from scratch).
+            -- Only the devices int_identity_map rewrote since then can have another person; none has gone
+            -- (an anonymous_id only leaves the map when it is rebuilt from scratch).
             select sessions.anonymous_id
             from {{ this }} as sessions
             inner join devices
