@@ -14,7 +14,7 @@ def _render(value):
 # Dispatched macros that render a whole select (from the relation in their first argument), not an expression.
 SELECT_MACROS = {"latest_per_partition", "rows_where"}
 # Dispatched macros that render keywords rather than a call.
-KEYWORD_MACROS = {"not_materialized": "not materialized"}
+KEYWORD_MACROS = {"not_materialized": "not materialized", "materialized_hint": "materialized"}
 
 
 def dispatch(macro_name, macro_namespace=None):

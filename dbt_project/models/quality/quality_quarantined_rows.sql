@@ -60,7 +60,29 @@
     'source_name', "'|'", "coalesce(raw_row_key, '')", "'|'", "coalesce(raw_values, '')", "'|'", 'quarantine_reason'
 ])) %}
 
-with quarantined as (
+with
+
+{#- In an incremental build, the quarantined rows of each stamped source are first read on their own, as
+    the few rows they are, and only then limited to the written keys (materialized_hint): inlined, DuckDB
+    pushes the semi-join's keys into the scan of the base model, which then looks up the raw_row_key of
+    every one of its rows (0.8 of 1.1 s CPU for the web events at a million customers). #}
+{%- if is_incremental() %}
+    {%- for source_name, base_model, is_stamped in base_models if is_stamped %}
+        quarantined_{{ source_name }} as {{ materialized_hint() }} (
+
+            select
+                raw_row_key,
+                quarantine_reason,
+                raw_values,
+                source_file
+            from {{ ref(base_model) }}
+            where quarantine_reason is not null
+
+        ),
+    {%- endfor %}
+{%- endif %}
+
+quarantined as (
     {% for source_name, base_model, is_stamped in base_models %}
         select
             '{{ source_name }}' as source_name,
@@ -68,15 +90,16 @@ with quarantined as (
             quarantine_reason,
             raw_values,
             source_file
-        from {{ ref(base_model) }}
-        where
-            quarantine_reason is not null
-            {%- if is_stamped and is_incremental() %}
-                and raw_row_key in (
-                    select written.raw_row_key from {{ ref(base_model) }} as written
-                    where {{ loaded_after_this() }}
-                )
-            {%- endif %}
+        {%- if is_stamped and is_incremental() %}
+            from quarantined_{{ source_name }}
+            where raw_row_key in (
+                select written.raw_row_key from {{ ref(base_model) }} as written
+                where {{ loaded_after_this() }}
+            )
+        {%- else %}
+            from {{ ref(base_model) }}
+            where quarantine_reason is not null
+        {%- endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),

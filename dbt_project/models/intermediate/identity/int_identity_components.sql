@@ -45,20 +45,13 @@ record_edge_counts as (
 ),
 
 {% if is_incremental() %}
-    previous_build as (
-
-        select max(loaded_at) as loaded_at from {{ this }}
-
-    ),
-
     new_edges as (
 
         select
-            edges.left_node,
-            edges.right_node
-        from {{ ref('int_identity_edges') }} as edges
-        cross join previous_build
-        where previous_build.loaded_at is null or edges.loaded_at > previous_build.loaded_at
+            left_node,
+            right_node
+        from {{ ref('int_identity_edges') }}
+        where {{ loaded_after_this() }}
 
     ),
 

@@ -19,20 +19,13 @@
 with
 
 {% if is_incremental() %}
-    previous_build as (
-
-        select max(loaded_at) as loaded_at from {{ this }}
-
-    ),
-
     components as (
 
         select
-            components.node,
-            components.component_node
-        from {{ ref('int_identity_components') }} as components
-        cross join previous_build
-        where previous_build.loaded_at is null or components.loaded_at > previous_build.loaded_at
+            node,
+            component_node
+        from {{ ref('int_identity_components') }}
+        where {{ loaded_after_this() }}
 
     ),
 

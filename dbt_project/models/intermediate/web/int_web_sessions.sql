@@ -31,18 +31,13 @@ with devices as (
 ),
 
 {% if is_incremental() %}
-    previous_build as (
-
-        select max(loaded_at) as loaded_at from {{ this }}
-
-    ),
-
     changed_devices as (
 
+        -- The last build's time is written in as a constant (loaded_after_this): the events table is then
+        -- read only in its blocks of newer rows.
         select web.anonymous_id
         from {{ ref('stg_web__events') }} as web
-        cross join previous_build
-        where previous_build.loaded_at is null or web.loaded_at > previous_build.loaded_at
+        where {{ loaded_after_this('web.loaded_at') }}
 
         union
 
@@ -61,9 +56,8 @@ with devices as (
             from {{ this }} as sessions
             inner join devices
                 on sessions.anonymous_id = devices.anonymous_id
-            cross join previous_build
             where
-                devices.loaded_at > previous_build.loaded_at
+                {{ loaded_after_this('devices.loaded_at') }}
                 and sessions.person_id is distinct from devices.person_id
         {%- endif %}
 
