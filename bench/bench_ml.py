@@ -538,6 +538,19 @@ def _train_score(
     return out, validation, rounds
 
 
+def truth_rows(scoring: ExampleFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The scored people matched to the generator's truth, with their observed history and what the next
+    horizon brought (orders, net and billed value); the mask of scored people that matched; and whether
+    each matched person bought nothing in the horizon."""
+    history = ["person_id", "btyd_frequency", "btyd_recency", "btyd_t", "f_frequency", "f_monetary"]
+    rows = scoring.rows[history].merge(truth, on="person_id", how="left")
+    matched = rows["purchase_rate_per_year"].notna().to_numpy()
+    rows = rows.loc[matched].reset_index(drop=True)
+    rows = rows.merge(future_net_value(demo_config(), DEMO_RAW / "_truth"), on="true_person_id", how="left")
+    churned = (rows["future_orders"].to_numpy() == 0).astype(np.float64)
+    return rows, matched, churned
+
+
 def run_synthetic(work: Path) -> tuple[str, str]:
     settings = _demo_warehouse(work)
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
@@ -569,12 +582,7 @@ def run_synthetic(work: Path) -> tuple[str, str]:
     scored_emailed = float((scoring.rows["f_email_sends_all"] > 0).mean())
     learnable_email = [f for f in EMAIL_FEATURES if examples.rows[f].nunique(dropna=False) > 1]
 
-    history = ["person_id", "btyd_frequency", "btyd_recency", "btyd_t", "f_frequency", "f_monetary"]
-    rows = scoring.rows[history].merge(truth, on="person_id", how="left")
-    matched = rows["purchase_rate_per_year"].notna().to_numpy()
-    rows = rows.loc[matched].reset_index(drop=True)
-    rows = rows.merge(future_net_value(demo_config(), DEMO_RAW / "_truth"), on="true_person_id", how="left")
-    churned = (rows["future_orders"].to_numpy() == 0).astype(np.float64)
+    rows, matched, churned = truth_rows(scoring, truth)
     # Two measures of the spend that came: net revenue (what the LTV label and the warehouse count) and
     # the billed total with tax and shipping (what `_truth/future_orders` records).
     values = {

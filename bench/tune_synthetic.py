@@ -77,13 +77,7 @@ def main(work: Path, names: list[str]) -> None:
     examples = stack_btyd(examples, bench_ml.DEMO_HORIZON)
     scoring = stack_btyd(scoring, bench_ml.DEMO_HORIZON)
 
-    history = ["person_id", "btyd_frequency", "btyd_recency", "btyd_t", "f_frequency", "f_monetary"]
-    rows = scoring.rows[history].merge(truth, on="person_id", how="left")
-    matched = rows["purchase_rate_per_year"].notna().to_numpy()
-    rows = rows.loc[matched].reset_index(drop=True)
-    future = bench_ml.future_net_value(bench_ml.demo_config(), bench_ml.DEMO_RAW / "_truth")
-    rows = rows.merge(future, on="true_person_id", how="left")
-    churned = (rows["future_orders"].to_numpy() == 0).astype(np.float64)
+    rows, matched, churned = bench_ml.truth_rows(scoring, truth)
     net = rows["future_net_value"].to_numpy(dtype=np.float64)
     oracle_churn, oracle_purchases = bench_ml.oracle(rows, bench_ml.DEMO_HORIZON)
     oracle_auc = churn_metrics(churned, oracle_churn).auc
