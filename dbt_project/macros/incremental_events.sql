@@ -1,22 +1,4 @@
 {#-
-    kept_deliveries(base_relation): for an event staging model (stg_web__events, stg_esp__events) built from
-    its base_ model, `select *` over the base_ rows it must (re)write: the clean, first deliveries, and in an
-    incremental run only those base_ wrote since this model's last run (loaded_after_this). base_ rewrites
-    every delivery of each event_id a new landing file carries and each event held as future_dated that the
-    clock has caught up with: new events, re-deliveries that now win (the merge on event_id replaces the
-    older row), events no longer held back, and a few unchanged winners rewritten as they were. They are a
-    few rows of millions, found from their narrow columns first and only then read in full (rows_where).
--#}
-{% macro kept_deliveries(base_relation) -%}
-    {%- set kept = 'quarantine_reason is null and not is_superseded' -%}
-    {%- if is_incremental() -%}
-        {{ rows_where(base_relation, kept ~ ' and ' ~ loaded_after_this()) }}
-    {%- else -%}
-        select * from {{ base_relation }} where {{ kept }}
-    {%- endif -%}
-{%- endmacro %}
-
-{#-
     loaded_after_this(column): for an incremental model built from a model that stamps the rows it writes
     with loaded_at (base_shop__orders, base_web__events, base_esp__events, the identity models), the
     condition on the upstream rows that this model has not processed yet: `column` (default `loaded_at`;

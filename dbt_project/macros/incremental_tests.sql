@@ -30,7 +30,9 @@
       - the command is `dbt build` without --full-refresh (a full refresh writes, and so tests, every row;
         `dbt test` on its own tests every row);
       - the tested model is incremental, has `loaded_at`, and is selected in this invocation, so that it
-        ran (or was skipped together with its tests) just before the test.
+        ran (or was skipped together with its tests) just before the test; or it is a view over such a
+        model that passes its rows' loaded_at through, and names it in meta `loaded_at_from` (see
+        loading_model): the view's rows of this run are those the incremental model wrote.
 
     Why testing only the rows of this run is equivalent to testing every row, and where it is allowed:
       - The rows not written by this run were written, and tested, by an earlier build: every incremental
@@ -52,11 +54,10 @@
     {%- set ns = namespace(limited=false) -%}
     {%- if execute and flags.WHICH == 'build' and not flags.FULL_REFRESH -%}
         {%- for node_id in tested_node_ids -%}
-            {%- set node = graph.nodes.get(node_id) -%}
-            {%- if node is not none and node.resource_type == 'model'
-                and node.config.materialized == 'incremental'
+            {%- set node = loading_model(graph.nodes.get(node_id)) -%}
+            {%- if node is not none
                 and 'loaded_at' in node.columns
-                and node_id in selected_resources -%}
+                and node.unique_id in selected_resources -%}
                 {%- set ns.limited = true -%}
             {%- endif -%}
         {%- endfor -%}
@@ -169,16 +170,16 @@ select * from keys_held_by_older_rows
 
 {#-
     merged_on_column(column_name): for the data test being compiled, whether the model it tests is
-    incremental with incremental_strategy delete+insert and unique_key exactly `column_name`. Such a merge
-    deletes every row whose key is among the new rows' keys before inserting them (see unique_across_runs).
+    incremental with incremental_strategy delete+insert and unique_key exactly `column_name`, or a view over
+    such a model (loading_model). Such a merge deletes every row whose key is among the new rows' keys before
+    inserting them (see unique_across_runs); a view that keeps a subset of the model's rows, with their key
+    unchanged, then holds no older row of a new key either.
 -#}
 {% macro merged_on_column(column_name) -%}
     {%- set ns = namespace(merged=false) -%}
     {%- for node_id in model.depends_on.nodes -%}
-        {%- set node = graph.nodes.get(node_id) -%}
-        {%- if node is not none and node.resource_type == 'model'
-            and node.config.materialized == 'incremental'
-            and node.config.incremental_strategy == 'delete+insert' -%}
+        {%- set node = loading_model(graph.nodes.get(node_id)) -%}
+        {%- if node is not none and node.config.incremental_strategy == 'delete+insert' -%}
             {%- set key = node.config.unique_key -%}
             {%- if key == column_name or (key is not string and key is iterable and key | list == [column_name]) -%}
                 {%- set ns.merged = true -%}
@@ -186,4 +187,23 @@ select * from keys_held_by_older_rows
         {%- endif -%}
     {%- endfor -%}
     {{ return(ns.merged) }}
+{%- endmacro %}
+
+{#-
+    loading_model(node): the incremental model whose builds write the rows of model `node`, as a graph node:
+    `node` itself when it is an incremental model; for a view that passes through the rows and loaded_at of
+    one incremental model (stg_web__events over base_web__events), the model named in its meta
+    `loaded_at_from`; else none.
+-#}
+{% macro loading_model(node) -%}
+    {%- if node is none or node.resource_type != 'model' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if node.config.materialized == 'view' and node.config.meta.get('loaded_at_from') -%}
+        {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ node.config.meta['loaded_at_from']) -%}
+    {%- endif -%}
+    {%- if node is none or node.config.materialized != 'incremental' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(node) }}
 {%- endmacro %}

@@ -1,5 +1,5 @@
--- Every raw ESP webhook delivery, parsed, with its quarantine reason and whether it repeats an event_id
--- already seen.
+-- Every raw ESP webhook delivery, parsed, with its quarantine reason, whether it repeats an event_id
+-- already seen, and whether it is an open fetched by a machine.
 {{
     config(
         materialized='incremental',
@@ -13,8 +13,8 @@
                        'event_at'] %}
 
 {%- set ranked_columns = ['raw_row_key', 'raw_values', 'row_fingerprint', 'source_file', 'event_id', 'email',
-                          'campaign_id', 'event_type', 'bounce_type', 'url', 'user_agent', 'event_at',
-                          'quarantine_reason'] %}
+                          'campaign_id', 'event_type', 'bounce_type', 'url', 'user_agent', 'is_machine_open',
+                          'event_at', 'quarantine_reason'] %}
 
 -- Incremental by landing file, as base_web__events: a run parses only the files it has not loaded and ranks
 -- their events again with the deliveries of the same event_ids it already holds, and with the events held
@@ -38,6 +38,18 @@ with source_rows as {{ not_materialized() if not is_incremental() }} (
 clock as (
 
     select * from {{ ref('stg_data_clock') }}
+
+),
+
+user_agents as (
+
+    -- Each distinct user agent is matched against the machine-open pattern once: agents are far fewer than
+    -- events, and the pattern match per event was the dearest expression of the event models. Computed
+    -- here, once per delivery, rather than in stg_esp__events, a view over this model read by several models.
+    select
+        user_agent,
+        {{ is_machine_open_user_agent('user_agent') }} as is_machine_open_agent
+    from (select distinct source_rows.user_agent from source_rows) as delivered_agents
 
 ),
 
@@ -97,21 +109,26 @@ checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
-        raw_row_key,
+        classified.raw_row_key,
         {{ quarantined_raw_values(raw_columns) }} as raw_values,
-        row_fingerprint,
-        source_file,
-        event_id,
-        email,
-        campaign_id,
-        event_type,
-        bounce_type,
-        url,
-        user_agent,
-        event_at,
-        quarantine_reason,
-        has_repeated_key
+        classified.row_fingerprint,
+        classified.source_file,
+        classified.event_id,
+        classified.email,
+        classified.campaign_id,
+        classified.event_type,
+        classified.bounce_type,
+        classified.url,
+        classified.user_agent,
+        -- A missing user agent is not a machine (no match), as is_machine_open_user_agent says.
+        coalesce(classified.event_type = 'open', false) and coalesce(user_agents.is_machine_open_agent, false)
+            as is_machine_open,
+        classified.event_at,
+        classified.quarantine_reason,
+        classified.has_repeated_key
     from classified
+    left join user_agents
+        on classified.user_agent = user_agents.user_agent
 
 ),
 
@@ -150,6 +167,7 @@ select
     bounce_type,
     url,
     user_agent,
+    is_machine_open,
     event_at,
     quarantine_reason,
     is_superseded,

@@ -1,5 +1,5 @@
--- Every raw web event delivery, parsed, with its quarantine reason and whether it repeats a delivery of
--- the same event_id already seen (the first receipt wins).
+-- Every raw web event delivery, parsed, with its quarantine reason, whether it repeats a delivery of the
+-- same event_id already seen (the first receipt wins), and whether its user agent is a bot's.
 {{
     config(
         materialized='incremental',
@@ -12,8 +12,8 @@
 {%- set raw_columns = ['event_id', 'anonymous_id', 'user_id', 'event_type', 'product_id', 'url', 'search_query',
                        'user_agent', 'event_at', 'received_at'] %}
 {%- set ranked_columns = ['raw_row_key', 'raw_values', 'row_fingerprint', 'source_file', 'event_id', 'anonymous_id',
-                          'user_id', 'event_type', 'product_id', 'url', 'search_query', 'user_agent', 'event_at',
-                          'received_at', 'quarantine_reason'] %}
+                          'user_id', 'event_type', 'product_id', 'url', 'search_query', 'user_agent', 'is_bot',
+                          'event_at', 'received_at', 'quarantine_reason'] %}
 
 -- Incremental by landing file: a run parses only the files it has not loaded (unloaded_landing_files) and
 -- ranks their events again together with the deliveries of the same event_ids it already holds, and with
@@ -39,6 +39,18 @@ with source_rows as {{ not_materialized() if not is_incremental() }} (
 clock as (
 
     select * from {{ ref('stg_data_clock') }}
+
+),
+
+user_agents as (
+
+    -- Each distinct user agent is matched against the bot pattern once: agents are far fewer than events,
+    -- and the pattern match per event was the dearest expression of the event models. Computed here, once
+    -- per delivery, rather than in stg_web__events, a view over this model read by several models.
+    select
+        user_agent,
+        {{ is_bot_user_agent('user_agent') }} as is_bot
+    from (select distinct source_rows.user_agent from source_rows) as delivered_agents
 
 ),
 
@@ -98,23 +110,27 @@ checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
-        raw_row_key,
+        classified.raw_row_key,
         {{ quarantined_raw_values(raw_columns) }} as raw_values,
-        row_fingerprint,
-        source_file,
-        event_id,
-        anonymous_id,
-        user_id,
-        event_type,
-        product_id,
-        url,
-        search_query,
-        user_agent,
-        event_at,
-        received_at,
-        quarantine_reason,
-        has_repeated_key
+        classified.row_fingerprint,
+        classified.source_file,
+        classified.event_id,
+        classified.anonymous_id,
+        classified.user_id,
+        classified.event_type,
+        classified.product_id,
+        classified.url,
+        classified.search_query,
+        classified.user_agent,
+        -- A missing user agent is not a bot (no match), as is_bot_user_agent says.
+        coalesce(user_agents.is_bot, false) as is_bot,
+        classified.event_at,
+        classified.received_at,
+        classified.quarantine_reason,
+        classified.has_repeated_key
     from classified
+    left join user_agents
+        on classified.user_agent = user_agents.user_agent
 
 ),
 
@@ -158,6 +174,7 @@ select
     url,
     search_query,
     user_agent,
+    is_bot,
     event_at,
     received_at,
     quarantine_reason,
