@@ -9,7 +9,8 @@
 -- were both written before this build joined the same two person_ids when the latest build that wrote one
 -- of its ends or itself checked it, and none of the three has changed since. That needs
 -- int_identity_components and int_identity_map to run in the same invocation (macro
--- identity_rows_written_by_this_run); otherwise every edge is checked.
+-- identity_rows_written_by_this_run), and a map that holds rows of earlier builds; otherwise every edge
+-- is checked.
 --
 -- Only edges whose LEFT end was written are looked up: an edge whose right end was written has its left
 -- end written too. A new edge's left node is a changed node of int_identity_components, which rewrites
