@@ -205,12 +205,24 @@
     rows this invocation wrote (rows_written_by_this_run), or `1 = 1` (every row). Limited only when
     int_identity_components and int_identity_map both run in this invocation: they then rewrite every
     component that an edge appended since their own last build touches, in this or an earlier invocation.
+    Also `1 = 1` when the invocation wrote every row of the map (a first build, or a rebuild from scratch):
+    the same edges are checked, and joining every edge to the map directly cost a third of looking each
+    one up among the written nodes (3 against 9 s of CPU at a million customers).
 -#}
 {% macro identity_rows_written_by_this_run() -%}
     {%- set components_id = 'model.' ~ project_name ~ '.int_identity_components' -%}
     {%- set map_id = 'model.' ~ project_name ~ '.int_identity_map' -%}
     {%- if execute and components_id in selected_resources and map_id in selected_resources -%}
-        {{ return(rows_written_by_this_run()) }}
+        {%- set this_run = rows_written_by_this_run() -%}
+        {%- if this_run != '1 = 1' -%}
+            {%- set older_rows = run_query(
+                'select count(*) from (select 1 from ' ~ ref('int_identity_map') ~ ' where not (' ~ this_run
+                ~ ') limit 1) as older_rows'
+            ).columns[0].values()[0] -%}
+            {%- if older_rows > 0 -%}
+                {{ return(this_run) }}
+            {%- endif -%}
+        {%- endif -%}
     {%- endif -%}
     {{ return('1 = 1') }}
 {%- endmacro %}

@@ -9,7 +9,15 @@
 -- were both written before this build joined the same two person_ids when the latest build that wrote one
 -- of its ends or itself checked it, and none of the three has changed since. That needs
 -- int_identity_components and int_identity_map to run in the same invocation (macro
--- identity_rows_written_by_this_run); otherwise every edge is checked.
+-- identity_rows_written_by_this_run), and a map that holds rows of earlier builds; otherwise every edge
+-- is checked.
+--
+-- Only edges whose LEFT end was written are looked up: an edge whose right end was written has its left
+-- end written too. A new edge's left node is a changed node of int_identity_components, which rewrites
+-- it. An older edge joined its two ends into one component at the last build (or this test failed then),
+-- so a build that rewrites the right end's component rewrites every node it held, the left end included;
+-- and the left end, having an edge whose left node is rewritten (int_identity_components' graph_edges),
+-- gets a component and so a map row. One semi-join on left_node instead of two on either end.
 {%- set this_run = identity_rows_written_by_this_run() %}
 
 {% if this_run != '1 = 1' %}
@@ -30,9 +38,7 @@
             left_node,
             right_node
         from {{ ref('int_identity_edges') }}
-        where
-            left_node in (select written_nodes.node from written_nodes)
-            or right_node in (select written_nodes.node from written_nodes)
+        where left_node in (select written_nodes.node from written_nodes)
 
     ),
 
