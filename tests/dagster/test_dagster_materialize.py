@@ -310,18 +310,38 @@ def test_new_raw_files_change_the_observed_data_version(defs, data_paths, instan
     assert observe_orders() != before
 
 
-def test_a_file_missing_a_required_column_fails_the_run_naming_the_file(defs, data_paths, instance) -> None:
+def test_a_file_missing_a_required_column_fails_the_run_naming_the_file(
+    defs, data_paths, instance, capsys, monkeypatch
+) -> None:
+    """Through `personalize run` (what `make run` calls), so that one failed run also shows the command's
+    exit code and message: orders are there (nothing is generated), but one file lacks required columns."""
+    from personalize import pipeline
+    from personalize.cli import main
+
     bad = data_paths.raw_dir / "shop_orders" / "broken_export.csv"
     bad.write_text("order_id,customer_id,email\no-9,c-9,x@example.com\n")
-    result = defs.resolve_job_def("full_build").execute_in_process(instance=instance, raise_on_error=False)
-    assert not result.success
-    failures = [event for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE]
+    # The run's instance is kept open after it ends, so that its events can be read.
+    monkeypatch.setattr(pipeline, "_instance", lambda: contextlib.nullcontext(instance))
+
+    assert main(["run"]) == 1
+    error = capsys.readouterr().err
+    assert "personalize run: error: Dagster run" in error
+    assert "- dbt build (step personalize_dbt" in error and "broken_export.csv" in error, error
+
+    [run] = instance.get_run_records()
+    assert run.dagster_run.job_name == "full_build"
+    events = [
+        entry.dagster_event for entry in instance.all_logs(run.dagster_run.run_id) if entry.dagster_event
+    ]
+    failures = [event for event in events if event.event_type == DagsterEventType.STEP_FAILURE]
     # The score assets split the dbt assets into two steps (before and after them): the first one fails.
     [failure] = failures
     assert failure.step_key.startswith("personalize_dbt"), failure.step_key
-    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY], (
+    assert not [e for e in events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY], (
         "a broken file is not a transient failure: no retry"
     )
     message = str(failures[0].event_specific_data.error)
     assert "broken_export.csv" in message and "status" in message, message
-    assert not result.get_asset_materialization_events(), "nothing may look built after a failed load"
+    assert not [e for e in events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION], (
+        "nothing may look built after a failed load"
+    )

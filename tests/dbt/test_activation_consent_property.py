@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from personalize.dbt import run_dbt
-from personalize.settings import Settings
+from personalize.settings import PROJECT_DIR, Settings
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 
 CONSENT_HEADER = ("email", "customer_id", "channel", "status", "source", "event_at")
@@ -106,14 +107,14 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
         [("seed@example.com", "", "email", "opted_in", "signup", "2025-06-01T12:00:00Z")],
     )
     settings_ = Settings(raw_dir=raw_dir, duckdb_path=root / "warehouse.duckdb")
-    target = root / "target"
     run_dbt(
-        ["build", "--select", "+esp_audience", "--resource-type", "model", "--resource-type", "seed",
-         "--target-path", str(target)],
+        ["build", "--select", "+esp_audience", "--resource-type", "model", "--resource-type", "seed"],
         settings_,
         capture=True,
     )  # fmt: skip
-    statements = _replay_statements(target / "manifest.json")
+    # The shared target folder (tests/dbt/conftest.py), whose saved parse the build reused; the manifest
+    # it wrote holds the SQL this build compiled.
+    statements = _replay_statements(PROJECT_DIR / os.environ["DBT_TARGET_PATH"] / "manifest.json")
     connection = duckdb.connect(str(settings_.duckdb_path))
     yield Replay(connection, consent_file, statements)
     connection.close()

@@ -56,9 +56,18 @@ COMPARED = [
 # Run metadata: when the build that wrote the row started (and, for identity edges, its as-of date and data
 # clock). The columns a full refresh does not share.
 RUN_METADATA = ("loaded_at", "built_as_of_date", "built_latest_data_date")
-# Only what the compared relations are built from (and their tests): marts, ML and activation have their own
-# suites, and building them four times here would only cost time.
-STAGING_UP_TO_QUALITY = ["--select", "+staging", "+intermediate", "+quality"]
+# Only what the compared relations are built from (and their data tests): marts, ML and activation have their
+# own suites, and building them five times here would only cost time. The unit tests do not read the
+# warehouse, so five runs of them here would add nothing (9 CPU-s each) to the full build's one run
+# (tests/dbt/test_staging_against_truth.py).
+STAGING_UP_TO_QUALITY = [
+    "--select",
+    "+staging",
+    "+intermediate",
+    "+quality",
+    "--exclude-resource-type",
+    "unit_test",
+]
 WEB_EVENTS_HEADER = (
     "event_id", "anonymous_id", "user_id", "event_type", "product_id", "url", "search_query", "user_agent",
     "event_at", "received_at",
