@@ -69,20 +69,17 @@ def test_binds_loopback_only(esp: EspEmulator) -> None:
     assert esp._server is not None and esp._server.server_address[0] == "127.0.0.1"
 
 
-def test_throughput_floor() -> None:
-    """A regression guard, far below what the emulator does (~20-60k records/s on 2 busy cores).
+def test_bulk_loads_are_stored_whole() -> None:
+    """The bulk paths the throughput tool drives (reverse_etl.testing.throughput) store every record once.
 
-    The benchmark needs 20k profiles/s end to end; if the emulator alone dropped under 5k/s, it would be the
-    bottleneck whatever the sync engine does.
+    How fast they are is measured by `make bench` (bench/bench_sync.py: rows/s of whole syncs through the
+    emulator), not asserted here: a rate floor in the test suite fails on a busy machine, not on slow code.
     """
     with EspEmulator(klaviyo_rate_limits=False, job_delay=0.0) as esp:
         mailchimp = measure_mailchimp(esp, batches=20)
         accepted, complete = measure_klaviyo(esp, jobs=2)
         assert len(esp.mailchimp.members("bench")) == 20 * 500
         assert esp.klaviyo.profile_count() == 2 * 10_000
-    mc_rate = f"{mailchimp.calls_per_second:.1f} batches/s ({mailchimp.records_per_second:.0f} members/s)"
-    kl_rate = f"{complete.calls_per_second:.2f} 10k-jobs/s ({complete.records_per_second:.0f} profiles/s)"
-    print(f"\nMailchimp: {mc_rate}; Klaviyo: {kl_rate}")
-    assert mailchimp.records_per_second > 5_000
-    assert complete.records_per_second > 5_000
+    assert mailchimp.records == 20 * 500 and complete.records == 2 * 10_000
+    # A job is accepted (202) before it is processed: the accepted clock stops first.
     assert accepted.seconds <= complete.seconds
