@@ -37,7 +37,8 @@ def _sizes() -> list[int]:
 def _dbt(settings: Settings, command: str, *extra: str) -> Measurement:
     dbt = str(Path(sys.executable).with_name("dbt"))
     env = {**os.environ, **settings.dbt_env(), "DBT_TARGET_PATH": str(BENCH_DATA / "dbt_target")}
-    arguments = [dbt, command, "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    project = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    arguments = [dbt, command, "--quiet", *project]
     return measure_command([*arguments, *extra], env=env, cwd=PROJECT_DIR)
 
 
@@ -169,10 +170,11 @@ def run() -> str:
         "generator's datasets (seed 1). Each full build runs after a `dbt parse` of the same settings, so "
         "that, as in a user's repeated builds, dbt reads its saved parse instead of parsing the project "
         "anew (which it does whenever the warehouse path changes, here between sizes); that parse is "
-        "timed on its own in the per-node lines. Wall time is what the targets are about; CPU time shows how much "
-        "of it was work rather than waiting for a shared machine (compare it with the load average). The "
-        "incremental run follows an untimed build of the same models, without tests, up to the day before "
-        "the last; then the last day's shop_orders, web_events and esp_events land as new files, and the "
+        "timed on its own in the per-node lines. Wall time is what the targets are about; CPU time shows "
+        "how much of it was work rather than waiting for a shared machine (compare it with the load "
+        "average). The incremental run follows an untimed build of the same models, without tests, up "
+        "to the day before the last; then the last day's shop_orders, web_events and esp_events land as "
+        "new files, and the "
         "run builds what depends on those three sources (`source:<source>+` intersected with the layers "
         "above, as Dagster's raw-files sensor selects the assets downstream of the changed landing "
         "folders) with the data tests of what it rebuilt (`--indirect-selection buildable`). Incremental, "
