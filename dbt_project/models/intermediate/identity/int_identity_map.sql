@@ -57,21 +57,22 @@ with
 
 node_edges as (
 
+    -- Each end of an edge, keyed by its node alone: the identifier's type and value are read back from the
+    -- node of the one row per identifier, instead of being carried through the grouping of every edge end
+    -- (three text keys instead of one: 4.5 of 12 CPU-s at a million customers). A self-edge's right end
+    -- repeats its left end, so it is left out.
     select
         left_node as node,
-        left_type as identifier_type,
-        left_identifier as identifier,
         matched_by,
         left_node <> right_node as is_link
     from edges
     union all
     select
         right_node as node,
-        right_type as identifier_type,
-        right_identifier as identifier,
         matched_by,
-        left_node <> right_node as is_link
+        true as is_link
     from edges
+    where right_node <> left_node
 
 ),
 
@@ -81,17 +82,17 @@ explained_nodes as (
     -- alphabetically first edge kind. An aggregate rather than a ranking window: no sort of every edge.
     select
         node,
-        identifier_type,
-        identifier,
         coalesce(min(case when is_link then matched_by end), min(matched_by)) as matched_by
     from node_edges
-    group by node, identifier_type, identifier
+    group by node
 
 )
 
+-- A node is `identifier_type:identifier` and no identifier type holds a colon, so the first colon splits it.
 select
-    explained_nodes.identifier_type,
-    explained_nodes.identifier,
+    {{ dbt.split_part('explained_nodes.node', "':'", 1) }} as identifier_type,
+    {{ dbt.right('explained_nodes.node', dbt.length('explained_nodes.node') ~ ' - '
+                 ~ dbt.position("':'", 'explained_nodes.node')) }} as identifier,
     {{ dbt.hash("'person:' || components.component_node") }} as person_id,
     explained_nodes.matched_by,
     components.component_node,
