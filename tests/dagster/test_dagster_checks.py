@@ -95,8 +95,8 @@ def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstrea
         connection.execute(
             "insert into staging.base_web__events"
             " (raw_row_key, raw_values, event_id, anonymous_id, event_at, quarantine_reason, is_superseded)"
-            " values ('corrupted-held-event', 'held text', 'corrupted-held-event', 'a1', timestamp '2000-01-01',"
-            " 'future_dated', false)"
+            " values ('corrupted-held-event', 'held text', 'corrupted-held-event', 'a1',"
+            " timestamp '2000-01-01', 'future_dated', false)"
         )
 
     result = _build(defs, instance, [WEB_BASE, WEB_STAGING], raise_on_error=False)

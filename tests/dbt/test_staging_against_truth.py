@@ -180,7 +180,8 @@ def test_duplicates_collapse_to_one_clean_row(warehouse: duckdb.DuckDBPyConnecti
             f"""
             with duplicated as (
                 select distinct t.row_key from truth_defects t
-                join {BASE_MODELS[source]} b on {_raw_row_key(source)} = t.row_key and b.quarantine_reason is null
+                join {BASE_MODELS[source]} b
+                    on {_raw_row_key(source)} = t.row_key and b.quarantine_reason is null
                 where t.source = '{source}' and t.defect_type = 'duplicate_event_delivery'
             )
             select count(*) filter (where n <> 1) from (
@@ -251,13 +252,17 @@ def test_every_delivered_key_is_read_back(warehouse: duckdb.DuckDBPyConnection, 
     column = CLEAN_KEY_COLUMNS[source]
     delivered = f"select coalesce({column}, '') as row_key from raw.{source}"
     read_back = f"select {_raw_row_key(source)} as row_key from {BASE_MODELS[source]} b"
-    assert _rows(warehouse, f"({delivered} except all {read_back}) union all ({read_back} except all {delivered})") == []
+    differences = f"({delivered} except all {read_back}) union all ({read_back} except all {delivered})"
+    assert _rows(warehouse, differences) == []
     stored, not_given_back = _rows(
         warehouse,
         f"""
         select
             (select count(raw_row_key) from {BASE_MODELS[source]}),
-            (select count(*) from raw.{source} where {column} is null or {column} = '' or {column} <> trim({column}))
+            (
+                select count(*) from raw.{source}
+                where {column} is null or {column} = '' or {column} <> trim({column})
+            )
         """,
     )[0]
     assert stored == not_given_back
@@ -272,7 +277,9 @@ def test_no_clean_row_is_lost(warehouse: duckdb.DuckDBPyConnection) -> None:
             select {_raw_row_key(source)}, b.quarantine_reason from {model} b
             where b.quarantine_reason is not null
                 and b.quarantine_reason <> 'order_quarantined'
-                and {_raw_row_key(source)} not in (select row_key from truth_defects where source = '{source}')
+                and {_raw_row_key(source)} not in (
+                    select row_key from truth_defects where source = '{source}'
+                )
             limit 5
             """,
         )
