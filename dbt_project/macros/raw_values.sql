@@ -43,6 +43,33 @@
 {%- endmacro %}
 
 {#-
+    stored_raw_row_key(delivered_column, clean_column): the raw_row_key a base model whose natural key is one
+    column stores: null where the cleaned key (clean_column: trimmed, empty as null) is the delivered text
+    itself, else the delivered key (raw_row_key). A near-unique text column is among the dearest to write, and
+    on nearly every event row the two are the same string: this way it is written once. What is left are
+    the keys the cleaned column cannot give back: delivered with spaces around them, empty or missing.
+    Readers get the delivered key back with read_raw_row_key, never from the column alone.
+-#}
+{% macro stored_raw_row_key(delivered_column, clean_column) -%}
+    case when {{ clean_column }} = {{ delivered_column }} then null else {{ raw_row_key([delivered_column]) }} end
+{%- endmacro %}
+
+{#-
+    read_raw_row_key(clean_column=none, relation=none): the natural key of a base model's row as delivered.
+    For a model that stores it with stored_raw_row_key, give its cleaned key column: the stored key where
+    there is one, else the cleaned key. For the others (keys of several columns, which their cleaned
+    columns cannot give back as delivered), the raw_row_key column.
+-#}
+{% macro read_raw_row_key(clean_column=none, relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    {%- if clean_column -%}
+        coalesce({{ prefix }}raw_row_key, {{ prefix }}{{ clean_column }})
+    {%- else -%}
+        {{ prefix }}raw_row_key
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
     row_fingerprint(columns): a cheap deterministic hash of a row's raw values, used to order otherwise
     tied rows (verbatim duplicates) without sorting on long strings.
 -#}

@@ -89,14 +89,14 @@ def test_a_locked_warehouse_is_retried_and_a_failing_error_test_blocks_downstrea
 
     # 2. The incremental model keeps rows from earlier runs and tests the rows a run writes: an event held as
     # future_dated that the clock has caught up with is ranked again (rewritten) by the next run, so a
-    # corrupted one is carried into that run's rows, and the not_null check on its raw_row_key
-    # (column_checks, error severity) fails and stops what is downstream.
+    # corrupted one is carried into that run's rows, and the check that its raw_row_key is never a copy of
+    # its event_id (column_checks, error severity) fails and stops what is downstream.
     with duckdb.connect(str(data_paths.duckdb_path)) as connection:
         connection.execute(
             "insert into staging.base_web__events"
             " (raw_row_key, raw_values, event_id, anonymous_id, event_at, quarantine_reason, is_superseded)"
-            " values (null, 'held text', 'corrupted-held-event', 'a1', timestamp '2000-01-01',"
-            " 'future_dated', false)"
+            " values ('corrupted-held-event', 'held text', 'corrupted-held-event', 'a1',"
+            " timestamp '2000-01-01', 'future_dated', false)"
         )
 
     result = _build(defs, instance, [WEB_BASE, WEB_STAGING], raise_on_error=False)

@@ -236,8 +236,8 @@ def _hand_made_events(settings: Settings) -> tuple[Scenario, list[tuple[str, ...
         f"""
         select {", ".join(WEB_EVENTS_HEADER)} from raw.web_events
         where event_id = (
-            select min(raw_row_key) from staging.base_web__events
-            where quarantine_reason = 'unparseable_timestamp' and raw_row_key <> ''
+            select min(coalesce(raw_row_key, event_id)) from staging.base_web__events
+            where quarantine_reason = 'unparseable_timestamp' and coalesce(raw_row_key, event_id) <> ''
         )
         limit 1
         """,

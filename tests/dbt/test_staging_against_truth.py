@@ -46,6 +46,14 @@ BASE_MODELS = {
     "consent_events": "staging.base_consent__events",
     "privacy_requests": "staging.base_privacy__requests",
 }
+# The base models that store raw_row_key only where their cleaned key column does not give it back (macro
+# stored_raw_row_key), with that column: a row's delivered key is read as the macro read_raw_row_key does.
+CLEAN_KEY_COLUMNS = {"web_events": "event_id", "esp_events": "event_id"}
+
+
+def _raw_row_key(source: str, alias: str = "b") -> str:
+    column = CLEAN_KEY_COLUMNS.get(source)
+    return f"coalesce({alias}.raw_row_key, {alias}.{column})" if column else f"{alias}.raw_row_key"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +106,7 @@ def test_defect_is_quarantined_with_its_reason(
             group by d.row_key
         )
         select a.row_key, a.defects, b.quarantine_reason
-        from allowed a left join {BASE_MODELS[source]} b on b.raw_row_key = a.row_key
+        from allowed a left join {BASE_MODELS[source]} b on {_raw_row_key(source)} = a.row_key
         """,
     )
     assert outcomes, f"the generator injected no {defect_type} into {source}"
@@ -172,7 +180,8 @@ def test_duplicates_collapse_to_one_clean_row(warehouse: duckdb.DuckDBPyConnecti
             f"""
             with duplicated as (
                 select distinct t.row_key from truth_defects t
-                join {BASE_MODELS[source]} b on b.raw_row_key = t.row_key and b.quarantine_reason is null
+                join {BASE_MODELS[source]} b
+                    on {_raw_row_key(source)} = t.row_key and b.quarantine_reason is null
                 where t.source = '{source}' and t.defect_type = 'duplicate_event_delivery'
             )
             select count(*) filter (where n <> 1) from (
@@ -236,16 +245,41 @@ def test_flags_for_bots_unknown_products_and_late_events(warehouse: duckdb.DuckD
     assert late[0] > 0 and late[0] == late[1]
 
 
+@pytest.mark.parametrize("source", sorted(CLEAN_KEY_COLUMNS))
+def test_every_delivered_key_is_read_back(warehouse: duckdb.DuckDBPyConnection, source: str) -> None:
+    # raw_row_key is stored only for the keys that the cleaned key column does not give back (delivered
+    # empty, missing or padded); read back, the keys are the delivered ones, row for row.
+    column = CLEAN_KEY_COLUMNS[source]
+    delivered = f"select coalesce({column}, '') as row_key from raw.{source}"
+    read_back = f"select {_raw_row_key(source)} as row_key from {BASE_MODELS[source]} b"
+    differences = f"({delivered} except all {read_back}) union all ({read_back} except all {delivered})"
+    assert _rows(warehouse, differences) == []
+    stored, not_given_back = _rows(
+        warehouse,
+        f"""
+        select
+            (select count(raw_row_key) from {BASE_MODELS[source]}),
+            (
+                select count(*) from raw.{source}
+                where {column} is null or {column} = '' or {column} <> trim({column})
+            )
+        """,
+    )[0]
+    assert stored == not_given_back
+
+
 def test_no_clean_row_is_lost(warehouse: duckdb.DuckDBPyConnection) -> None:
     # A raw row that the generator did not damage is never quarantined.
     for source, model in BASE_MODELS.items():
         wrongly = _rows(
             warehouse,
             f"""
-            select b.raw_row_key, b.quarantine_reason from {model} b
+            select {_raw_row_key(source)}, b.quarantine_reason from {model} b
             where b.quarantine_reason is not null
                 and b.quarantine_reason <> 'order_quarantined'
-                and b.raw_row_key not in (select row_key from truth_defects where source = '{source}')
+                and {_raw_row_key(source)} not in (
+                    select row_key from truth_defects where source = '{source}'
+                )
             limit 5
             """,
         )

@@ -68,7 +68,6 @@ tagged_rows as {{ not_materialized() }} (
 parsed as {{ not_materialized() }} (
 
     select
-        {{ raw_row_key(['event_id']) }} as raw_row_key,
         {{ row_fingerprint(raw_columns) }} as row_fingerprint,
         _source_file as source_file,
         nullif({{ trimmed('event_id') }}, '') as event_id,
@@ -109,7 +108,8 @@ checked as {{ not_materialized() }} (
 
     -- The delivered text survives only for quarantined rows, so the rows ranked below are narrow.
     select
-        classified.raw_row_key,
+        -- The delivered event_id only where event_id does not give it back (see stored_raw_row_key).
+        {{ stored_raw_row_key('classified.raw__event_id', 'classified.event_id') }} as raw_row_key,
         {{ quarantined_raw_values(raw_columns) }} as raw_values,
         classified.row_fingerprint,
         classified.source_file,
