@@ -68,3 +68,19 @@ def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None)
 
 def generate_series(upper_bound):
     return f"select generated_number from generate_series(1, {upper_bound}) as series (generated_number)"
+
+
+def split_part(string_text, delimiter_text, part_number):
+    return f"split_part({string_text}, {delimiter_text}, {part_number})"
+
+
+def right(string_text, length_expression):
+    return f"right({string_text}, {length_expression})"
+
+
+def length(expression):
+    return f"length({expression})"
+
+
+def position(substring_text, string_text):
+    return f"position({substring_text} in {string_text})"
