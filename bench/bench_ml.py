@@ -25,7 +25,7 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -63,7 +63,7 @@ from datagen.persons import (
 from ml.baselines import FREQUENCY, PARETO_NBD, predict_baselines
 from ml.btyd.individual import forecast, population_forecast
 from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
-from ml.metrics import churn_metrics, ltv_metrics, spearman
+from ml.metrics import churn_metrics, ltv_metrics, normalized_gini, roc_auc, spearman
 from ml.pipeline import train_evaluate_score
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
 from personalize.backtest import (
@@ -587,12 +587,31 @@ class SyntheticRatios:
     buyers: int
     training_rows: int
     auc: float
+    auc_bootstrap_sd: float
     gini_net: float
+    gini_net_bootstrap_sd: float
     gini_billed: float
     population_auc: float
     population_gini_net: float
     wall_seconds: float
     cpu_seconds: float
+
+
+# Resamples of the bootstrap that measures how much the ratios move with the sample of buyers alone.
+BOOTSTRAP_RESAMPLES = 200
+
+
+def bootstrap_ratio_sd(
+    actual: np.ndarray, model: np.ndarray, reference: np.ndarray, metric: Callable[..., float]
+) -> float:
+    """Standard deviation of metric(model) / metric(reference) over resamples of the people with replacement,
+    both scorers on the same resample: the noise of measuring on this many buyers, with the scores fixed."""
+    rng = np.random.default_rng(0)
+    ratios = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        sample = rng.integers(0, actual.size, actual.size)
+        ratios.append(metric(actual[sample], model[sample]) / metric(actual[sample], reference[sample]))
+    return float(np.std(ratios, ddof=1))
 
 
 def _cpu_seconds() -> float:
@@ -803,7 +822,11 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         buyers=len(rows),
         training_rows=len(examples.rows),
         auc=auc[model] / auc[ORACLE],
+        auc_bootstrap_sd=bootstrap_ratio_sd(churned, full[CHURN][matched], oracle_churn, roc_auc),
         gini_net=gini[model, NET] / gini[ORACLE, NET],
+        gini_net_bootstrap_sd=bootstrap_ratio_sd(
+            values[NET], full[LTV][matched], oracle_purchases * order_value[NET], normalized_gini
+        ),
         gini_billed=gini[model, BILLED] / gini[ORACLE, BILLED],
         population_auc=pooled_auc,
         population_gini_net=pooled_gini,
@@ -1022,15 +1045,16 @@ def _spread(values: list[float]) -> str:
 def sampling_text(measured: list[SyntheticRatios]) -> str:
     """The ratios to the oracle per (customers, seed), and per size their mean, standard deviation, range."""
     lines = [
-        "| customers | seed | scored buyers | training rows | churn AUC / oracle | LTV Gini / oracle (net "
-        "revenue) | LTV Gini / oracle (billed) | population ref. AUC / oracle | population ref. Gini / "
-        "oracle (net) | evaluation wall | evaluation CPU |",
+        "| customers | seed | scored buyers | training rows | churn AUC / oracle (bootstrap SD) | LTV Gini / "
+        "oracle, net revenue (bootstrap SD) | LTV Gini / oracle (billed) | population ref. AUC / oracle | "
+        "population ref. Gini / oracle (net) | evaluation wall | evaluation CPU |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in measured:
         lines.append(
-            f"| {r.customers:,} | {r.seed} | {r.buyers:,} | {r.training_rows:,} | {r.auc:.4f} "
-            f"| {r.gini_net:.4f} | {r.gini_billed:.4f} | {r.population_auc:.4f} "
+            f"| {r.customers:,} | {r.seed} | {r.buyers:,} | {r.training_rows:,} "
+            f"| {r.auc:.4f} ({r.auc_bootstrap_sd:.4f}) | {r.gini_net:.4f} ({r.gini_net_bootstrap_sd:.4f}) "
+            f"| {r.gini_billed:.4f} | {r.population_auc:.4f} "
             f"| {r.population_gini_net:.4f} | {r.wall_seconds:.0f} s | {r.cpu_seconds:.0f} s |"
         )
     summary = [
@@ -1054,7 +1078,10 @@ def sampling_text(measured: list[SyntheticRatios]) -> str:
         "changes how much the model learns from (the oracle needs no data). Evaluation time: rebuilding the "
         "ML sets on a copy of the dataset's warehouse, training the three model pairs (full and two "
         "ablations) and the references; building the warehouse from the raw data is not included. "
-        "Standard deviation over the seeds (n - 1), range in brackets.\n\n"
+        f"Bootstrap SD: the ratio's standard deviation over {BOOTSTRAP_RESAMPLES} resamples of the scored "
+        "buyers with the scores fixed, i.e. the noise of measuring on that many buyers alone; the spread "
+        "over seeds adds the model's own variation with its training data. In the summary: mean ± standard "
+        "deviation over the seeds (n - 1), range in brackets.\n\n"
         + "\n".join(lines)
         + "\n\n"
         + "\n".join(summary)
