@@ -21,6 +21,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import resource
 import shutil
 import tempfile
@@ -1017,10 +1018,10 @@ def synthetic_specs() -> list[tuple[int, int]]:
     a seed or an inclusive range of seeds per size; empty (the default) leaves the table out."""
     specs: list[tuple[int, int]] = []
     for item in filter(None, (part.strip() for part in os.environ.get("BENCH_ML_SYNTHETIC", "").split(","))):
-        customers, _, seeds = item.partition(":")
-        first, _, last = seeds.partition("-")
-        if not (customers.isdigit() and first.isdigit() and (last or first).isdigit()):
+        match = re.fullmatch(r"(\d+):(\d+)(?:-(\d+))?", item)
+        if match is None:
             raise SystemExit(f"BENCH_ML_SYNTHETIC: {item!r} is not CUSTOMERS:SEED or CUSTOMERS:FIRST-LAST")
+        customers, first, last = match.groups()
         specs += [(int(customers), seed) for seed in range(int(first), int(last or first) + 1)]
     return list(dict.fromkeys(specs))
 
