@@ -57,5 +57,5 @@ def test_sampling_text_summarizes_each_size_over_its_seeds() -> None:
         [_ratios(20_000, 42, 0.94), _ratios(20_000, 43, 0.96), _ratios(100_000, 42, 0.955)]
     )
     assert "| 20,000 | 2 | 0.9600 ± 0.0000 (0.9600-0.9600) | 0.9500 ± 0.0141 (0.9400-0.9600) |" in text
-    assert text.rstrip().endswith("| 100,000 | 1 | 0.9600 | 0.9550 | 0.9200 | 1 of 1 |")
+    assert text.rstrip().endswith("| 100,000 | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 |")
     assert "| 20,000 | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
