@@ -8,6 +8,9 @@
   true latent parameters (purchase rate, dropout rate, mean order value) and their observed history; a
   "clairvoyant" row that is also told the true alive state is shown for reference only.
   Two ablations train without the email features, and on the order-derived (RFM/BTYD) features only.
+  BENCH_ML_SYNTHETIC (e.g. "20000:42-46,100000:42-44") adds a table of the ratios to the oracle for other
+  generator seeds and sizes, same configuration otherwise (generated and built under data/bench, cached).
+  `python -m bench.bench_ml` prints the synthetic section alone.
 - Speed: load + stacking + training + scoring of both models on generated warehouses (BENCH_ML_SIZES,
   default 100000; BENCH_ML_DATASETS points at existing generated datasets; BENCH_ML_WAREHOUSES at
   prebuilt warehouses, e.g. "1000000=/path/warehouse.duckdb"), the production run on a copy of the same
