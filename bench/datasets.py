@@ -12,21 +12,21 @@ SEED = 1
 HORIZON_DAYS = 180
 
 
-def dataset_dir(customers: int) -> Path:
-    return BENCH_DATA / "datasets" / f"n{customers}-seed{SEED}"
+def dataset_dir(customers: int, seed: int = SEED) -> Path:
+    return BENCH_DATA / "datasets" / f"n{customers}-seed{seed}"
 
 
-def generate_command(customers: int, out: Path) -> list[str]:
+def generate_command(customers: int, out: Path, seed: int = SEED) -> list[str]:
     personalize = str(Path(sys.executable).with_name("personalize"))
-    return [personalize, "generate", "--customers", str(customers), "--seed", str(SEED), "--out", str(out),
+    return [personalize, "generate", "--customers", str(customers), "--seed", str(seed), "--out", str(out),
             "--horizon-days", str(HORIZON_DAYS)]  # fmt: skip
 
 
-def ensure_dataset(customers: int) -> Path:
-    """The cached dataset for `customers`, generating it (unmeasured) when missing."""
-    out = dataset_dir(customers)
+def ensure_dataset(customers: int, seed: int = SEED) -> Path:
+    """The cached dataset for `customers` and `seed`, generating it (unmeasured) when missing."""
+    out = dataset_dir(customers, seed)
     if not (out / "_truth" / "persons.parquet").exists():
         shutil.rmtree(out, ignore_errors=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(generate_command(customers, out), check=True)
+        subprocess.run(generate_command(customers, out, seed), check=True)
     return out

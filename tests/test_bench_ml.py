@@ -1,0 +1,61 @@
+"""The synthetic benchmark's sampling table: its dataset list, its noise measure and its summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import bench_ml
+from ml.metrics import normalized_gini, roc_auc
+
+
+def test_synthetic_specs_expands_seed_ranges_and_drops_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_ML_SYNTHETIC", "20000:42-44, 100000:42,20000:43")
+    assert bench_ml.synthetic_specs() == [(20_000, 42), (20_000, 43), (20_000, 44), (100_000, 42)]
+
+
+def test_synthetic_specs_is_empty_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BENCH_ML_SYNTHETIC", raising=False)
+    assert bench_ml.synthetic_specs() == []
+
+
+@pytest.mark.parametrize("spec", ["20000", "20000:x", "20k:42", "20000:42-"])
+def test_synthetic_specs_rejects_malformed_items(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
+    monkeypatch.setenv("BENCH_ML_SYNTHETIC", spec)
+    with pytest.raises(SystemExit, match="BENCH_ML_SYNTHETIC"):
+        bench_ml.synthetic_specs()
+
+
+def test_the_demo_size_and_seed_is_the_demo_itself() -> None:
+    assert bench_ml.synthetic_dataset(20_000, 42) is bench_ml.DEMO
+    assert bench_ml.DEMO.config() == bench_ml.demo_config()
+
+
+def test_bootstrap_sd_is_zero_for_the_reference_itself_and_grows_with_fewer_people() -> None:
+    rng = np.random.default_rng(1)
+    value = rng.gamma(0.5, 100.0, 4_000) * (rng.random(4_000) < 0.4)
+    reference = value + rng.normal(0, 30, value.size)
+    model = reference + rng.normal(0, 60, value.size)
+    assert bench_ml.bootstrap_ratio_sd(value, reference, reference, normalized_gini) == 0.0
+    many = bench_ml.bootstrap_ratio_sd(value, model, reference, normalized_gini)
+    few = bench_ml.bootstrap_ratio_sd(value[:400], model[:400], reference[:400], normalized_gini)
+    assert 0.0 < many < few
+    churned = (value == 0).astype(np.float64)
+    assert bench_ml.bootstrap_ratio_sd(churned, -model, -reference, roc_auc) > 0.0
+
+
+def _ratios(customers: int, seed: int, gini: float) -> bench_ml.SyntheticRatios:
+    return bench_ml.SyntheticRatios(
+        customers=customers, seed=seed, buyers=10, training_rows=100, auc=0.96, auc_bootstrap_sd=0.001,
+        gini_net=gini, gini_net_bootstrap_sd=0.002, gini_billed=gini, population_auc=0.95,
+        population_gini_net=0.92, wall_seconds=1.0, cpu_seconds=1.0,
+    )  # fmt: skip
+
+
+def test_sampling_text_summarizes_each_size_over_its_seeds() -> None:
+    text = bench_ml.sampling_text(
+        [_ratios(20_000, 42, 0.94), _ratios(20_000, 43, 0.96), _ratios(100_000, 42, 0.955)]
+    )
+    assert "| 20,000 | 2 | 0.9600 ± 0.0000 (0.9600-0.9600) | 0.9500 ± 0.0141 (0.9400-0.9600) |" in text
+    assert text.rstrip().endswith("| 100,000 | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 |")
+    assert "| 20,000 | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
