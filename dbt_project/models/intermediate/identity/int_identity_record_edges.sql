@@ -270,8 +270,8 @@ record_edges as (
 -- key by the key's own value, as the sources hold it.
 select
     {{ identity_edge_columns() }},
-    left_identifier,
-    right_identifier,
+    record_edges.left_identifier,
+    record_edges.right_identifier,
     clock.as_of_date as built_as_of_date,
     clock.latest_data_date as built_latest_data_date,
     {{ this_run_loaded_at() }} as loaded_at
