@@ -35,8 +35,15 @@ from labelled_nodes
     connected_components_ctes(...): the CTEs of connected_components, without the leading `with`, ending in
     `labelled_nodes` (node, component_node); for a model that prepares its edges in CTEs of its own.
     edges_relation may name one of those CTEs.
+
+    nodes_relation (optional): a relation (or CTE) the model already grouped by node, one row per node of
+    the edges, with the node in column `node` and the `node_columns` it computed per node. The macro then
+    numbers those rows instead of making the edge ends distinct itself, and labelled_nodes carries the
+    node_columns: a model that needs per-node figures groups the edge ends once rather than twice.
 -#}
-{% macro connected_components_ctes(edges_relation, left_column, right_column, iterations, whole_graph_rounds=2) -%}
+{% macro connected_components_ctes(edges_relation, left_column, right_column, iterations, whole_graph_rounds=2,
+                                   nodes_relation=none, node_columns=[]) -%}
+{%- if nodes_relation is none %}
 edge_nodes as (
 
     select {{ left_column }} as node from {{ edges_relation }}
@@ -44,13 +51,18 @@ edge_nodes as (
     select {{ right_column }} as node from {{ edges_relation }}
 
 ),
+{%- set nodes_relation = 'edge_nodes' %}
+{%- endif %}
 
 node_ids as (
 
     select
         node,
+        {%- for column in node_columns %}
+        {{ column }},
+        {%- endfor %}
         row_number() over (order by node) as node_id
-    from edge_nodes
+    from {{ nodes_relation }}
 
 ),
 
@@ -191,6 +203,9 @@ labelled_nodes as (
 
     select
         node_ids.node,
+        {%- for column in node_columns %}
+        node_ids.{{ column }},
+        {%- endfor %}
         coalesce(component_ids.node, node_ids.node) as component_node
     from node_ids
     left join final_labels

@@ -110,11 +110,14 @@
     {%- if is_incremental() -%}
         delete from {{ this }}
         where
-            matched_by not in ('web_login', 'anonymous_visit', 'esp_contact')
+            matched_by not in {{ identity_event_edge_kinds() }}
             and not exists (
                 select 1
                 from {{ ref('int_identity_record_edges') }} as record_edges
-                where record_edges.identity_edge_id = {{ this }}.identity_edge_id
+                where
+                    record_edges.left_node = {{ this }}.left_node
+                    and record_edges.right_node = {{ this }}.right_node
+                    and record_edges.matched_by = {{ this }}.matched_by
             )
     {%- endif -%}
 {%- endmacro %}
@@ -146,7 +149,7 @@
             (type:identifier) is never null, so `not in` never meets a null. -#}
         delete from {{ this }}
         where
-            matched_by not in ('web_login', 'anonymous_visit', 'esp_contact')
+            matched_by not in {{ identity_event_edge_kinds() }}
             and identifier_type || ':' || identifier not in (
                 select components.node
                 from {{ ref('int_identity_components') }} as components
@@ -183,20 +186,25 @@
 
 {#-
     identity_edge_columns(): the columns of an identity edge, from left_type, left_identifier, right_type,
-    right_identifier and matched_by: its key and its two graph nodes. int_identity_record_edges and the
-    event edges of int_identity_edges both use it, because an incremental build compares the edges they
-    write by identity_edge_id and the graph joins them by node: one definition keeps them the same.
+    right_identifier and matched_by: its two graph nodes and its kind, which together are its key.
+    int_identity_record_edges and the event edges of int_identity_edges both use it, because an incremental
+    build compares the edges they write by that key and the graph joins them by node: one definition keeps
+    them the same. Only the nodes are stored: each identifier written once more, or a hash of the edge as
+    its key, cost int_identity_edges a third of its CPU at a million customers (17.4 against 11.8 s).
 -#}
 {% macro identity_edge_columns() -%}
-    {{ surrogate_key(['left_type', 'left_identifier', 'right_type', 'right_identifier', 'matched_by']) }}
-        as identity_edge_id,
-    left_type,
-    left_identifier,
     left_type || ':' || left_identifier as left_node,
-    right_type,
-    right_identifier,
     right_type || ':' || right_identifier as right_node,
     matched_by
+{%- endmacro %}
+
+{#-
+    identity_event_edge_kinds(): the matched_by values of event edges (web and ESP events), as a SQL list.
+    Every other kind is a record edge of int_identity_record_edges. Event edges only ever accumulate; record
+    edges can go, which the incremental identity models look for.
+-#}
+{% macro identity_event_edge_kinds() -%}
+    ('web_login', 'anonymous_visit', 'esp_contact')
 {%- endmacro %}
 
 {#-

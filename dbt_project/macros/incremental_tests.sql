@@ -92,27 +92,44 @@
 {%- endmacro %}
 
 {#-
-    unique_across_runs(model, column_name): `column_name` is unique over every row of the model. In a
-    `dbt build` of an incremental model (see rows_written_by_this_run) it checks the rows written by this
-    run only: their keys are unique among themselves and none of them is held by an older row, which,
-    with the older rows unique (they passed this test when written), is uniqueness over every row. When
-    the model is merged with delete+insert on this very column (unique_key), the merge itself deleted every
-    older row holding a key the run wrote before inserting the new rows, so no older row can hold one and
-    the lookup among the older rows (a scan of the whole model) is left out. In any other invocation it is
-    dbt's `unique` over every row. Rows with a null key are ignored, as in `unique`. Repeated keys are found
-    through their digests first (repeated_key_digests), which for the 31M web event ids of a million
-    customers costs about 4 CPU-s against 9 for grouping their digests, and more for grouping the ids.
+    unique_across_runs(model, column_name, combination_of_columns): `column_name` (an expression), or the
+    combination of the columns listed in `combination_of_columns` instead, is unique over every row of the
+    model. In a `dbt build` of an incremental model (see rows_written_by_this_run) it checks the rows written
+    by this run only: their keys are unique among themselves and none of them is held by an older row,
+    which, with the older rows unique (they passed this test when written), is uniqueness over every row.
+    When the model is merged with delete+insert on exactly this key (unique_key), the merge itself deleted
+    every older row holding a key the run wrote before inserting the new rows, so no older row can hold one
+    and the lookup among the older rows (a scan of the whole model) is left out. In any other invocation it
+    is dbt's `unique` over every row. Rows with a null in the key are ignored, as in `unique`. Repeated keys
+    are found through their digests first (repeated_key_digests), which for the 31M web event ids of a
+    million customers costs about 4 CPU-s against 9 for grouping their digests, and more for grouping the ids. A combination is compared column by column, never as one
+    concatenated text (only its digest is, where a collision costs time, not a verdict), so that keys
+    which concatenate alike stay apart, and no stored column has to be a hash of the others.
 -#}
-{% test unique_across_runs(model, column_name) %}
+{% test unique_across_runs(model, column_name=none, combination_of_columns=none) %}
     {%- set this_run = rows_written_by_this_run() %}
+    {%- set key_columns = combination_of_columns if combination_of_columns else [column_name] %}
+    {%- set key_fields = [] %}
+    {%- set separated_fields = [] %}
+    {%- for column in key_columns %}
+        {%- do key_fields.append('unique_field' if key_columns | length == 1 else 'unique_field_' ~ loop.index) %}
+        {%- do separated_fields.extend([key_fields[-1]] if loop.first else ["'|'", key_fields[-1]]) %}
+    {%- endfor %}
+    {%- set digested_key = key_fields[0] if key_fields | length == 1 else dbt.concat(separated_fields) %}
+    {%- set digest = key_digest(digested_key) %}
 
 with new_keys as {{ not_materialized() }} (
 
-    select {{ column_name }} as unique_field
+    select
+        {%- for column in key_columns %}
+        {{ column }} as {{ key_fields[loop.index0] }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from {{ model }}
     where
         {{ this_run }}
-        and {{ column_name }} is not null
+        {%- for column in key_columns %}
+        and {{ column }} is not null
+        {%- endfor %}
 
 ),
 
@@ -121,37 +138,42 @@ repeated_digests as (
     -- Rows that share a key share its digest (key_digest), and finding the digests that repeat among millions
     -- is cheaper than grouping the text; the exact count below looks only at keys whose digest repeats, so a
     -- digest collision costs a little time, never a wrong verdict.
-    {{ repeated_key_digests('new_keys', 'unique_field') }}
+    {{ repeated_key_digests('new_keys', digested_key) }}
 
 ),
 
 repeated_new_keys as (
 
     select
-        unique_field,
+        {{ key_fields | join(', ') }},
         count(*) as n_records
     from new_keys
-    where {{ key_digest('unique_field') }} in (select repeated_digests.key_digest from repeated_digests)
-    group by unique_field
+    where {{ digest }} in (select repeated_digests.key_digest from repeated_digests)
+    group by {{ key_fields | join(', ') }}
     having count(*) > 1
 
 ),
 
 keys_held_by_older_rows as (
 
-    {%- if this_run != '1 = 1' and not merged_on_column(column_name) %}
+    {%- if this_run != '1 = 1' and not merged_on_columns(key_columns) %}
         select
-            older.{{ column_name }} as unique_field,
+            {%- for column in key_columns %}
+            older.{{ column }} as {{ key_fields[loop.index0] }},
+            {%- endfor %}
             2 as n_records
         from {{ model }} as older
         inner join new_keys
-            on older.{{ column_name }} = new_keys.unique_field
+            on
+                {%- for column in key_columns %}
+                {{ 'and ' if not loop.first }}older.{{ column }} = new_keys.{{ key_fields[loop.index0] }}
+                {%- endfor %}
         where not ({{ this_run }})
     {%- else %}
-        -- Every row is new in this invocation, or the delete+insert merge on this column removed the older
-        -- rows holding the new keys: nothing older to compare with.
+        -- Every row is new in this invocation, or the delete+insert merge on this key removed the older rows
+        -- holding the new keys: nothing older to compare with.
         select
-            unique_field,
+            {{ key_fields | join(', ') }},
             n_records
         from repeated_new_keys
         where 1 = 0
@@ -166,19 +188,19 @@ select * from keys_held_by_older_rows
 {% endtest %}
 
 {#-
-    merged_on_column(column_name): for the data test being compiled, whether the model it tests is
-    incremental with incremental_strategy delete+insert and unique_key exactly `column_name`, or a view over
-    such a model (loading_model). Such a merge deletes every row whose key is among the new rows' keys before
-    inserting them (see unique_across_runs); a view that keeps a subset of the model's rows, with their key
-    unchanged, then holds no older row of a new key either.
+    merged_on_columns(key_columns): for the data test being compiled, whether the model it tests is
+    incremental with incremental_strategy delete+insert and unique_key exactly the list `key_columns`, or a
+    view over such a model (loading_model). Such a merge deletes every row whose key is among the new rows'
+    keys before inserting them (see unique_across_runs); a view that keeps a subset of the model's rows,
+    with their key unchanged, then holds no older row of a new key either.
 -#}
-{% macro merged_on_column(column_name) -%}
+{% macro merged_on_columns(key_columns) -%}
     {%- set ns = namespace(merged=false) -%}
     {%- for node_id in model.depends_on.nodes -%}
         {%- set node = loading_model(graph.nodes.get(node_id)) -%}
         {%- if node is not none and node.config.incremental_strategy == 'delete+insert' -%}
             {%- set key = node.config.unique_key -%}
-            {%- if key == column_name or (key is not string and key is iterable and key | list == [column_name]) -%}
+            {%- if (key is string and [key] == key_columns) or (key is not string and key is iterable and key | list == key_columns) -%}
                 {%- set ns.merged = true -%}
             {%- endif -%}
         {%- endif -%}

@@ -32,9 +32,8 @@
 
     checked_edges as (
 
-        -- Only the key and the nodes are read for every edge: the scan of the whole table is the cost.
+        -- Only the nodes are read for every edge: the scan of the whole table is the cost.
         select
-            identity_edge_id,
             left_node,
             right_node
         from {{ ref('int_identity_edges') }}
@@ -59,7 +58,8 @@
     edge_persons as (
 
         select
-            checked_edges.identity_edge_id,
+            checked_edges.left_node,
+            checked_edges.right_node,
             left_nodes.person_id as left_person_id,
             right_nodes.person_id as right_person_id
         from checked_edges
@@ -72,28 +72,35 @@
 
 {% else %}
 
-    with edge_persons as (
+    with mapped_nodes as (
 
         select
-            edges.identity_edge_id,
-            left_map.person_id as left_person_id,
-            right_map.person_id as right_person_id
+            identifier_type || ':' || identifier as node,
+            person_id
+        from {{ ref('int_identity_map') }}
+
+    ),
+
+    edge_persons as (
+
+        select
+            edges.left_node,
+            edges.right_node,
+            left_nodes.person_id as left_person_id,
+            right_nodes.person_id as right_person_id
         from {{ ref('int_identity_edges') }} as edges
-        inner join {{ ref('int_identity_map') }} as left_map
-            on
-                edges.left_type = left_map.identifier_type
-                and edges.left_identifier = left_map.identifier
-        inner join {{ ref('int_identity_map') }} as right_map
-            on
-                edges.right_type = right_map.identifier_type
-                and edges.right_identifier = right_map.identifier
+        inner join mapped_nodes as left_nodes
+            on edges.left_node = left_nodes.node
+        inner join mapped_nodes as right_nodes
+            on edges.right_node = right_nodes.node
 
     )
 
 {% endif %}
 
 select
-    identity_edge_id,
+    left_node,
+    right_node,
     left_person_id,
     right_person_id
 from edge_persons

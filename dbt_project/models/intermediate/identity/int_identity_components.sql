@@ -1,4 +1,5 @@
--- Every identifier node with the connected component it belongs to (the component's smallest node).
+-- Every identifier node with the connected component it belongs to (the component's smallest node), and
+-- the edge kind that explains it in int_identity_map.
 -- Incremental by component: a build rewrites the components that changed since its last build, found from
 -- their nodes:
 --   - the nodes of edges appended to int_identity_edges since then (loaded_at): a new edge can join two
@@ -24,27 +25,31 @@
     )
 }}
 
-with record_edge_ends as (
+-- The build also finds the nodes that lost a record edge from int_identity_record_edges:
+-- depends_on: {{ ref('int_identity_record_edges') }}
 
-    -- A self-edge counts once.
-    select left_node as node from {{ ref('int_identity_record_edges') }}
-    union all
-    select right_node as node from {{ ref('int_identity_record_edges') }}
-    where right_node <> left_node
-
-),
-
-record_edge_counts as (
-
-    select
-        node,
-        count(*) as record_edge_count
-    from record_edge_ends
-    group by node
-
-),
-
+with
 {% if is_incremental() %}
+    record_edge_ends as (
+
+        -- A self-edge counts once.
+        select left_node as node from {{ ref('int_identity_record_edges') }}
+        union all
+        select right_node as node from {{ ref('int_identity_record_edges') }}
+        where right_node <> left_node
+
+    ),
+
+    record_edge_counts as (
+
+        select
+            node,
+            count(*) as record_edge_count
+        from record_edge_ends
+        group by node
+
+    ),
+
     new_edges as (
 
         select
@@ -91,10 +96,12 @@ record_edge_counts as (
 
     graph_edges as (
 
-        -- Both ends of a current edge belong to one new component, made of recomputed nodes only.
+        -- Both ends of a current edge belong to one new component, made of recomputed nodes only; and every
+        -- current edge of a recomputed node is here, so its explanation and record edges are complete.
         select
             edges.left_node,
-            edges.right_node
+            edges.right_node,
+            edges.matched_by
         from {{ ref('int_identity_edges') }} as edges
         where edges.left_node in (select recomputed_nodes.node from recomputed_nodes)
 
@@ -104,33 +111,60 @@ record_edge_counts as (
 
         select
             left_node,
-            right_node
+            right_node,
+            matched_by
         from {{ ref('int_identity_edges') }}
 
     ),
 {% endif %}
 
-{{ connected_components_ctes('graph_edges', 'left_node', 'right_node',
-                             var('identity_max_iterations', 12) | int) }},
+edge_ends as (
 
-current_nodes as (
-
+    -- Each end of an edge, keyed by its node. A self-edge's right end repeats its left end, so it is left
+    -- out: a self-edge counts once.
     select
-        labelled_nodes.node,
-        labelled_nodes.component_node,
-        coalesce(record_edge_counts.record_edge_count, 0) as record_edge_count
-    from labelled_nodes
-    left join record_edge_counts
-        on labelled_nodes.node = record_edge_counts.node
+        left_node as node,
+        matched_by,
+        left_node <> right_node as is_link
+    from graph_edges
+    union all
+    select
+        right_node as node,
+        matched_by,
+        true as is_link
+    from graph_edges
+    where right_node <> left_node
 
-)
+),
+
+explained_nodes as (
+
+    -- One row per node, which the components are computed over (connected_components_ctes' nodes_relation),
+    -- with what int_identity_map and the next incremental build need of its edges, so that the edge ends
+    -- are grouped once: the explanation (a link to another identifier beats a self-edge; ties go to the
+    -- alphabetically first edge kind; an aggregate rather than a ranking window, no sort of every edge end)
+    -- and the count of record edges. int_identity_edges holds exactly the edges of
+    -- int_identity_record_edges besides its event edges, so this count is the one changed_nodes compares.
+    select
+        node,
+        coalesce(min(case when is_link then matched_by end), min(matched_by)) as matched_by,
+        count(case when matched_by not in {{ identity_event_edge_kinds() }} then 1 end) as record_edge_count
+    from edge_ends
+    group by node
+
+),
+
+{{ connected_components_ctes('graph_edges', 'left_node', 'right_node',
+                             var('identity_max_iterations', 12) | int,
+                             nodes_relation='explained_nodes', node_columns=['matched_by', 'record_edge_count']) }}
 
 select
     node,
     component_node,
+    matched_by,
     record_edge_count,
     {{ this_run_loaded_at() }} as loaded_at
-from current_nodes
+from labelled_nodes
 {%- if is_incremental() %}
 
 union all
@@ -140,8 +174,9 @@ union all
 select
     recomputed_nodes.node,
     null as component_node,
+    null as matched_by,
     0 as record_edge_count,
     {{ this_run_loaded_at() }} as loaded_at
 from recomputed_nodes
-where recomputed_nodes.node not in (select current_nodes.node from current_nodes)
+where recomputed_nodes.node not in (select labelled_nodes.node from labelled_nodes)
 {%- endif %}

@@ -129,12 +129,7 @@ all_edges as (
     union all
 
     select
-        identity_edge_id,
-        left_type,
-        left_identifier,
         left_node,
-        right_type,
-        right_identifier,
         right_node,
         matched_by
     from {{ ref('int_identity_record_edges') }}
@@ -143,12 +138,7 @@ all_edges as (
 )
 
 select
-    all_edges.identity_edge_id,
-    all_edges.left_type,
-    all_edges.left_identifier,
     all_edges.left_node,
-    all_edges.right_type,
-    all_edges.right_identifier,
     all_edges.right_node,
     all_edges.matched_by,
     clock.as_of_date as built_as_of_date,
@@ -159,6 +149,9 @@ cross join clock
     where not exists (
         select 1
         from {{ this }} as held_edges
-        where held_edges.identity_edge_id = all_edges.identity_edge_id
+        where
+            held_edges.left_node = all_edges.left_node
+            and held_edges.right_node = all_edges.right_node
+            and held_edges.matched_by = all_edges.matched_by
     )
 {%- endif %}

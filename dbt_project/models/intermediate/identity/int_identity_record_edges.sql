@@ -265,9 +265,13 @@ record_edges as (
 )
 
 -- Every part above is distinct and has its own matched_by, so the union is too: no final distinct (a hash
--- of every edge with its long identifiers, among the dearest steps of the model).
+-- of every edge with its long identifiers, among the dearest steps of the model). The identifiers are kept
+-- besides the nodes for the pre-hook delete_recomputed_record_edges, which finds the edges of a recomputed
+-- key by the key's own value, as the sources hold it.
 select
     {{ identity_edge_columns() }},
+    record_edges.left_identifier,
+    record_edges.right_identifier,
     clock.as_of_date as built_as_of_date,
     clock.latest_data_date as built_latest_data_date,
     {{ this_run_loaded_at() }} as loaded_at
