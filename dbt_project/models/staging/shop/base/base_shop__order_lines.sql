@@ -147,16 +147,17 @@ parsed as {{ not_materialized() }} (
     ),
 {% endif %}
 
-delivered_orders as (
+quarantined_orders as (
 
-    -- Orders present in the raw export at all, clean or not: tells an orphan from a line whose order
-    -- was itself quarantined.
+    -- Orders delivered with no clean version: they tell a line whose order was itself quarantined from an
+    -- orphan. An order with a clean version is in clean_orders, so only the quarantined rows are read here,
+    -- not the distinct order_id of every delivered row (a hash aggregate over every order version).
     -- base_shop__orders holds every raw order row with its order_id trimmed, already parsed.
     select distinct order_id
     from {{ ref('base_shop__orders') }}
-    {%- if is_incremental() %}
-        where order_id in (select candidate_rows.order_id from candidate_rows)
-    {%- endif %}
+    where
+        quarantine_reason is not null
+        and {{ 'order_id in (select candidate_rows.order_id from candidate_rows)' if is_incremental() else '1 = 1' }}
 
 ),
 
@@ -184,12 +185,12 @@ classified as {{ not_materialized() }} (
             when parsed.unit_price is null then 'non_numeric_amount'
             when parsed.unit_price < 0 then 'negative_amount'
             when parsed.quantity <= 0 then 'invalid_quantity'
-            when delivered_orders.order_id is null then 'orphan_line'
+            when clean_orders.order_id is null and quarantined_orders.order_id is null then 'orphan_line'
             when clean_orders.order_id is null then 'order_quarantined'
         end as quarantine_reason
     from candidate_rows as parsed
-    left join delivered_orders
-        on parsed.order_id = delivered_orders.order_id
+    left join quarantined_orders
+        on parsed.order_id = quarantined_orders.order_id
     left join clean_orders
         on parsed.order_id = clean_orders.order_id
     left join catalogue
