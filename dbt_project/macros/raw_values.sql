@@ -70,8 +70,10 @@
 {%- endmacro %}
 
 {#-
-    row_fingerprint(columns): a cheap deterministic hash of a row's raw values, used to order otherwise
-    tied rows (verbatim duplicates) without sorting on long strings.
+    row_fingerprint(columns): a cheap deterministic hash of a row's values (the raw values, or any columns),
+    used to order otherwise tied rows (verbatim duplicates) without sorting on long strings, and as a
+    content digest that picks the candidate rows of an exact comparison (quality_quarantined_rows), where a
+    collision costs time, never a wrong result.
 -#}
 {% macro row_fingerprint(columns) -%}
     {{ return(adapter.dispatch('row_fingerprint', 'personalize')(columns)) }}
