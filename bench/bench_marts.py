@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.bench_staging import _dbt_build, _row
+from bench.bench_staging import _dbt_build, _row, duckdb_memory_limit
 from bench.datasets import BENCH_DATA, ensure_dataset
 from personalize.settings import Settings
 
@@ -82,11 +82,13 @@ def run() -> str:
         target = TARGET_SECONDS_AT_1M if customers >= 1_000_000 else None
         lines.append(_row("dbt build --select marts", customers, measured, target))
         settings.duckdb_path.unlink(missing_ok=True)
+    memory_limit = duckdb_memory_limit()
     return (
         "`dbt build --select marts --exclude-resource-type unit_test`: every model under "
         "`dbt_project/models/marts/` (persons, customer_360, customer_rfm, customer_lifecycle_history, "
         "behavioral_triggers, product_recommendations and any added since) with their data tests, after an "
         "untimed build of everything upstream (or a copy of a warehouse built from the same dataset, marts "
-        "dropped: BENCH_MARTS_UPSTREAM); DuckDB file warehouse, 2 dbt threads, the generator's "
-        "datasets (seed 1). Sizes not listed were not run.\n\n" + "\n".join(lines) + "\n"
+        "dropped: BENCH_MARTS_UPSTREAM); DuckDB file warehouse, 2 dbt threads, DuckDB memory_limit "
+        f"{memory_limit} (PERSONALIZE_DUCKDB_MEMORY_LIMIT), the generator's datasets (seed 1). Sizes not "
+        "listed were not run.\n\n" + "\n".join(lines) + "\n"
     )

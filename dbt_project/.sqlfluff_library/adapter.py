@@ -12,7 +12,7 @@ def _render(value):
 
 
 # Dispatched macros that render a whole select (from the relation in their first argument), not an expression.
-SELECT_MACROS = {"latest_per_partition", "rows_where"}
+SELECT_MACROS = {"latest_per_partition", "repeated_key_digests", "rows_where"}
 # Dispatched macros that render keywords rather than a call.
 KEYWORD_MACROS = {"not_materialized": "not materialized", "materialized_hint": "materialized"}
 
