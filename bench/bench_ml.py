@@ -8,8 +8,9 @@
   true latent parameters (purchase rate, dropout rate, mean order value) and their observed history; a
   "clairvoyant" row that is also told the true alive state is shown for reference only.
   Two ablations train without the email features, and on the order-derived (RFM/BTYD) features only.
-  BENCH_ML_SYNTHETIC (e.g. "20000:42-46,100000:42-44") adds a table of the ratios to the oracle for other
-  generator seeds and sizes, same configuration otherwise (generated and built under data/bench, cached).
+  BENCH_ML_SYNTHETIC (e.g. "20000:42-46,100000:42-44,20000:42-46:1095") adds a table of the ratios to the
+  oracle for other generator seeds and sizes, and optionally days of ESP history (the third field), same
+  configuration otherwise (generated and built under data/bench, cached).
   `python -m bench.bench_ml` prints the synthetic section alone.
 - Speed: load + stacking + training + scoring of both models on generated warehouses (BENCH_ML_SIZES,
   default 100000; BENCH_ML_DATASETS points at existing generated datasets; BENCH_ML_WAREHOUSES at
@@ -106,16 +107,19 @@ class SyntheticDataset:
     seed: int
     raw: Path
     warehouse: Path
+    email_history_days: int | None = None  # None: the generator's default
 
     def config(self, horizon_days: int = DEMO_HORIZON) -> GeneratorConfig:
         """The generator configuration the raw data was made with (`personalize generate` with the demo's
         as-of and horizon), which the net-revenue replay and the oracle's season need."""
+        email = {"email_history_days": self.email_history_days} if self.email_history_days is not None else {}
         return GeneratorConfig(
             customers=self.customers,
             seed=self.seed,
             out=self.raw,
             as_of=date.fromisoformat(DEMO_AS_OF),
             horizon_days=horizon_days,
+            **email,
         )
 
 
@@ -588,6 +592,7 @@ class SyntheticRatios:
 
     customers: int
     seed: int
+    email_history_days: int
     buyers: int
     training_rows: int
     auc: float
@@ -823,6 +828,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     ratios = SyntheticRatios(
         customers=dataset.customers,
         seed=dataset.seed,
+        email_history_days=dataset.config().email_history_days,
         buyers=len(rows),
         training_rows=len(examples.rows),
         auc=auc[model] / auc[ORACLE],
@@ -1016,27 +1022,33 @@ def run_speed(work: Path) -> str:
     )
 
 
-def synthetic_specs() -> list[tuple[int, int]]:
-    """BENCH_ML_SYNTHETIC="20000:42-46,100000:42": the (customers, seed) datasets of the sampling table,
-    a seed or an inclusive range of seeds per size; empty (the default) leaves the table out."""
-    specs: list[tuple[int, int]] = []
+def synthetic_specs() -> list[tuple[int, int, int | None]]:
+    """BENCH_ML_SYNTHETIC="20000:42-46,100000:42,20000:42-46:1095": the (customers, seed, email history
+    days) datasets of the sampling table, a seed or an inclusive range of seeds per size, and optionally
+    the days of ESP campaigns to generate (None: the generator's default); empty (the default) leaves the
+    table out."""
+    specs: list[tuple[int, int, int | None]] = []
     for item in filter(None, (part.strip() for part in os.environ.get("BENCH_ML_SYNTHETIC", "").split(","))):
-        match = re.fullmatch(r"(\d+):(\d+)(?:-(\d+))?", item)
+        match = re.fullmatch(r"(\d+):(\d+)(?:-(\d+))?(?::(\d+))?", item)
         if match is None:
-            raise SystemExit(f"BENCH_ML_SYNTHETIC: {item!r} is not CUSTOMERS:SEED or CUSTOMERS:FIRST-LAST")
-        customers, first, last = match.groups()
-        specs += [(int(customers), seed) for seed in range(int(first), int(last or first) + 1)]
+            raise SystemExit(
+                f"BENCH_ML_SYNTHETIC: {item!r} is not CUSTOMERS:SEED or CUSTOMERS:FIRST-LAST, optionally "
+                "followed by :EMAIL_HISTORY_DAYS"
+            )
+        customers, first, last, email = match.groups()
+        email_days = int(email) if email else None
+        specs += [(int(customers), seed, email_days) for seed in range(int(first), int(last or first) + 1)]
     return list(dict.fromkeys(specs))
 
 
-def synthetic_dataset(customers: int, seed: int) -> SyntheticDataset:
+def synthetic_dataset(customers: int, seed: int, email_history_days: int | None = None) -> SyntheticDataset:
     """The demo for its own size and seed; otherwise the generator's dataset (the demo's configuration with
-    another size or seed) and its warehouse up to the ML sets, both cached under data/bench."""
-    if (customers, seed) == (DEMO.customers, DEMO.seed):
+    another size, seed or ESP history) and its warehouse up to the ML sets, both cached under data/bench."""
+    if (customers, seed, email_history_days) == (DEMO.customers, DEMO.seed, DEMO.email_history_days):
         return DEMO
-    raw = ensure_dataset(customers, seed)
-    warehouse = ml_warehouse(raw, BENCH_DATA / f"ml-n{customers}-seed{seed}.duckdb")
-    return SyntheticDataset(customers=customers, seed=seed, raw=raw, warehouse=warehouse)
+    raw = ensure_dataset(customers, seed, email_history_days)
+    warehouse = ml_warehouse(raw, BENCH_DATA / f"ml-{raw.name}.duckdb")
+    return SyntheticDataset(customers, seed, raw, warehouse, email_history_days)
 
 
 def _spread(values: list[float]) -> str:
@@ -1047,41 +1059,50 @@ def _spread(values: list[float]) -> str:
 
 
 def sampling_text(measured: list[SyntheticRatios]) -> str:
-    """The ratios to the oracle per (customers, seed), and per size their mean, standard deviation, range."""
+    """The ratios to the oracle per dataset, and per size and email history their mean, standard deviation
+    and range over the seeds."""
     lines = [
-        "| customers | seed | scored buyers | training rows | churn AUC / oracle (bootstrap SD) | LTV Gini / "
-        "oracle, net revenue (bootstrap SD) | LTV Gini / oracle (billed) | population ref. AUC / oracle | "
-        "population ref. Gini / oracle (net) | evaluation wall | evaluation CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| customers | email history | seed | scored buyers | training rows | churn AUC / oracle (bootstrap "
+        "SD) | LTV Gini / oracle, net revenue (bootstrap SD) | LTV Gini / oracle (billed) | population ref. "
+        "AUC / oracle | population ref. Gini / oracle (net) | evaluation wall | evaluation CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in measured:
         lines.append(
-            f"| {r.customers:,} | {r.seed} | {r.buyers:,} | {r.training_rows:,} "
+            f"| {r.customers:,} | {r.email_history_days} d | {r.seed} | {r.buyers:,} | {r.training_rows:,} "
             f"| {r.auc:.4f} ({r.auc_bootstrap_sd:.4f}) | {r.gini_net:.4f} ({r.gini_net_bootstrap_sd:.4f}) "
             f"| {r.gini_billed:.4f} | {r.population_auc:.4f} "
             f"| {r.population_gini_net:.4f} | {r.wall_seconds:.0f} s | {r.cpu_seconds:.0f} s |"
         )
     summary = [
-        "| customers | seeds | churn AUC / oracle | LTV Gini / oracle (net revenue) | population ref. Gini / "
-        "oracle (net) | model - population ref. (Gini / oracle) | datasets with LTV Gini >= 0.95 of the "
-        "oracle |",
-        "|---:|---:|---|---|---|---|---:|",
+        "| customers | email history | seeds | churn AUC / oracle | LTV Gini / oracle (net revenue) | "
+        "population ref. Gini / oracle (net) | model - population ref. (Gini / oracle) | datasets with LTV "
+        "Gini >= 0.95 of the oracle |",
+        "|---:|---:|---:|---|---|---|---|---:|",
     ]
-    for customers in dict.fromkeys(r.customers for r in measured):
-        group = [r for r in measured if r.customers == customers]
+    for customers, email_days in dict.fromkeys((r.customers, r.email_history_days) for r in measured):
+        group = [r for r in measured if (r.customers, r.email_history_days) == (customers, email_days)]
         summary.append(
-            f"| {customers:,} | {len(group)} | {_spread([r.auc for r in group])} "
+            f"| {customers:,} | {email_days} d | {len(group)} | {_spread([r.auc for r in group])} "
             f"| {_spread([r.gini_net for r in group])} | {_spread([r.population_gini_net for r in group])} "
             f"| {_spread([r.gini_net - r.population_gini_net for r in group])} "
             f"| {sum(r.gini_net >= 0.95 for r in group)} of {len(group)} |"
         )
+    default_days = demo_config().email_history_days
     return (
-        "### Synthetic data: the ratios across generator seeds and sizes\n\n"
+        "### Synthetic data: the ratios across generator seeds, sizes and ESP histories\n\n"
         "The evaluation above, run unchanged (same code, training settings and 180-day sets, nothing tuned "
-        "on these figures) on datasets from the same generator configuration with another seed or number "
-        "of customers (BENCH_ML_SYNTHETIC). A seed changes the people, their latent parameters and their "
-        "histories, so both the model's training data and the buyers the Gini is measured on; the size "
-        "changes how much the model learns from (the oracle needs no data). Evaluation time: rebuilding the "
+        "on these figures) on datasets from the same generator configuration with another seed, number "
+        "of customers or span of ESP campaigns (BENCH_ML_SYNTHETIC). A seed changes the people, their "
+        "latent parameters and their histories, so both the model's training data and the buyers the Gini "
+        "is measured on; the size changes how much the model learns from (the oracle needs no data). The "
+        "email history is how many days of weekly campaigns the generator writes before the as-of "
+        f"(`personalize generate --email-history-days`; the generator's default, {default_days} days, begins "
+        f"about where the latest {DEMO_HORIZON}-day label window does, so the training rows have seen next "
+        "to no email): with the same "
+        "seed and size the people, orders and web sessions are the same draws (the population reference, "
+        "which reads only the purchase history, is identical), and only how much email the training rows "
+        "saw differs. Evaluation time: rebuilding the "
         "ML sets on a copy of the dataset's warehouse, training the three model pairs (full and two "
         "ablations) and the references; building the warehouse from the raw data is not included. "
         f"Bootstrap SD: the ratio's standard deviation over {BOOTSTRAP_RESAMPLES} resamples of the scored "
@@ -1100,13 +1121,13 @@ def sampling_text(measured: list[SyntheticRatios]) -> str:
 def run_sampling(work: Path, demo: SyntheticRatios) -> str:
     """The sampling table for BENCH_ML_SYNTHETIC, reusing the demo's figures for the demo's own dataset."""
     measured = []
-    for customers, seed in synthetic_specs():
-        if (customers, seed) == (demo.customers, demo.seed):
+    for customers, seed, email_days in synthetic_specs():
+        dataset = synthetic_dataset(customers, seed, email_days)
+        if dataset is DEMO:
             measured.append(demo)
             continue
-        dataset = synthetic_dataset(customers, seed)
-        print(f"synthetic evaluation at {customers:,} customers, seed {seed}", flush=True)
-        with tempfile.TemporaryDirectory(prefix=f"n{customers}-seed{seed}-", dir=work) as folder:
+        print(f"synthetic evaluation of {dataset.raw.name}", flush=True)
+        with tempfile.TemporaryDirectory(prefix=f"{dataset.raw.name}-", dir=work) as folder:
             ratios = run_synthetic(Path(folder), dataset)[2]
         print(f"  {ratios}", flush=True)
         measured.append(ratios)

@@ -1,6 +1,7 @@
 """personalize: the email-personalization warehouse's command line.
 
-personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D] [--format F]
+personalize generate --customers N --seed S --out DIR [--as-of DATE] [--horizon-days D]
+    [--email-history-days D] [--format F]
 personalize run [--customers N] [--seed S]
 personalize sync --destination file|mailchimp|klaviyo [--dry-run] [--full]
 personalize backtest --orders FILE --cutoff DATE --horizon-days D --out DIR [--truth FILE]
@@ -73,13 +74,19 @@ def _generate(
     as_of: date | None,
     horizon_days: int | None,
     file_format: str,
+    email_history_days: int | None = None,
 ) -> None:
     if out.exists() and not out.is_dir():
         raise CliError(f"--out {out} exists and is not a directory")
     # Imported here so that `personalize --help` stays fast.
     from datagen import GeneratorConfig, generate
 
-    options = {"as_of": as_of} if as_of is not None else {}
+    # Unset options keep the generator's own defaults (one place that states them: GeneratorConfig).
+    options = {
+        name: value
+        for name, value in (("as_of", as_of), ("email_history_days", email_history_days))
+        if value is not None
+    }
     try:
         config = GeneratorConfig(
             customers=customers,
@@ -106,6 +113,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         as_of=args.as_of,
         horizon_days=args.horizon_days,
         file_format=args.format,
+        email_history_days=args.email_history_days,
     )
 
 
@@ -207,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="also write each person's true future orders for this many days after --as-of",
+    )
+    generate.add_argument(
+        "--email-history-days",
+        type=_positive_int,
+        default=None,
+        help="days of weekly ESP campaigns before --as-of (default: the generator's, 182)",
     )
     generate.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format")
     generate.set_defaults(handler=cmd_generate)

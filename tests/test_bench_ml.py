@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bench import bench_ml
+from bench import datasets as bench_datasets
 from ml.metrics import normalized_gini, roc_auc
 
 
 def test_synthetic_specs_expands_seed_ranges_and_drops_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_ML_SYNTHETIC", "20000:42-44, 100000:42,20000:43")
-    assert bench_ml.synthetic_specs() == [(20_000, 42), (20_000, 43), (20_000, 44), (100_000, 42)]
+    monkeypatch.setenv("BENCH_ML_SYNTHETIC", "20000:42-44, 100000:42,20000:43,20000:42-43:1095")
+    assert bench_ml.synthetic_specs() == [
+        (20_000, 42, None), (20_000, 43, None), (20_000, 44, None), (100_000, 42, None),
+        (20_000, 42, 1095), (20_000, 43, 1095),
+    ]  # fmt: skip
 
 
 def test_synthetic_specs_is_empty_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +26,7 @@ def test_synthetic_specs_is_empty_by_default(monkeypatch: pytest.MonkeyPatch) ->
     assert bench_ml.synthetic_specs() == []
 
 
-@pytest.mark.parametrize("spec", ["20000", "20000:x", "20k:42", "20000:42-"])
+@pytest.mark.parametrize("spec", ["20000", "20000:x", "20k:42", "20000:42-", "20000:42:", "20000:42:1y"])
 def test_synthetic_specs_rejects_malformed_items(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
     monkeypatch.setenv("BENCH_ML_SYNTHETIC", spec)
     with pytest.raises(SystemExit, match="BENCH_ML_SYNTHETIC"):
@@ -29,6 +36,21 @@ def test_synthetic_specs_rejects_malformed_items(monkeypatch: pytest.MonkeyPatch
 def test_the_demo_size_and_seed_is_the_demo_itself() -> None:
     assert bench_ml.synthetic_dataset(20_000, 42) is bench_ml.DEMO
     assert bench_ml.DEMO.config() == bench_ml.demo_config()
+
+
+def test_a_dataset_with_another_email_history_is_generated_with_it(tmp_path: Path) -> None:
+    dataset = bench_ml.SyntheticDataset(20_000, 42, tmp_path / "raw", tmp_path / "ml.duckdb", 1095)
+    assert dataset.config().email_history_days == 1095
+    # Nothing else differs from the demo's configuration.
+    default = bench_ml.demo_config()
+    assert (
+        dataclasses.replace(dataset.config(), email_history_days=default.email_history_days, out=default.out)
+        == default
+    )
+    assert bench_datasets.dataset_dir(20_000, 42, 1095).name == "n20000-seed42-email1095"
+    command = bench_datasets.generate_command(20_000, tmp_path, 42, 1095)
+    assert command[-2:] == ["--email-history-days", "1095"]
+    assert "--email-history-days" not in bench_datasets.generate_command(20_000, tmp_path, 42)
 
 
 def test_bootstrap_sd_is_zero_for_the_reference_itself_and_grows_with_fewer_people() -> None:
@@ -44,9 +66,10 @@ def test_bootstrap_sd_is_zero_for_the_reference_itself_and_grows_with_fewer_peop
     assert bench_ml.bootstrap_ratio_sd(churned, -model, -reference, roc_auc) > 0.0
 
 
-def _ratios(customers: int, seed: int, gini: float) -> bench_ml.SyntheticRatios:
+def _ratios(customers: int, seed: int, gini: float, email_days: int = 182) -> bench_ml.SyntheticRatios:
     return bench_ml.SyntheticRatios(
-        customers=customers, seed=seed, buyers=10, training_rows=100, auc=0.96, auc_bootstrap_sd=0.001,
+        customers=customers, seed=seed, email_history_days=email_days, buyers=10, training_rows=100,
+        auc=0.96, auc_bootstrap_sd=0.001,
         gini_net=gini, gini_net_bootstrap_sd=0.002, gini_billed=gini, population_auc=0.95,
         population_gini_net=0.92, wall_seconds=1.0, cpu_seconds=1.0,
     )  # fmt: skip
@@ -56,6 +79,14 @@ def test_sampling_text_summarizes_each_size_over_its_seeds() -> None:
     text = bench_ml.sampling_text(
         [_ratios(20_000, 42, 0.94), _ratios(20_000, 43, 0.96), _ratios(100_000, 42, 0.955)]
     )
-    assert "| 20,000 | 2 | 0.9600 ± 0.0000 (0.9600-0.9600) | 0.9500 ± 0.0141 (0.9400-0.9600) |" in text
-    assert text.rstrip().endswith("| 100,000 | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 |")
-    assert "| 20,000 | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
+    assert (
+        "| 20,000 | 182 d | 2 | 0.9600 ± 0.0000 (0.9600-0.9600) | 0.9500 ± 0.0141 (0.9400-0.9600) |" in text
+    )
+    assert text.rstrip().endswith("| 100,000 | 182 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 |")
+    assert "| 20,000 | 182 d | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
+
+
+def test_sampling_text_summarizes_each_email_history_apart() -> None:
+    text = bench_ml.sampling_text([_ratios(20_000, 42, 0.94), _ratios(20_000, 42, 0.955, email_days=1095)])
+    assert "| 20,000 | 182 d | 1 | 0.9600 | 0.9400 | 0.9200 | 0.0200 | 0 of 1 |" in text
+    assert "| 20,000 | 1095 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 |" in text

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from datagen import GeneratorConfig
 from personalize.cli import main
 
 PERSONALIZE = str(Path(sys.executable).with_name("personalize"))
@@ -62,3 +64,27 @@ def test_help_lists_the_commands() -> None:
 
     assert "generate" in completed.stdout
     assert "run" in completed.stdout
+
+
+def _campaigns(out: Path) -> int:
+    files = str(out / "esp_events" / "*.parquet")
+    with duckdb.connect() as con:
+        return con.execute(f"select count(distinct campaign_id) from read_parquet('{files}')").fetchall()[0][
+            0
+        ]
+
+
+def test_email_history_days_sets_how_many_weeks_of_campaigns_are_written(tmp_path: Path) -> None:
+    base = ["generate", "--customers", "40", "--seed", "3", "--as-of", "2025-12-31"]
+    assert main([*base, "--out", str(tmp_path / "default")]) == 0
+    assert main([*base, "--email-history-days", "21", "--out", str(tmp_path / "three_weeks")]) == 0
+
+    # Weekly campaigns: a span of D days holds D / 7 of them, give or take the one at its edge.
+    default_days = GeneratorConfig.__dataclass_fields__["email_history_days"].default
+    assert abs(_campaigns(tmp_path / "default") - default_days / 7) <= 1
+    assert abs(_campaigns(tmp_path / "three_weeks") - 3) <= 1
+    # The help states the generator's own default.
+    help_text = subprocess.run(
+        [PERSONALIZE, "generate", "--help"], capture_output=True, text=True, check=True
+    )
+    assert f"the generator's, {default_days})" in " ".join(help_text.stdout.split())
