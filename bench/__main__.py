@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,24 @@ OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 BENCHMARKS = ["datagen", "staging", "marts", "recommendations", "ml", "sync", "run"]
 
 
+# Settings the benchmarks read besides their own BENCH_<NAME>_* variables: the warehouse's, and the
+# PERSONALIZE_BENCH_* paths of prebuilt data.
+SHARED_SETTINGS = ("PERSONALIZE_DUCKDB_MEMORY_LIMIT", "PERSONALIZE_DBT_THREADS")
+SHARED_PREFIX = "PERSONALIZE_BENCH_"
+
+
+def settings_text(name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The environment a benchmark ran with, so that its section says how to reproduce it: its own
+    BENCH_<NAME>_* variables and the shared ones that were set; the rest were at their defaults."""
+    own = f"BENCH_{name.upper()}_"
+    chosen = sorted(
+        k for k in environ if environ[k] and (k.startswith((own, SHARED_PREFIX)) or k in SHARED_SETTINGS)
+    )
+    if not chosen:
+        return "Settings: the defaults."
+    return "Settings: " + ", ".join(f"`{k}={environ[k]}`" for k in chosen) + "; the rest at their defaults."
+
+
 def run_one(name: str) -> None:
     module = importlib.import_module(f"bench.bench_{name}")
     print(f"== benchmark: {name}", flush=True)
@@ -35,7 +54,7 @@ def run_one(name: str) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"## {module.TITLE}\n\n_Measured {stamp} on {machine_description()}; 1-minute load average "
-        f"{load_before:.1f} before, {load_after:.1f} after._\n\n{body.strip()}\n"
+        f"{load_before:.1f} before, {load_after:.1f} after. {settings_text(name)}_\n\n{body.strip()}\n"
     )
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{name}.md").write_text(section)
