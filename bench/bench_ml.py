@@ -73,14 +73,18 @@ from ml.pipeline import train_evaluate_score
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
 from personalize.backtest import (
     BACKTEST_TRAINING,
+    SHORT_WINDOW_DAYS,
     TARGET_METRICS,
     BacktestConfig,
     BacktestResult,
+    ShortWindow,
+    average_windows,
     btyd_margin,
     customer_ids,
     horizon_ratios,
     load_orders,
     run_backtest,
+    short_window,
     stack_btyd,
     truth_from_orders,
 )
@@ -132,6 +136,9 @@ DEMO = SyntheticDataset(customers=20_000, seed=42, raw=DEMO_RAW, warehouse=DEMO_
 # LTV Gini 0.7498, 0.7500, 0.7512, 0.7503 and churn AUC 0.8605, 0.8606, 0.8610, 0.8607: no trend beyond the
 # run-to-run spread (reordering the same columns moves the Gini by 0.001), so 12 stays.
 DEMO_CUTOFFS = 12
+# The short window's cutoff count (personalize.backtest.SHORT_WINDOW_DAYS-day windows, 30 days apart): two
+# years of cutoffs.
+DEMO_SHORT_CUTOFFS = 24
 # Feature groups of the ablations: from orders alone (RFM and BTYD); from email (ESP events and consent);
 # the rest are web sessions and product events.
 ORACLE = "oracle (true λ, μ, order value; alive inferred from the history)"
@@ -329,7 +336,13 @@ def _demo_warehouse(work: Path, dataset: SyntheticDataset = DEMO) -> Settings:
          "--target-path", str(target), "--log-path", str(target / "logs")],
         settings,
         vars_json=json.dumps(
-            {"as_of": DEMO_AS_OF, "ml_horizon_days": DEMO_HORIZON, "ml_cutoff_count": DEMO_CUTOFFS}
+            {
+                "as_of": DEMO_AS_OF,
+                "ml_horizon_days": DEMO_HORIZON,
+                "ml_cutoff_count": DEMO_CUTOFFS,
+                "ml_short_horizon_days": SHORT_WINDOW_DAYS,
+                "ml_short_cutoff_count": DEMO_SHORT_CUTOFFS,
+            }
         ),
         capture=True,
     )  # fmt: skip
@@ -543,10 +556,13 @@ def _train_score(
     scoring: ExampleFrame,
     features: tuple[str, ...],
     config: TrainingConfig = BACKTEST_TRAINING,
+    short: ShortWindow | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, int]]:
     """Scores of both models at the as-of, their validation-window figures (churn AUC, LTV Gini): the
     out-of-time predictions on the latest training cutoff, which is what feature and training-setting
-    choices are made on; and the rounds early stopping kept."""
+    choices are made on; and the rounds early stopping kept. With a short window, each score is the
+    average of the main and the short model's (personalize.backtest.average_windows) when the features
+    include one the short window teaches; the validation figures stay the main model's."""
     subset = ExampleFrame(examples.table, examples.rows, features, examples.horizon_days)
     scored = ExampleFrame(scoring.table, scoring.rows, features, scoring.horizon_days)
     out, validation, rounds = {}, {}, {}
@@ -566,6 +582,15 @@ def _train_score(
             trained.calibration_scale,
             base_margin=btyd_margin(scored, kind),
         )
+        # As personalize backtest decides (short_window): only for features the main window cannot teach.
+        if short is not None and set(short.teaches) & set(features):
+            narrowed = short.with_features(features)
+            short_trained = train_model(
+                narrowed.examples, kind, config, base_margin=btyd_margin(narrowed.examples, kind)
+            )
+            out[kind] = average_windows(
+                out[kind], narrowed.scores(kind, short_trained, lambda frame, k=kind: btyd_margin(frame, k))
+            )
     return out, validation, rounds
 
 
@@ -635,10 +660,11 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
         examples, scoring = load_training_examples(warehouse), load_scoring_features(warehouse)
         truth = _truth_by_person(warehouse, dataset.raw)
-    started = time.perf_counter()
-    examples = stack_btyd(examples, DEMO_HORIZON)
-    scoring = stack_btyd(scoring, DEMO_HORIZON)
-    stacked_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        examples = stack_btyd(examples, DEMO_HORIZON)
+        scoring = stack_btyd(scoring, DEMO_HORIZON)
+        short, short_reason = short_window(warehouse, examples, scoring, SHORT_WINDOW_DAYS, DEMO_HORIZON)
+        stacked_seconds = time.perf_counter() - started
     horizon_ratios(scoring, DEMO_HORIZON, DEMO_HORIZON)
     all_features = examples.features
     order_only = tuple(
@@ -646,10 +672,10 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     )
     no_email = tuple(f for f in all_features if f not in EMAIL_FEATURES)
     started = time.perf_counter()
-    full, full_validation, _ = _train_score(examples, scoring, all_features)
+    full, full_validation, _ = _train_score(examples, scoring, all_features, short=short)
     train_seconds = time.perf_counter() - started
-    no_mail, no_email_validation, _ = _train_score(examples, scoring, no_email)
-    rfm, rfm_validation, _ = _train_score(examples, scoring, order_only)
+    no_mail, no_email_validation, _ = _train_score(examples, scoring, no_email, short=short)
+    rfm, rfm_validation, _ = _train_score(examples, scoring, order_only, short=short)
     validation = {
         FULL_MODEL: full_validation,
         NO_EMAIL_MODEL: no_email_validation,
@@ -659,6 +685,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     # training cutoffs see decides whether the models can learn anything from email.
     training_rows_emailed = float((examples.rows["f_email_sends_all"] > 0).mean())
     scored_emailed = float((scoring.rows["f_email_sends_all"] > 0).mean())
+    short_emailed = float((short.examples.rows["f_email_sends_all"] > 0).mean()) if short is not None else 0.0
     learnable_email = [f for f in EMAIL_FEATURES if examples.rows[f].nunique(dropna=False) > 1]
 
     rows, matched, churned = truth_rows(scoring, truth, dataset)
@@ -800,16 +827,34 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         "history: sessions per day on the web, browse sessions (no checkout) per day, sessions per order, "
         "and the days since the last session in units of the person's own average gap between sessions "
         "(macros/ml/ml_features.sql). The demo's email history is short (datagen email_history_days): "
-        f"{training_rows_emailed:.1%} of the training rows had been sent an email by their cutoff, against "
-        f"{scored_emailed:.1%} of the people scored at the as-of"
+        f"{training_rows_emailed:.1%} of the {DEMO_HORIZON}-day training rows had been sent an email by "
+        f"their cutoff, against {scored_emailed:.1%} of the people scored at the as-of"
         + (
-            ", so no label window says what email engagement is worth: of the email features only "
-            f"{', '.join(learnable_email) or 'none'} vary over the training rows (XGBoost never splits on "
-            "a column with one value, so the rest are ignored). On the demo, what the purchase history "
-            "cannot give comes from the web."
+            f", so no {DEMO_HORIZON}-day label window says what email engagement is worth: of the email "
+            f"features only {', '.join(learnable_email) or 'none'} vary over those rows (XGBoost never "
+            "splits on a column with one value, so the rest are ignored)"
+            if training_rows_emailed < 0.01
+            else ""
+        )
+        + (
+            f". The short window's rows do ({short_emailed:.1%} of them emailed): what email adds is the "
+            "difference between the first two rows below."
+            if short is not None and training_rows_emailed < 0.01
+            else ". What the purchase history cannot give comes from the web."
             if training_rows_emailed < 0.01
             else "."
         )
+    )
+    short_text = (
+        f"A second pair is trained on {short.horizon_days}-day windows at "
+        f"{len(short.examples.cutoffs)} cutoffs ({short.examples.cutoffs[0]} to "
+        f"{short.examples.cutoffs[-1]}), "
+        "mapped to the horizon with BG/NBD and averaged with the first (`personalize backtest`'s short "
+        f"window, personalize/backtest.py: short_window), because {short_reason}; the "
+        "ablations use it only when they keep one of those features, and the validation figures are the "
+        f"{DEMO_HORIZON}-day pair's."
+        if short is not None
+        else f"No short window: {short_reason}."
     )
     synthetic = (
         f"### Synthetic demo data with ground truth ({len(rows):,} scored buyers matched to the truth)\n\n"
@@ -817,8 +862,8 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         f"{', '.join(c.isoformat() for c in examples.cutoffs)} with BG/NBD quantities stacked. Early "
         "stopping validates on the last cutoff with a fit on the cutoffs whose windows end by it ("
         f"{', '.join(c.isoformat() for c in examples.validation_fit_cutoffs)}), the scoring refit uses "
-        f"every cutoff. Scored at the as-of and measured on the generator's true next {DEMO_HORIZON} days "
-        "(completed orders). Two "
+        f"every cutoff. {short_text} Scored at the as-of and measured on the generator's true next "
+        f"{DEMO_HORIZON} days (completed orders). Two "
         "ablations: without the email features (sends, opens, clicks, consent), and without the web and "
         "email features (sessions, product views, carts as well), i.e. on the order history alone."
         f"\n\n{definition}\n\n{oracle_text}\n\n{population_text}\n\n{ablation_text}\n\n"

@@ -99,9 +99,10 @@ def _is_numeric(duckdb_type: str) -> bool:
 
 
 def _read(
-    con: duckdb.DuckDBPyConnection, table: str, labels: Sequence[str]
+    con: duckdb.DuckDBPyConnection, table: str, labels: Sequence[str], horizon_days: int | None = None
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The contract's columns only, features as float32 and labels as double (half the memory at scale)."""
+    """The contract's columns only, features as float32 and labels as double (half the memory at scale);
+    with ``horizon_days``, only that label window's rows."""
     try:
         schema = {name: kind for name, kind, *_ in con.sql(f"describe {table}").fetchall()}
     except duckdb.CatalogException as exc:
@@ -124,7 +125,8 @@ def _read(
     )
     # A fixed row order: DuckDB returns rows in any order, and the fits (early stopping, the BTYD sample)
     # depend on it, so the same data would otherwise give different models, scores and tiers run to run.
-    return con.sql(f"select {select} from {table} order by cutoff_date, person_id").df(), features
+    where = "" if horizon_days is None else f"where horizon_days = {int(horizon_days)}"
+    return con.sql(f"select {select} from {table} {where} order by cutoff_date, person_id").df(), features
 
 
 def _validate(frame: pd.DataFrame, features: tuple[str, ...], table: str) -> ExampleFrame:
@@ -159,10 +161,33 @@ def _validate_labels(frame: pd.DataFrame, table: str) -> None:
         raise FrameError(f"{table}.{SPEND_LABEL} must be a number >= 0, person_id {bad!r} has {spend.min()}")
 
 
-def load_training_examples(con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE) -> ExampleFrame:
-    """The training table, validated: 2+ cutoffs, the latest validates and at least one earlier one has a
-    label window that ends by it (``ExampleFrame.validation_fit_cutoffs``)."""
-    frame = _validate(*_read(con, table, (CHURN_LABEL, SPEND_LABEL)), table)
+def training_horizons(con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE) -> tuple[int, ...]:
+    """The label windows (days) the training table holds, longest (the main window) first."""
+    try:
+        rows = con.sql(f"select distinct horizon_days from {table} order by 1 desc").fetchall()
+    except duckdb.CatalogException as exc:
+        raise FrameError(f"{table} does not exist: build the dbt ml models first ({exc})") from exc
+    return tuple(int(days) for (days,) in rows if days is not None)
+
+
+def load_training_examples(
+    con: duckdb.DuckDBPyConnection, table: str = TRAINING_TABLE, horizon_days: int | None = None
+) -> ExampleFrame:
+    """One label window of the training table, validated: 2+ cutoffs, the latest validates and at least one
+    earlier one has a label window that ends by it (``ExampleFrame.validation_fit_cutoffs``).
+
+    The table holds the main window (dbt var ml_horizon_days) and, when var ml_short_horizon_days is set, a
+    shorter one; ``horizon_days`` picks one, None the main (longest) one.
+    """
+    horizons = training_horizons(con, table)
+    if horizon_days is None and horizons:
+        horizon_days = horizons[0]
+    elif horizon_days is not None and horizon_days not in horizons:
+        raise FrameError(
+            f"{table} has no {horizon_days}-day label window (it holds {list(horizons) or 'no rows'}): "
+            "build it with dbt var ml_horizon_days or ml_short_horizon_days"
+        )
+    frame = _validate(*_read(con, table, (CHURN_LABEL, SPEND_LABEL), horizon_days), table)
     _validate_labels(frame.rows, table)
     if len(frame.cutoffs) < 2:
         raise FrameError(

@@ -8,6 +8,7 @@ never change the scores), and their metrics too (the two truth sources agree).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +19,17 @@ import pandas as pd
 import pytest
 
 from ml.baselines import BASELINES
-from personalize.backtest import BASE_MARGINS, choose_blend, target_metrics, unwon_comparisons
+from ml.frames import ExampleFrame
+from personalize.backtest import (
+    BASE_MARGINS,
+    BacktestConfig,
+    choose_blend,
+    short_window,
+    target_metrics,
+    training_plan,
+    unseen_features,
+    unwon_comparisons,
+)
 from personalize.cli import main
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 from tests.ml.cdnow import CDNOW_SAMPLE
@@ -28,6 +39,11 @@ HORIZON = "273"
 CUSTOMERS = 300
 # An order placed before the cutoff that is refunded after it: the refund version must stay invisible.
 LATE_REFUND_ORDER = "cdnow-0"
+# Refunds that begin after the main (90-day) window's last cutoff, 1997-07-02, and before the short (60-day)
+# window's, 1997-08-01: the refunded-orders feature is 0 on every main training row and varies among the
+# people scored, so the backtest trains the short window too.
+RECENT_REFUNDS = 12
+RECENT_REFUND_AT = "1997-07-20T12:00:00Z"
 
 
 def _cdnow_orders(customers: int) -> list[list[str]]:
@@ -52,8 +68,13 @@ def backtests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     before = [r for r in rows if r[10] < "1997-10-01"]
     late_refund = next(r for r in before if r[0] == LATE_REFUND_ORDER).copy()
     late_refund[3], late_refund[11] = "refunded", "1997-10-15T09:00:00+02:00"
-    full = write_csv(root / "full.csv", SHOP_ORDERS_HEADER, [*rows, late_refund])
-    known = write_csv(root / "known.csv", SHOP_ORDERS_HEADER, before)
+    recent_refunds = [
+        [*r[:3], "refunded", *r[4:11], RECENT_REFUND_AT]
+        for r in before
+        if "1997-03-01" <= r[10] < "1997-07-01" and r[0] != LATE_REFUND_ORDER
+    ][:RECENT_REFUNDS]
+    full = write_csv(root / "full.csv", SHOP_ORDERS_HEADER, [*rows, *recent_refunds, late_refund])
+    known = write_csv(root / "known.csv", SHOP_ORDERS_HEADER, [*before, *recent_refunds])
 
     out_full, out_known = root / "out_full", root / "out_known"
     assert main(["backtest", "--orders", str(full), "--cutoff", CUTOFF, "--horizon-days", HORIZON,
@@ -88,8 +109,10 @@ def test_orders_after_the_cutoff_never_change_the_scores(backtests: dict[str, Pa
     with_later = pd.read_csv(backtests["full"] / "scores.csv", dtype={"customer_id": str})
     without_later = pd.read_csv(backtests["known"] / "scores.csv", dtype={"customer_id": str})
     pd.testing.assert_frame_equal(with_later, without_later, check_exact=True)
-    landed = (backtests["full"] / "raw" / "shop_orders" / "orders.csv").read_text()
-    assert "refunded" not in landed and "1997-10" not in landed
+    landed = pd.read_csv(backtests["full"] / "raw" / "shop_orders" / "orders.csv", dtype=str)
+    assert not landed["updated_at"].str.startswith("1997-10").any()
+    assert (landed["status"] == "refunded").sum() == RECENT_REFUNDS
+    assert LATE_REFUND_ORDER not in set(landed.loc[landed["status"] == "refunded", "order_id"])
 
 
 def test_metrics_put_models_and_baselines_side_by_side(backtests: dict[str, Path]) -> None:
@@ -112,6 +135,58 @@ def test_metrics_put_models_and_baselines_side_by_side(backtests: dict[str, Path
     actual = metrics["ltv"]["xgboost"]["actual_total"]
     later_spend = sum(float(r[5]) for r in _cdnow_orders(CUSTOMERS) if "1997-10-01" <= r[10] < "1998-07-01")
     assert actual == pytest.approx(later_spend)
+
+
+def test_behaviour_newer_than_the_main_window_trains_a_short_window(backtests: dict[str, Path]) -> None:
+    metrics = json.loads((backtests["full"] / "metrics.json").read_text())
+    assert metrics["training_horizon_days"] == 90 and metrics["training_cutoffs"][-1] == "1997-07-02"
+    # 60 days, its latest cutoff 60 days before the cutoff, one of its cutoffs on the main validation cutoff.
+    assert metrics["short_training_horizon_days"] == 60
+    assert metrics["short_training_cutoffs"][-1] == "1997-08-01"
+    assert "1997-07-02" in metrics["short_training_cutoffs"]
+    assert metrics["short_window_weight"] == 0.5
+    with duckdb.connect(str(backtests["full"] / "warehouse.duckdb"), read_only=True) as warehouse:
+        refunds = dict(
+            warehouse.sql(
+                "select horizon_days, max(f_refunded_orders) from ml.ml_training_examples group by 1"
+            ).fetchall()
+        )
+    assert refunds[90] == 0 and refunds[60] >= 1
+
+
+def test_the_short_window_is_used_only_for_features_the_main_window_never_saw() -> None:
+    def frame(**columns: list[float]) -> ExampleFrame:
+        rows = pd.DataFrame(columns)
+        return ExampleFrame("t", rows, tuple(columns), 90)
+
+    training = frame(f_old=[0, 1, 2], f_new=[0, 0, 0], f_never=[0, 0, 0], f_gone=[1, 2, 3])
+    scoring = frame(f_old=[0, 1, 2], f_new=[0, 3, 0], f_never=[0, 0, 0], f_gone=[0, 0, 0])
+    assert unseen_features(training, scoring) == ("f_new",)
+    assert unseen_features(training, training) == ()
+    # Missing is a value: a feature missing on every training row and present for some scored people.
+    assert unseen_features(frame(f_x=[np.nan, np.nan]), frame(f_x=[np.nan, 1.0])) == ("f_x",)
+    # Without unseen features the warehouse is never read.
+    chosen, reason = short_window(None, training, training, 60, 273)  # type: ignore[arg-type]
+    assert chosen is None and "every feature" in reason
+
+
+def test_the_short_window_puts_a_cutoff_on_the_main_validation_cutoff() -> None:
+    config = BacktestConfig(orders=Path("o.csv"), cutoff=date(1997, 9, 30), horizon_days=273, out=Path("out"))
+    plan = training_plan(date(1997, 1, 1), config)
+    assert (plan.horizon_days, plan.cutoff_count) == (90, 6)
+    assert (plan.short_horizon_days, plan.short_cutoff_count) == (60, 7)
+    assert plan.dbt_vars(config.cutoff)["ml_short_horizon_days"] == 60
+    # An 80-day main window: d - s must be a multiple of the 30-day spacing, so 50 days.
+    assert training_plan(date(1997, 1, 1), replace(config, training_horizon_days=80)).short_horizon_days == 50
+    # Four short cutoffs leave too few clean ones before the main validation cutoff: no short window.
+    cramped = training_plan(date(1997, 1, 1), replace(config, max_short_cutoffs=4))
+    assert cramped.short_horizon_days is None
+    assert cramped.dbt_vars(config.cutoff)["ml_short_horizon_days"] == 0
+    # A 32-day main window leaves no short window of at least 30 days.
+    late_start = training_plan(date(1997, 4, 1), config)
+    assert late_start.horizon_days == 32 and late_start.short_horizon_days is None
+    unasked = training_plan(date(1997, 1, 1), replace(config, short_training_horizon_days=None))
+    assert unasked.short_horizon_days is None
 
 
 def test_training_labels_hold_both_outcomes(backtests: dict[str, Path]) -> None:

@@ -73,7 +73,6 @@ def test_fingerprint_changes_with_content_not_row_order(con, tables) -> None:
         (lambda t: t.assign(label_is_churned=2), "label_is_churned must be 0 or 1, person_id 'p"),
         (lambda t: t.assign(label_net_spend=-1.0), "label_net_spend must be a number >= 0"),
         (lambda t: t.assign(btyd_recency=np.nan), "btyd_recency is null for person_id"),
-        (lambda t: t.assign(horizon_days=[30, 90] * (len(t) // 2) + [90] * (len(t) % 2)), "one value"),
         (lambda t: pd.concat([t, t.head(1)]), "more than one row for person_id"),
         (lambda t: t[t["cutoff_date"] == t["cutoff_date"].max()], "single cutoff"),
         # 90-day windows 30 days apart: the last three cutoffs leave none that ends by the validation one.
@@ -89,6 +88,20 @@ def test_bad_training_tables_fail_with_the_column_named(con, tables, breakage, m
     write_tables(con, _with(tables, breakage(tables.training)))
     with pytest.raises(FrameError, match=message):
         load_training_examples(con)
+
+
+def test_a_table_with_two_label_windows_reads_one_at_a_time(con, tables) -> None:
+    # dbt var ml_short_horizon_days adds a shorter window's rows: the same people and cutoffs here.
+    short = tables.training.assign(horizon_days=30, label_is_churned=1, label_net_spend=0.0)
+    write_tables(con, _with(tables, pd.concat([tables.training, short], ignore_index=True)))
+    main = load_training_examples(con)
+    assert main.horizon_days == 90 and len(main.rows) == len(tables.training)
+    assert main.rows["label_is_churned"].tolist() != [1.0] * len(main.rows)
+    second = load_training_examples(con, horizon_days=30)
+    assert second.horizon_days == 30 and len(second.rows) == len(short)
+    assert (second.rows["label_is_churned"] == 1).all()
+    with pytest.raises(FrameError, match=r"has no 45-day label window \(it holds \[90, 30\]\)"):
+        load_training_examples(con, horizon_days=45)
 
 
 def test_missing_tables_and_features_are_named(con, tables) -> None:
