@@ -66,26 +66,21 @@ from datagen.persons import (
     person_ids,
 )
 from ml.baselines import FREQUENCY, PARETO_NBD, predict_baselines
+from ml.blend import TARGET_METRICS
 from ml.btyd.individual import forecast, population_forecast
 from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
 from ml.metrics import churn_metrics, ltv_metrics, normalized_gini, roc_auc, spearman
 from ml.pipeline import train_evaluate_score
+from ml.stacking import btyd_margin, horizon_ratios, stack_btyd
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
+from ml.windows import SHORT_WINDOW_DAYS, ShortWindow, average_windows, short_window
 from personalize.backtest import (
     BACKTEST_TRAINING,
-    SHORT_WINDOW_DAYS,
-    TARGET_METRICS,
     BacktestConfig,
     BacktestResult,
-    ShortWindow,
-    average_windows,
-    btyd_margin,
     customer_ids,
-    horizon_ratios,
     load_orders,
     run_backtest,
-    short_window,
-    stack_btyd,
     truth_from_orders,
 )
 from personalize.dbt import run_dbt
@@ -136,7 +131,7 @@ DEMO = SyntheticDataset(customers=20_000, seed=42, raw=DEMO_RAW, warehouse=DEMO_
 # LTV Gini 0.7498, 0.7500, 0.7512, 0.7503 and churn AUC 0.8605, 0.8606, 0.8610, 0.8607: no trend beyond the
 # run-to-run spread (reordering the same columns moves the Gini by 0.001), so 12 stays.
 DEMO_CUTOFFS = 12
-# The short window's cutoff count (personalize.backtest.SHORT_WINDOW_DAYS-day windows, 30 days apart): two
+# The short window's cutoff count (ml.windows.SHORT_WINDOW_DAYS-day windows, 30 days apart): two
 # years of cutoffs.
 DEMO_SHORT_CUTOFFS = 24
 # Feature groups of the ablations: from orders alone (RFM and BTYD); from email (ESP events and consent);
@@ -312,15 +307,15 @@ def run_cdnow(work: Path) -> str:
         f"validation fit trains on {', '.join(metrics['validation_fit_cutoffs'])} only), with BG/NBD + "
         "Gamma-Gamma "
         "quantities of each cutoff stacked as features, and are mapped to the horizon with BG/NBD "
-        "(see personalize/backtest.py). "
+        "(see personalize/backtest.py and ml/stacking.py). "
         f"{blend_text(metrics.get('blend', {}))} "  # type: ignore[arg-type]
         "Baselines are fitted at the cutoff and predict the full horizon. All customers evaluated. Nothing "
         "was tuned on the holdout: the training settings were chosen on the synthetic demo's own "
         "temporal validation window; the base margin, the blend partners and weights and the three clean "
-        "cutoffs (rather than two) on CDNOW's validation cutoff (personalize/backtest.py: BASE_MARGINS, "
-        "BLEND_BASELINE, BacktestConfig). One caveat: the rule that makes those choices (fewest comparisons "
-        "unwon on the validation cutoff) was written after the holdout figures of earlier variants had "
-        "been seen; the rule itself reads only the validation cutoff.\n\n"
+        "cutoffs (rather than two) on CDNOW's validation cutoff (ml/blend.py: BASE_MARGINS, "
+        "BLEND_BASELINE; personalize/backtest.py: BacktestConfig). One caveat: the rule that makes those "
+        "choices (fewest comparisons unwon on the validation cutoff) was written after the holdout figures "
+        "of earlier variants had been seen; the rule itself reads only the validation cutoff.\n\n"
         f"{table}\n\n{verdict}\n\n{spearman_tie_text(config, result)}"
     )
 
@@ -561,7 +556,7 @@ def _train_score(
     """Scores of both models at the as-of, their validation-window figures (churn AUC, LTV Gini): the
     out-of-time predictions on the latest training cutoff, which is what feature and training-setting
     choices are made on; and the rounds early stopping kept. With a short window, each score is the
-    average of the main and the short model's (personalize.backtest.average_windows) when the features
+    average of the main and the short model's (ml.windows.average_windows) when the features
     include one the short window teaches; the validation figures stay the main model's."""
     subset = ExampleFrame(examples.table, examples.rows, features, examples.horizon_days)
     scored = ExampleFrame(scoring.table, scoring.rows, features, scoring.horizon_days)
@@ -850,7 +845,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         f"{len(short.examples.cutoffs)} cutoffs ({short.examples.cutoffs[0]} to "
         f"{short.examples.cutoffs[-1]}), "
         "mapped to the horizon with BG/NBD and averaged with the first (`personalize backtest`'s short "
-        f"window, personalize/backtest.py: short_window), because {short_reason}; the "
+        f"window, ml/windows.py: short_window), because {short_reason}; the "
         "ablations use it only when they keep one of those features, and the validation figures are the "
         f"{DEMO_HORIZON}-day pair's. Equal weights are the only ones used; a prototype compared weights "
         "on this dataset's ground truth before they were fixed (the seeds table below is the held-out "

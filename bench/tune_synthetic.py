@@ -27,8 +27,9 @@ import numpy as np
 from bench import bench_ml
 from ml.frames import load_scoring_features, load_training_examples
 from ml.metrics import churn_metrics, ltv_metrics
+from ml.stacking import stack_btyd
 from ml.training import CHURN, LTV, TrainingConfig
-from personalize.backtest import BACKTEST_TRAINING, stack_btyd
+from personalize.backtest import BACKTEST_TRAINING
 
 SEEDS = (0, 1, 2)
 # The settings before this grid; each variant changes them as its name says. "depth 3" was chosen and is

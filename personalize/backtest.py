@@ -73,7 +73,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
@@ -84,17 +83,8 @@ import numpy as np
 import pandas as pd
 
 from ml.baselines import BGNBD, PARETO_NBD, BaselinePredictions, predict_baselines
-from ml.btyd import (
-    BgNbdParams,
-    conditional_expected_spend,
-    expected_purchases,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    probability_alive,
-    probability_no_purchase,
-)
+from ml.blend import BASE_MARGINS, Blend, choose_blend, target_metrics
 from ml.frames import (
-    BTYD_COLUMNS,
     CHURN_LABEL,
     SPEND_LABEL,
     ExampleFrame,
@@ -102,17 +92,8 @@ from ml.frames import (
     load_scoring_features,
     load_training_examples,
 )
-from ml.metrics import (
-    churn_metrics,
-    decile_mape,
-    lift_at,
-    ltv_metrics,
-    normalized_gini,
-    rmse,
-    roc_auc,
-    spearman,
-    top_share_capture,
-)
+from ml.metrics import churn_metrics, ltv_metrics
+from ml.stacking import BtydView, StackingError, bgnbd_prediction, btyd_margin, horizon_ratios, stack_btyd
 from ml.training import (
     CHURN,
     KINDS,
@@ -122,6 +103,14 @@ from ml.training import (
     predict,
     train_model,
     validation_mask,
+)
+from ml.windows import (
+    MIN_SHORT_WINDOW_DAYS,
+    SHORT_WINDOW_DAYS,
+    SHORT_WINDOW_WEIGHT,
+    ShortWindow,
+    average_windows,
+    short_window,
 )
 from personalize.dbt import run_dbt
 from personalize.settings import PROJECT_DIR, Settings
@@ -162,30 +151,6 @@ FX_SEED = PROJECT_DIR / "seeds" / "fx_rates.csv"
 BACKTEST_TRAINING = TrainingConfig(
     learning_rate=0.1, max_depth=3, min_child_weight=50.0, tweedie_variance_power=1.2, max_rounds=500
 )
-
-
-# BG/NBD and Gamma-Gamma have four and three population-level parameters; 10,000 customers pin them down
-# well, and each cutoff is fitted (six or seven fits per run), so the fits are sampled below the
-# baselines' 30,000 (ml.baselines.FIT_SAMPLE_ROWS): at a million customers they were half the run.
-STACK_FIT_SAMPLE_ROWS = 10_000
-
-# A second model pair trained on SHORT label windows, whose cutoffs reach up to `s` days before the scoring
-# cutoff instead of `d`, mapped to the horizon like the main pair and averaged with it (SHORT_WINDOW_WEIGHT).
-# The main window's latest cutoff is d days old: whatever began since (a newly connected ESP, a new site)
-# is in no training row of it, and the model cannot learn what that behaviour is worth. On the synthetic
-# demo (d = 180, 182 days of ESP history) no main training row had been sent an email; the 60-day window's
-# latest cutoffs had. Over five generator seeds at 20k (bench/bench_ml.py, BENCHMARKS.md) the LTV Gini /
-# oracle went from 0.9429 ± 0.0041 (none at 0.95) to 0.9484 ± 0.0042 (3 of 5), +0.005 to +0.007 on each
-# seed, churn AUC / oracle from 0.9662 to 0.9682; with 1095 days of campaigns nothing is unseen, the short
-# window is not used and the figures are unchanged (0.9523). Equal weights are the one weight used: a
-# prototype compared weights on seed 42's ground truth only, so seeds 43-46 are the held-out check. 60-day
-# windows 30 days apart give 24 cutoffs (two years). In that prototype, on seeds 42 and 43 and without the
-# average, 30-day windows (40 cutoffs) scored within 0.001 of 60-day ones and 60-day windows 14 days apart
-# up to 0.002 lower.
-SHORT_WINDOW_DAYS = 60
-SHORT_WINDOW_WEIGHT = 0.5
-# Shorter label windows say little about who buys: most customers buy less than once a month.
-MIN_SHORT_WINDOW_DAYS = 30
 
 
 class BacktestError(ValueError):
@@ -490,196 +455,6 @@ def _person_of_identifier(warehouse: duckdb.DuckDBPyConnection) -> dict[str, str
     return {identifier: person for identifier, person in rows}
 
 
-@dataclass(frozen=True)
-class BtydView:
-    """BG/NBD + Gamma-Gamma fitted on one cutoff's summary (nothing after it), for one frame's rows."""
-
-    params: BgNbdParams
-    spend_per_purchase: np.ndarray | None  # None when Gamma-Gamma cannot be fitted
-    summary: tuple[np.ndarray, np.ndarray, np.ndarray]
-
-    @classmethod
-    def fit(cls, rows: pd.DataFrame, seed: int = 0) -> BtydView:
-        x, t_x, big_t, m = (rows[c].to_numpy(dtype=np.float64) for c in BTYD_COLUMNS)
-        n = x.size
-        sample = np.sort(np.random.default_rng(seed).choice(n, min(n, STACK_FIT_SAMPLE_ROWS), replace=False))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            params = fit_bgnbd(x[sample], t_x[sample], big_t[sample])
-            # As ml.baselines: a repeat buyer whose mean repeat spend is not positive (refunds) gets the
-            # population mean, like a one-time buyer.
-            usable = (x > 0) & (m > 0)
-            x_spend, m_spend = np.where(usable, x, 0.0), np.where(usable, m, 0.0)
-            try:
-                repeat = sample[x_spend[sample] > 0]
-                spend = conditional_expected_spend(
-                    fit_gamma_gamma(x_spend[repeat], m_spend[repeat]), x_spend, m_spend
-                )
-            except (ValueError, RuntimeError):
-                spend = None
-        return cls(params, spend, (x, t_x, big_t))
-
-    def no_purchase(self, days: float) -> np.ndarray:
-        return probability_no_purchase(self.params, days, *self.summary)
-
-    def purchases(self, days: float) -> np.ndarray:
-        return expected_purchases(self.params, days, *self.summary)
-
-    def features(self, days: float) -> dict[str, np.ndarray]:
-        purchases = self.purchases(days)
-        columns = {
-            "f_stack_bgnbd_p_alive": probability_alive(self.params, *self.summary),
-            "f_stack_bgnbd_no_purchase": self.no_purchase(days),
-            "f_stack_bgnbd_purchases": purchases,
-        }
-        if self.spend_per_purchase is not None:
-            columns["f_stack_gg_spend_per_purchase"] = self.spend_per_purchase
-            columns["f_stack_bgnbd_gg_ltv"] = purchases * self.spend_per_purchase
-        return columns
-
-
-STACKED_FEATURES = (
-    "f_stack_bgnbd_p_alive", "f_stack_bgnbd_no_purchase", "f_stack_bgnbd_purchases",
-    "f_stack_gg_spend_per_purchase", "f_stack_bgnbd_gg_ltv",
-)  # fmt: skip
-
-
-def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
-    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window.
-
-    Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
-    samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
-    """
-    rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
-    for name in STACKED_FEATURES:
-        rows[name] = np.nan  # missing where a fit is impossible at a cutoff: XGBoost handles it
-    for cutoff, index in rows.groupby("cutoff_date").groups.items():
-        try:
-            view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
-        except (ValueError, RuntimeError) as exc:
-            raise BacktestError(
-                f"BG/NBD cannot be fitted on the {len(index)} customers at cutoff {cutoff:%Y-%m-%d}: {exc}"
-            ) from exc
-        for name, values in view.features(training_horizon).items():
-            rows.loc[index, name] = values
-    return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
-
-
-def horizon_ratios(
-    scoring: ExampleFrame, trained_days: int, horizon_days: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per person: P(no purchase in D) / P(none in d) and E[purchases in D] / E[purchases in d] (BG/NBD)."""
-    n = len(scoring.rows)
-    if trained_days == horizon_days:
-        return np.ones(n), np.ones(n)
-    view = BtydView.fit(scoring.rows)
-    none_d, none_big = view.no_purchase(trained_days), view.no_purchase(horizon_days)
-    expected_d, expected_big = view.purchases(trained_days), view.purchases(horizon_days)
-    churn_ratio = np.where(none_d > 0, none_big / np.maximum(none_d, 1e-300), 1.0)
-    ltv_ratio = np.where(
-        expected_d > 0, expected_big / np.maximum(expected_d, 1e-300), horizon_days / trained_days
-    )
-    return np.clip(churn_ratio, 0.0, 1.0), ltv_ratio
-
-
-@dataclass(frozen=True)
-class ShortWindow:
-    """The short label window's training and scoring sets (BTYD stacked for s days) and, per kind, the
-    ratios that carry its scores from s days to the horizon at the scoring cutoff."""
-
-    examples: ExampleFrame
-    scoring: ExampleFrame
-    ratios: dict[str, np.ndarray]
-    # The features it can teach and the main window cannot (set by short_window).
-    teaches: tuple[str, ...] = ()
-
-    @classmethod
-    def load(cls, warehouse: duckdb.DuckDBPyConnection, short_days: int, horizon_days: int) -> ShortWindow:
-        examples = stack_btyd(load_training_examples(warehouse, horizon_days=short_days), short_days)
-        scoring = stack_btyd(load_scoring_features(warehouse), short_days)
-        churn, ltv = horizon_ratios(scoring, short_days, horizon_days)
-        return cls(examples, scoring, {CHURN: churn, LTV: ltv})
-
-    @property
-    def horizon_days(self) -> int:
-        return self.examples.horizon_days
-
-    def with_features(self, features: tuple[str, ...]) -> ShortWindow:
-        """The same sets with the model features restricted (an ablation)."""
-        return ShortWindow(
-            ExampleFrame(self.examples.table, self.examples.rows, features, self.horizon_days),
-            ExampleFrame(self.scoring.table, self.scoring.rows, features, self.horizon_days),
-            self.ratios,
-            self.teaches,
-        )
-
-    def up_to(self, cutoff: date) -> ExampleFrame:
-        """The training set of the cutoffs up to `cutoff`: its validation fit predicts that cutoff's
-        window from the cutoffs whose windows end by it."""
-        rows = self.examples.rows
-        kept = rows.loc[rows["cutoff_date"] <= pd.Timestamp(cutoff)].reset_index(drop=True)
-        return ExampleFrame(self.examples.table, kept, self.examples.features, self.horizon_days)
-
-    def scores(
-        self, kind: str, trained: TrainedModel, margin: Callable[[ExampleFrame], np.ndarray | None]
-    ) -> np.ndarray:
-        """The short model's scores at the scoring cutoff, mapped to the horizon."""
-        matrix = feature_matrix(self.scoring, trained.features)
-        predicted = predict(
-            trained.booster, matrix, trained.features, kind, trained.calibration_scale,
-            base_margin=margin(self.scoring),
-        )  # fmt: skip
-        return predicted * self.ratios[kind]
-
-
-def unseen_features(examples: ExampleFrame, scoring: ExampleFrame) -> tuple[str, ...]:
-    """Features with one value (missing counts as a value) on every training row but several among the
-    people scored: behaviour that began after the training cutoffs, which no tree can split on."""
-    return tuple(
-        name
-        for name in examples.features
-        if examples.rows[name].nunique(dropna=False) == 1 and scoring.rows[name].nunique(dropna=False) > 1
-    )
-
-
-def short_window(
-    warehouse: duckdb.DuckDBPyConnection,
-    examples: ExampleFrame,
-    scoring: ExampleFrame,
-    short_days: int,
-    horizon_days: int,
-) -> tuple[ShortWindow | None, str]:
-    """The short window when it can teach what the main one cannot, and a clause saying why (or why not).
-
-    It is used only when some feature is unseen by the main window's training rows (unseen_features) and
-    varies over the short window's: otherwise the main pair has seen everything the short one has, and a
-    shorter label is only a noisier one (on CDNOW, where nothing is unseen, averaging the two lowered the
-    holdout's LTV Gini from 0.695 to 0.678).
-    """
-    unseen = unseen_features(examples, scoring)
-    if not unseen:
-        return None, (
-            f"every feature of the people scored varies over the {examples.horizon_days}-day training rows"
-        )
-    short = ShortWindow.load(warehouse, short_days, horizon_days)
-    learnable = [name for name in unseen if short.examples.rows[name].nunique(dropna=False) > 1]
-    named = ", ".join(learnable[:5]) + (", ..." if len(learnable) > 5 else "")
-    if not learnable:
-        return None, (
-            f"{len(unseen)} feature(s) vary among the people scored but over neither window's training rows "
-            f"({', '.join(unseen[:5])})"
-        )
-    return replace(short, teaches=tuple(learnable)), (
-        f"{len(learnable)} feature(s) vary over its training rows and among the people scored but not over "
-        f"the {examples.horizon_days}-day training rows ({named})"
-    )
-
-
-def average_windows(main: np.ndarray, short: np.ndarray) -> np.ndarray:
-    """The final model score of a kind: the main and the short window's scores, both for the horizon."""
-    return (1.0 - SHORT_WINDOW_WEIGHT) * main + SHORT_WINDOW_WEIGHT * short
-
-
 def _json_ready(value: object) -> object:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -714,152 +489,6 @@ def evaluate_scores(
         LTV: {name: ltv_metrics(spend, p).as_dict() for name, p in ltv.items()},
         "unavailable_baselines": dict(baselines.unavailable),  # type: ignore[dict-item]
     }
-
-
-def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
-    """The stacked BG/NBD prediction in XGBoost margin units: log-odds of churn, log of expected spend.
-
-    Without a Gamma-Gamma fit, expected spend is expected purchases times the person's average order value.
-    """
-    rows = frame.rows
-    if kind == CHURN:
-        p = np.clip(rows["f_stack_bgnbd_no_purchase"].to_numpy(dtype=np.float64), 1e-4, 1 - 1e-4)
-        return np.log(p / (1 - p))
-    spend = rows["f_stack_bgnbd_gg_ltv"].to_numpy(dtype=np.float64)
-    fallback = rows["f_stack_bgnbd_purchases"].to_numpy(dtype=np.float64) * rows[
-        "f_avg_order_value"
-    ].to_numpy(dtype=np.float64)
-    spend = np.where(np.isnan(spend), fallback, spend)
-    return np.log(np.maximum(np.nan_to_num(spend, nan=0.0), 1e-3))
-
-
-# The final score blends the model with a BTYD model fitted at the same cutoff: w x model + (1 - w) x BTYD,
-# with the partner and w chosen on the validation cutoff (inside the calibration period, never on the
-# holdout): the trees' corrections are shrunk by as much as out-of-time data says they overfit. Partners:
-# BG/NBD (+ Gamma-Gamma, the stacked view) and Pareto/NBD (+ Gamma-Gamma, as ml.baselines fits it), when it
-# can be fitted. Pareto/NBD is fitted at the validation and scoring cutoffs only, never stacked at every
-# training cutoff: at young cutoffs its likelihood falls into slow quadrature (CDNOW's 1997-05-03 cutoff:
-# no fit after 15 minutes, while 1997-07-02 takes a second). Pareto/NBD alone (w = 0) ties the baseline and
-# so never wins a comparison with it.
-BLEND_BASELINE = BGNBD
-BLEND_WEIGHTS = tuple(i / 10 for i in range(10, -1, -1))  # model-heavy first: ties keep more model
-# The base margins a model is trained with: the stacked BG/NBD prediction, or none (XGBoost's constant
-# start), chosen per kind on the validation cutoff with the partner and w. With the BG/NBD margin early
-# stopping keeps one or two trees on CDNOW (the model stays BG/NBD); without it 32 (churn) and 19 (LTV).
-# CDNOW, comparisons unwon on the validation cutoff 1997-07-02 (the rule), best w, AUC / Gini; and on the
-# earlier cutoff 1997-06-02 (validation fit on 1997-02-02 and 1997-03-04; a check only, not part of the
-# rule), where the same pair comes first (measured with BACKTEST_TRAINING's earlier depth 4):
-#   margin, partner        churn 07-02        LTV 07-02          churn 06-02        LTV 06-02
-#   bg_nbd, bg_nbd         2, w 1.0, 0.7388   6, w 1.0, 0.5883   2, w 0.5, 0.7111   7, w 0.1, 0.5672
-#   bg_nbd, pareto_nbd     2, w 0.0, 0.7499   5, w 0.2, 0.6122   1, w 0.2, 0.7190   5, w 0.2, 0.5907
-#   none,   bg_nbd         1, w 0.5, 0.7482   6, w 0.5, 0.6021   2, w 0.3, 0.7187   4, w 0.4, 0.5808
-#   none,   pareto_nbd     0, w 0.2, 0.7513   2, w 0.1, 0.6158   1, w 0.2, 0.7216   3, w 0.1, 0.5918
-# With depth 3 the 1997-07-02 columns read 2, w 1.0, 0.7369 and 8, w 0.4, 0.5714; 2, w 0.0, 0.7499 and 7,
-# w 0.1, 0.6114; 1, w 0.5, 0.7457 and 6, w 0.3, 0.5911; 0, w 0.2, 0.7508 and 2, w 0.2, 0.6180 (same order):
-# the same pair comes first, with w 0.2 for both kinds.
-# On the synthetic demo's 180-day sets (validation cutoff 2025-07-04) the same rule keeps the BG/NBD margin
-# and w = 1 for churn (AUC 0.8603, nothing unwon), and for LTV takes the model without the margin, 0.9 x
-# model + 0.1 x Pareto/NBD (Gini 0.7494, nothing unwon; the BG/NBD-margin model alone also has 0.7494 but
-# leaves one comparison unwon).
-BASE_MARGINS = ("bg_nbd", "none")
-# The comparisons the model must win against every baseline (metric, higher is better), as the CDNOW
-# target counts them.
-TARGET_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
-    CHURN: (("auc", True), ("lift_at_10", True)),
-    LTV: (("spearman", True), ("normalized_gini", True), ("top_20_capture", True), ("decile_mape", False),
-          ("rmse", False)),
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Blend:
-    """How one kind's final score mixes the model with a BTYD model, and the validation score it got."""
-
-    baseline: str  # the BTYD partner: bg_nbd or pareto_nbd
-    model_weight: float
-    validation_metric: str
-    validation_score: float
-    model_only_score: float
-    base_margin: str = "bg_nbd"  # what the model was trained on top of: "bg_nbd" or "none"
-    # (metric, baseline) comparisons on the validation cutoff that the blend and the model alone do not
-    # win; None when no baselines were given.
-    validation_losses: int | None = None
-    model_only_losses: int | None = None
-
-    def apply(self, model: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-        return self.model_weight * model + (1.0 - self.model_weight) * baseline
-
-    def rank(self) -> tuple[float, float]:
-        """Sort key, smaller is better: fewer unwon comparisons, then the better validation metric."""
-        return (self.validation_losses or 0, -self.validation_score)
-
-
-def bgnbd_prediction(view: BtydView, rows: pd.DataFrame, kind: str, days: float) -> np.ndarray:
-    """BG/NBD P(no purchase) or expected spend (Gamma-Gamma, else the person's average order value)."""
-    if kind == CHURN:
-        return view.no_purchase(days)
-    spend = view.spend_per_purchase
-    if spend is None:
-        spend = rows["f_avg_order_value"].to_numpy(dtype=np.float64)
-    return view.purchases(days) * np.nan_to_num(spend, nan=0.0)
-
-
-def unwon_comparisons(kind: str, score: dict[str, float], baselines: dict[str, dict[str, float]]) -> int:
-    """How many (metric, baseline) pairs the score does not strictly beat; a baseline's undefined metric
-    (a heuristic without a spend model) is no comparison, the score's own undefined metric loses."""
-    losses = 0
-    for values in baselines.values():
-        for name, higher in TARGET_METRICS[kind]:
-            theirs, mine = values[name], score[name]
-            if not math.isfinite(theirs):
-                continue
-            losses += not (math.isfinite(mine) and (mine > theirs if higher else mine < theirs))
-    return losses
-
-
-def target_metrics(kind: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """The TARGET_METRICS of one prediction (the same functions as ml.metrics' churn_metrics and
-    ltv_metrics, without the rest of their tables: the blend search computes these many times)."""
-    if kind == CHURN:
-        return {"auc": roc_auc(actual, predicted), "lift_at_10": lift_at(actual, predicted, 0.1)}
-    return {
-        "spearman": spearman(actual, predicted),
-        "normalized_gini": normalized_gini(actual, predicted),
-        "top_20_capture": top_share_capture(actual, predicted, 0.2),
-        "decile_mape": decile_mape(actual, predicted),
-        "rmse": rmse(actual, predicted),
-    }
-
-
-def choose_blend(
-    kind: str,
-    trained: TrainedModel,
-    baseline: np.ndarray,
-    validation_baselines: dict[str, dict[str, float]] | None = None,
-    base_margin: str = "bg_nbd",
-    partner: str = BLEND_BASELINE,
-) -> Blend:
-    """The weight of the model against ``baseline`` (the predictions of the BTYD model named ``partner``)
-    whose validation predictions leave the fewest comparisons with ``validation_baselines`` (each
-    baseline's ``target_metrics`` on the validation window) unwon, then the best validation AUC (churn) or
-    normalized Gini (LTV); without baselines the best metric alone. Ties keep more model."""
-    actual, model = trained.validation_actual, trained.validation_predicted
-    name = "auc" if kind == CHURN else "normalized_gini"
-
-    def blend(weight: float) -> Blend:
-        scores = target_metrics(kind, actual, weight * model + (1.0 - weight) * baseline)
-        losses = (
-            None if validation_baselines is None else unwon_comparisons(kind, scores, validation_baselines)
-        )
-        return Blend(partner, weight, name, float(scores[name]), float("nan"), base_margin, losses)
-
-    alone = blend(1.0)
-    best = alone
-    for weight in BLEND_WEIGHTS[1:]:
-        candidate = blend(weight)
-        if candidate.rank() < (best.rank()[0], best.rank()[1] - 1e-9):
-            best = candidate
-    return replace(best, model_only_score=alone.validation_score, model_only_losses=alone.validation_losses)
 
 
 def _train_and_score(
@@ -1031,7 +660,11 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         capture=True,
     )
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
-        scored, scoring, examples, blends, baselines, short = _train_and_score(warehouse, plan, config, say)
+        try:
+            trained = _train_and_score(warehouse, plan, config, say)
+        except StackingError as exc:
+            raise BacktestError(str(exc)) from exc
+        scored, scoring, examples, blends, baselines, short = trained
         ids = customer_ids(warehouse)
         person_of = _person_of_identifier(warehouse)
     scores = (

@@ -19,17 +19,10 @@ import pandas as pd
 import pytest
 
 from ml.baselines import BASELINES
+from ml.blend import BASE_MARGINS, choose_blend, target_metrics, unwon_comparisons
 from ml.frames import ExampleFrame
-from personalize.backtest import (
-    BASE_MARGINS,
-    BacktestConfig,
-    choose_blend,
-    short_window,
-    target_metrics,
-    training_plan,
-    unseen_features,
-    unwon_comparisons,
-)
+from ml.windows import short_window, unseen_features
+from personalize.backtest import BacktestConfig, training_plan
 from personalize.cli import main
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 from tests.ml.cdnow import CDNOW_SAMPLE

@@ -1,0 +1,157 @@
+"""BTYD quantities as XGBoost inputs, and the mapping of a model's window to a longer horizon.
+
+A data scientist's BG/NBD + Gamma-Gamma view of each person, fitted at every cutoff on that cutoff's BTYD
+summary only (nothing after it), becomes features (`stack_btyd`) and can be the trees' starting point
+(`btyd_margin`), so XGBoost learns corrections to the BTYD view rather than re-deriving it from raw recency
+and frequency. `horizon_ratios` carries a prediction for d days to D days with the same model. Used by
+`personalize backtest` and the synthetic benchmark.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml.btyd import (
+    BgNbdParams,
+    conditional_expected_spend,
+    expected_purchases,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    probability_alive,
+    probability_no_purchase,
+)
+from ml.frames import BTYD_COLUMNS, ExampleFrame
+from ml.training import CHURN
+
+
+class StackingError(ValueError):
+    """BG/NBD cannot be fitted at a cutoff; the message names the cutoff."""
+
+
+# BG/NBD and Gamma-Gamma have four and three population-level parameters; 10,000 customers pin them down
+# well, and each cutoff is fitted (six or seven fits per run), so the fits are sampled below the
+# baselines' 30,000 (ml.baselines.FIT_SAMPLE_ROWS): at a million customers they were half the run.
+STACK_FIT_SAMPLE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class BtydView:
+    """BG/NBD + Gamma-Gamma fitted on one cutoff's summary (nothing after it), for one frame's rows."""
+
+    params: BgNbdParams
+    spend_per_purchase: np.ndarray | None  # None when Gamma-Gamma cannot be fitted
+    summary: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @classmethod
+    def fit(cls, rows: pd.DataFrame, seed: int = 0) -> BtydView:
+        x, t_x, big_t, m = (rows[c].to_numpy(dtype=np.float64) for c in BTYD_COLUMNS)
+        n = x.size
+        sample = np.sort(np.random.default_rng(seed).choice(n, min(n, STACK_FIT_SAMPLE_ROWS), replace=False))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            params = fit_bgnbd(x[sample], t_x[sample], big_t[sample])
+            # As ml.baselines: a repeat buyer whose mean repeat spend is not positive (refunds) gets the
+            # population mean, like a one-time buyer.
+            usable = (x > 0) & (m > 0)
+            x_spend, m_spend = np.where(usable, x, 0.0), np.where(usable, m, 0.0)
+            try:
+                repeat = sample[x_spend[sample] > 0]
+                spend = conditional_expected_spend(
+                    fit_gamma_gamma(x_spend[repeat], m_spend[repeat]), x_spend, m_spend
+                )
+            except (ValueError, RuntimeError):
+                spend = None
+        return cls(params, spend, (x, t_x, big_t))
+
+    def no_purchase(self, days: float) -> np.ndarray:
+        return probability_no_purchase(self.params, days, *self.summary)
+
+    def purchases(self, days: float) -> np.ndarray:
+        return expected_purchases(self.params, days, *self.summary)
+
+    def features(self, days: float) -> dict[str, np.ndarray]:
+        purchases = self.purchases(days)
+        columns = {
+            "f_stack_bgnbd_p_alive": probability_alive(self.params, *self.summary),
+            "f_stack_bgnbd_no_purchase": self.no_purchase(days),
+            "f_stack_bgnbd_purchases": purchases,
+        }
+        if self.spend_per_purchase is not None:
+            columns["f_stack_gg_spend_per_purchase"] = self.spend_per_purchase
+            columns["f_stack_bgnbd_gg_ltv"] = purchases * self.spend_per_purchase
+        return columns
+
+
+STACKED_FEATURES = (
+    "f_stack_bgnbd_p_alive", "f_stack_bgnbd_no_purchase", "f_stack_bgnbd_purchases",
+    "f_stack_gg_spend_per_purchase", "f_stack_bgnbd_gg_ltv",
+)  # fmt: skip
+
+
+def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
+    """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window.
+
+    Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
+    samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
+    """
+    rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
+    for name in STACKED_FEATURES:
+        rows[name] = np.nan  # missing where a fit is impossible at a cutoff: XGBoost handles it
+    for cutoff, index in rows.groupby("cutoff_date").groups.items():
+        try:
+            view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
+        except (ValueError, RuntimeError) as exc:
+            raise StackingError(
+                f"BG/NBD cannot be fitted on the {len(index)} customers at cutoff {cutoff:%Y-%m-%d}: {exc}"
+            ) from exc
+        for name, values in view.features(training_horizon).items():
+            rows.loc[index, name] = values
+    return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
+
+
+def horizon_ratios(
+    scoring: ExampleFrame, trained_days: int, horizon_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person: P(no purchase in D) / P(none in d) and E[purchases in D] / E[purchases in d] (BG/NBD)."""
+    n = len(scoring.rows)
+    if trained_days == horizon_days:
+        return np.ones(n), np.ones(n)
+    view = BtydView.fit(scoring.rows)
+    none_d, none_big = view.no_purchase(trained_days), view.no_purchase(horizon_days)
+    expected_d, expected_big = view.purchases(trained_days), view.purchases(horizon_days)
+    churn_ratio = np.where(none_d > 0, none_big / np.maximum(none_d, 1e-300), 1.0)
+    ltv_ratio = np.where(
+        expected_d > 0, expected_big / np.maximum(expected_d, 1e-300), horizon_days / trained_days
+    )
+    return np.clip(churn_ratio, 0.0, 1.0), ltv_ratio
+
+
+def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
+    """The stacked BG/NBD prediction in XGBoost margin units: log-odds of churn, log of expected spend.
+
+    Without a Gamma-Gamma fit, expected spend is expected purchases times the person's average order value.
+    """
+    rows = frame.rows
+    if kind == CHURN:
+        p = np.clip(rows["f_stack_bgnbd_no_purchase"].to_numpy(dtype=np.float64), 1e-4, 1 - 1e-4)
+        return np.log(p / (1 - p))
+    spend = rows["f_stack_bgnbd_gg_ltv"].to_numpy(dtype=np.float64)
+    fallback = rows["f_stack_bgnbd_purchases"].to_numpy(dtype=np.float64) * rows[
+        "f_avg_order_value"
+    ].to_numpy(dtype=np.float64)
+    spend = np.where(np.isnan(spend), fallback, spend)
+    return np.log(np.maximum(np.nan_to_num(spend, nan=0.0), 1e-3))
+
+
+def bgnbd_prediction(view: BtydView, rows: pd.DataFrame, kind: str, days: float) -> np.ndarray:
+    """BG/NBD P(no purchase) or expected spend (Gamma-Gamma, else the person's average order value)."""
+    if kind == CHURN:
+        return view.no_purchase(days)
+    spend = view.spend_per_purchase
+    if spend is None:
+        spend = rows["f_avg_order_value"].to_numpy(dtype=np.float64)
+    return view.purchases(days) * np.nan_to_num(spend, nan=0.0)
