@@ -60,6 +60,13 @@ def with_row_counts(invocation: DbtCliInvocation) -> Iterator[Any]:
         raise failure
 
 
+# Unit tests are left out of the production build: their inputs are static fixtures, so every run (and
+# the 15-minute refresh) would spend compute proving the same SQL again. dbt's docs recommend running them
+# in development and CI; `make test` runs every one of them in a full `dbt build`
+# (tests/dbt/test_staging_against_truth.py).
+PRODUCTION_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
+
+
 @dbt_assets(
     manifest=dbt_manifest,
     project=dbt_project,
@@ -72,7 +79,7 @@ def personalize_dbt(context: AssetExecutionContext, dbt: PersonalizeDbtCliResour
     # downstream within the same invocation. The events reach Dagster when dbt finishes (with_row_counts),
     # while dbt's log lines stream as they come.
     try:
-        yield from with_row_counts(dbt.cli(["build"], context=context))
+        yield from with_row_counts(dbt.cli(["build", *PRODUCTION_BUILD_FLAGS], context=context))
     except DagsterDbtCliRuntimeError as error:
         # Only a locked warehouse is retried. A failing test or a broken model fails the same way every time,
         # so a RetryPolicy on every error would just run the build again for nothing.

@@ -2,11 +2,17 @@
 
 import base64
 import contextlib
+import json
+import os
 import re
+import time
+from pathlib import Path
 
 import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance
+
+from personalize.settings import PROJECT_DIR
 
 QUALITY_MODEL = AssetKey(["quality", "quality_raw_row_counts"])
 RECONCILIATION_CHECK = AssetCheckKey(
@@ -94,8 +100,19 @@ def test_personalize_run_materializes_everything_and_a_rerun_sends_nothing(
     # The run's instance is kept open after it ends, so that its events can be read (without a DAGSTER_HOME
     # the command runs in a throwaway instance).
     monkeypatch.setattr(pipeline, "_instance", lambda: contextlib.nullcontext(instance))
+    started = time.time()
     assert main(["run", "--customers", str(DEMO_CUSTOMERS), "--seed", str(DEMO_SEED)]) == 0
     summary = capsys.readouterr().out
+    # The run's dbt invocations built models and ran data tests, and left the unit tests (static fixtures)
+    # to development and CI.
+    invocations = Path(PROJECT_DIR) / os.environ.get("DBT_TARGET_PATH", "target")
+    ran = [
+        result["unique_id"].split(".")[0]
+        for path in invocations.glob("*/run_results.json")
+        if path.stat().st_mtime >= started
+        for result in json.loads(path.read_text())["results"]
+    ]
+    assert {"model", "test"} <= set(ran) and "unit_test" not in ran
 
     # Every asset event of the run, read back from the instance it ran in.
     [run] = instance.get_run_records()
