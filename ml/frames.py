@@ -2,9 +2,10 @@
 
 The two tables follow one contract (built by dbt in models/ml/):
 
-- ``ml.ml_training_examples``: one row per (person_id, cutoff_date) with ``horizon_days``, feature columns
-  ``f_*``, the BTYD summary ``btyd_*`` as of the cutoff, and the labels of the window
-  (cutoff, cutoff + horizon]: ``label_is_churned`` (0/1) and ``label_net_spend`` (>= 0).
+- ``ml.ml_training_examples``: one row per (person_id, cutoff_date, horizon_days), feature columns ``f_*``,
+  the BTYD summary ``btyd_*`` as of the cutoff, and the labels of the window (cutoff, cutoff + horizon]:
+  ``label_is_churned`` (0/1) and ``label_net_spend`` (>= 0). It holds the main label window and, with dbt
+  var ml_short_horizon_days, a shorter one; ``load_training_examples`` reads one window at a time.
 - ``ml.ml_scoring_features``: one row per person_id at the scoring as-of, same feature columns.
 
 Features are every ``f_*`` column plus the four BTYD quantities, in one fixed order that is stored with

@@ -510,7 +510,9 @@ def _train_and_score(
     if short is None and reason:
         say(f"short window not used: {reason}")
     if short is not None:
-        say(f"short window used, averaged with the {plan.horizon_days}-day models: {reason}")
+        say(f"short window used, averaged with the {plan.horizon_days}-day models: {reason}; "
+            f"{len(short.examples.rows)} rows at cutoffs "
+            f"{[c.isoformat() for c in short.examples.cutoffs]}")  # fmt: skip
         # The short pair's validation: its fit on the cutoffs whose windows end by the main validation
         # cutoff predicts that cutoff's s days, mapped to d by BG/NBD fitted there.
         short_validation_set = short.up_to(examples.validation_cutoff)
@@ -522,9 +524,6 @@ def _train_and_score(
         )
         mapped = horizon_ratios(short_validation_rows, short.horizon_days, plan.horizon_days)
         short_validation_ratios = dict(zip(KINDS, mapped, strict=True))
-        say(f"short window: {len(short.examples.rows)} rows at cutoffs "
-            f"{[c.isoformat() for c in short.examples.cutoffs]}, "
-            f"{short.horizon_days}-day label windows")  # fmt: skip
     validation_rows = examples.rows.loc[validation_mask(examples)]
     validation_view, scoring_view = BtydView.fit(validation_rows), BtydView.fit(scoring.rows)
     # The baselines as a data scientist would have fitted them at the validation cutoff, for its window,
@@ -598,7 +597,7 @@ def _train_and_score(
                         trained.booster, matrix, trained.features, kind, trained.calibration_scale,
                         base_margin=margin(scoring),
                     )  # fmt: skip
-                    if short is not None and short_trained is not None:
+                    if short_trained is not None:
                         model = average_windows(model, short.scores(kind, short_trained, margin))
                 best = (blend, blend.apply(model, horizon_partner))
         assert best is not None
