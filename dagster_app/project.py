@@ -129,10 +129,8 @@ def _dbt_parse(project: DbtProject) -> None:
     ]  # fmt: skip
     # A plain subprocess rather than DbtCliResource.cli(): that also loads a dbt adapter in this process,
     # which adds seconds and is of no use for parsing.
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    completed = subprocess.run(
-        command, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False
-    )
+    # dbt_project.yml turns dbt's usage tracking off for every command, this one included.
+    completed = subprocess.run(command, cwd=project.project_dir, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         output = (completed.stdout + completed.stderr).strip()
         raise DbtParseError(f"`dbt parse` of {project.project_dir} failed:\n{output[-6000:]}")
