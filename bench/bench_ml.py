@@ -71,11 +71,11 @@ from ml.btyd.individual import forecast, population_forecast
 from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
 from ml.metrics import churn_metrics, ltv_metrics, normalized_gini, roc_auc, spearman
 from ml.pipeline import train_evaluate_score
+from ml.scoring import SCORE_TABLES
 from ml.stacking import btyd_margin, horizon_ratios, stack_btyd
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
 from ml.windows import SHORT_WINDOW_DAYS, ShortWindow, average_windows, short_window
 from personalize.backtest import (
-    BACKTEST_TRAINING,
     BacktestConfig,
     BacktestResult,
     customer_ids,
@@ -153,6 +153,7 @@ EMAIL_FEATURES = (
 FULL_MODEL = "xgboost (all features)"
 NO_EMAIL_MODEL = "xgboost (RFM/BTYD + web features, no email)"
 ORDER_MODEL = "xgboost (RFM/BTYD features only)"
+PRODUCTION_MODEL = "production run (`ml.pipeline`: `make run`, Dagster; all features)"
 
 NET, BILLED = "net revenue", "billed total"
 # The CDNOW table's columns: the comparisons the backtest's blend choice counts (TARGET_METRICS), labelled.
@@ -550,7 +551,7 @@ def _train_score(
     examples: ExampleFrame,
     scoring: ExampleFrame,
     features: tuple[str, ...],
-    config: TrainingConfig = BACKTEST_TRAINING,
+    config: TrainingConfig | None = None,
     short: ShortWindow | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, int]]:
     """Scores of both models at the as-of, their validation-window figures (churn AUC, LTV Gini): the
@@ -587,6 +588,27 @@ def _train_score(
                 out[kind], narrowed.scores(kind, short_trained, lambda frame, k=kind: btyd_margin(frame, k))
             )
     return out, validation, rounds
+
+
+def production_scores(settings: Settings, scoring: ExampleFrame) -> tuple[dict[str, np.ndarray], str]:
+    """What `make run` and Dagster ship, on the same warehouse and windows: `ml.pipeline`'s run (training,
+    promotion against the baselines, scoring) into a fresh model directory; its score tables read back in
+    the order of the scoring frame's people. Also which model or baseline scored each kind."""
+    with duckdb.connect(str(settings.duckdb_path)) as warehouse:
+        report = train_evaluate_score(warehouse, settings.model_dir / "production")
+        scores = {
+            kind: warehouse.sql(f"select person_id, score from {table}")
+            .df()
+            .set_index("person_id")["score"]
+            .reindex(scoring.rows["person_id"].astype(str))
+            .to_numpy(dtype=np.float64)
+            for kind, table in SCORE_TABLES.items()
+        }
+    scored_with = "; ".join(
+        f"{kind} {item.active_version} ({'promoted' if item.promoted else 'not promoted'}: {item.reason})"
+        for kind, item in report.kinds.items()
+    )
+    return scores, scored_with
 
 
 def truth_rows(
@@ -671,6 +693,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     train_seconds = time.perf_counter() - started
     no_mail, no_email_validation, _ = _train_score(examples, scoring, no_email, short=short)
     rfm, rfm_validation, _ = _train_score(examples, scoring, order_only, short=short)
+    production, production_scored_with = production_scores(settings, scoring)
     validation = {
         FULL_MODEL: full_validation,
         NO_EMAIL_MODEL: no_email_validation,
@@ -704,6 +727,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         FULL_MODEL: (full[CHURN][matched], dict.fromkeys(values, full[LTV][matched])),
         NO_EMAIL_MODEL: (no_mail[CHURN][matched], dict.fromkeys(values, no_mail[LTV][matched])),
         ORDER_MODEL: (rfm[CHURN][matched], dict.fromkeys(values, rfm[LTV][matched])),
+        PRODUCTION_MODEL: (production[CHURN][matched], dict.fromkeys(values, production[LTV][matched])),
         **{
             name: (baselines.churn.get(name), dict.fromkeys(values, baselines.ltv.get(name)))
             for name in dict.fromkeys([*baselines.churn, *baselines.ltv])
@@ -840,6 +864,14 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
             else "."
         )
     )
+    production_text = (
+        f"**What ships.** The rows above are `personalize backtest`'s recipe. The production run row is what "
+        "`make run` and the Dagster assets train and score (`ml.pipeline.train_evaluate_score`) on the same "
+        f"warehouse and {DEMO_HORIZON}-day sets: the same features with the BTYD quantities stacked and the "
+        "same training settings, but one pair on the main window, without the BG/NBD base margin, the "
+        "short window or a blend, and with the promotion rule deciding what scores: "
+        f"{production_scored_with}."
+    )
     short_text = (
         f"A second pair is trained on {short.horizon_days}-day windows at "
         f"{len(short.examples.cutoffs)} cutoffs ({short.examples.cutoffs[0]} to "
@@ -863,7 +895,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         f"{DEMO_HORIZON} days (completed orders). Two "
         "ablations: without the email features (sends, opens, clicks, consent), and without the web and "
         "email features (sessions, product views, carts as well), i.e. on the order history alone."
-        f"\n\n{definition}\n\n{oracle_text}\n\n{population_text}\n\n{ablation_text}\n\n"
+        f"\n\n{definition}\n\n{oracle_text}\n\n{population_text}\n\n{ablation_text}\n\n{production_text}\n\n"
         + "\n".join(lines)
         + f"\n\n{verdict}\n"
     )

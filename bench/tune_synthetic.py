@@ -1,4 +1,4 @@
-"""The training-settings grid behind BACKTEST_TRAINING: every variant's validation AND truth figures.
+"""The training-settings grid behind TrainingConfig's defaults: every variant's validation AND truth figures.
 
 Each variant trains both models exactly as the synthetic bench does (all features, BG/NBD base margin,
 `bench_ml._train_score`) on the demo warehouse copy with the 180-day sets. Two figures per model:
@@ -29,12 +29,11 @@ from ml.frames import load_scoring_features, load_training_examples
 from ml.metrics import churn_metrics, ltv_metrics
 from ml.stacking import stack_btyd
 from ml.training import CHURN, LTV, TrainingConfig
-from personalize.backtest import BACKTEST_TRAINING
 
 SEEDS = (0, 1, 2)
 # The settings before this grid; each variant changes them as its name says. "depth 3" was chosen and is
-# BACKTEST_TRAINING (personalize/backtest.py says why).
-BASE = dataclasses.replace(BACKTEST_TRAINING, max_depth=4)
+# TrainingConfig's defaults (ml/training.py says why).
+BASE = TrainingConfig(max_depth=4)
 VARIANTS: dict[str, TrainingConfig] = {
     "depth 4 (before)": BASE,
     "eta 0.05": dataclasses.replace(BASE, learning_rate=0.05, max_rounds=1000),

@@ -31,7 +31,7 @@ BLEND_WEIGHTS = tuple(i / 10 for i in range(10, -1, -1))  # model-heavy first: t
 # stopping keeps one or two trees on CDNOW (the model stays BG/NBD); without it 32 (churn) and 19 (LTV).
 # CDNOW, comparisons unwon on the validation cutoff 1997-07-02 (the rule), best w, AUC / Gini; and on the
 # earlier cutoff 1997-06-02 (validation fit on 1997-02-02 and 1997-03-04; a check only, not part of the
-# rule), where the same pair comes first (measured with BACKTEST_TRAINING's earlier depth 4):
+# rule), where the same pair comes first (measured with the training settings' earlier depth 4):
 #   margin, partner        churn 07-02        LTV 07-02          churn 06-02        LTV 06-02
 #   bg_nbd, bg_nbd         2, w 1.0, 0.7388   6, w 1.0, 0.5883   2, w 0.5, 0.7111   7, w 0.1, 0.5672
 #   bg_nbd, pareto_nbd     2, w 0.0, 0.7499   5, w 0.2, 0.6122   1, w 0.2, 0.7190   5, w 0.2, 0.5907

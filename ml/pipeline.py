@@ -22,6 +22,7 @@ from ml.frames import ExampleFrame, fingerprint, load_scoring_features, load_tra
 from ml.promotion import PROMOTION_METRICS, PromotionDecision, best_baseline, decide
 from ml.registry import ModelMetadata
 from ml.scoring import Scores, score, write_scores
+from ml.stacking import with_btyd_features
 from ml.training import (
     CHURN,
     KINDS,
@@ -78,6 +79,8 @@ def train_candidate(
 ) -> Candidate:
     """Train one kind, evaluate it against the baselines, apply the promotion rule, store it.
 
+    ``examples`` are the training rows as ``with_btyd_features`` returns them (the stacked BTYD features).
+
     ``baselines`` and ``data_fingerprint`` (``fingerprint(examples)``) may be passed when several kinds
     share them: at millions of rows each costs seconds.
     """
@@ -130,6 +133,7 @@ def train_candidates(
         progress(
             f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}"
         )
+    examples = with_btyd_features(examples, progress)
     baselines = validation_baselines(examples)
     data_fingerprint = fingerprint(examples)
     return {
@@ -154,7 +158,7 @@ def score_active(
     progress: Progress | None = None,
 ) -> dict[Kind, Scores]:
     """Score ``ml.ml_scoring_features`` with each kind's active model (or best baseline); write the tables."""
-    scoring = load_scoring_features(con)
+    scoring = with_btyd_features(load_scoring_features(con), progress)
     scored_at = datetime.now(UTC)
     needs_baseline = any(registry.active_version(model_dir, kind) is None for kind in kinds)
     baselines = predict_baselines(scoring.rows, scoring.horizon_days) if needs_baseline else None
@@ -253,4 +257,5 @@ __all__ = [
     "train_evaluate_score",
     "run_report",
     "validation_baselines",
+    "with_btyd_features",
 ]

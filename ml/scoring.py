@@ -20,6 +20,7 @@ import pandas as pd
 from ml import explain, registry
 from ml.baselines import BaselinePredictions, predict_baselines
 from ml.frames import ExampleFrame, feature_matrix
+from ml.stacking import with_btyd_features
 from ml.training import CHURN, Kind, predict
 
 SCORE_TABLES: dict[Kind, str] = {"churn": "ml.churn_scores", "ltv": "ml.ltv_scores"}
@@ -67,7 +68,6 @@ def score(
 ) -> Scores:
     """Score every row of ``scoring`` for ``kind``. ``baselines`` may be passed to reuse a BTYD fit."""
     scored_at = scored_at or datetime.now(UTC)
-    person_ids = scoring.rows["person_id"].to_numpy()
     version = registry.active_version(model_dir, kind)
     if version is not None:
         metadata = registry.load_metadata(model_dir, kind, version)
@@ -76,6 +76,9 @@ def score(
                 f"active {kind} model {version} predicts {metadata.horizon_days} days but {scoring.table} "
                 f"asks for {scoring.horizon_days}: retrain first"
             )
+        if not set(metadata.features) <= set(scoring.rows.columns):
+            scoring = with_btyd_features(scoring)
+        person_ids = scoring.rows["person_id"].to_numpy()
         booster = registry.load_booster(model_dir, kind, version)
         matrix = feature_matrix(scoring, metadata.features)
         predicted = predict(booster, matrix, metadata.features, kind, metadata.calibration_scale)
@@ -85,6 +88,7 @@ def score(
         method = "exact TreeSHAP" if exact else "approximate (Saabas)"
         return Scores(kind, version, _frame(person_ids, predicted, version, scored_at, reasons), method)
 
+    person_ids = scoring.rows["person_id"].to_numpy()
     candidate = registry.latest(model_dir, kind)
     if candidate is None:
         raise ScoringError(f"no {kind} model in {model_dir}: train one before scoring")

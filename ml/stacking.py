@@ -3,13 +3,15 @@
 A data scientist's BG/NBD + Gamma-Gamma view of each person, fitted at every cutoff on that cutoff's BTYD
 summary only (nothing after it), becomes features (`stack_btyd`) and can be the trees' starting point
 (`btyd_margin`), so XGBoost learns corrections to the BTYD view rather than re-deriving it from raw recency
-and frequency. `horizon_ratios` carries a prediction for d days to D days with the same model. Used by
-`personalize backtest` and the synthetic benchmark.
+and frequency. The stacked features are in every model (the production run, ml.pipeline, too); the margin
+and `horizon_ratios` (which carries a prediction for d days to D days with the same model) are
+`personalize backtest`'s and the synthetic benchmark's.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,7 @@ from ml.btyd import (
     probability_no_purchase,
 )
 from ml.frames import BTYD_COLUMNS, ExampleFrame
-from ml.training import CHURN
+from ml.training import CHURN, Progress
 
 
 class StackingError(ValueError):
@@ -92,25 +94,49 @@ STACKED_FEATURES = (
 )  # fmt: skip
 
 
-def stack_btyd(frame: ExampleFrame, training_horizon: int) -> ExampleFrame:
+def stack_btyd(
+    frame: ExampleFrame, training_horizon: int, unfittable: Callable[[str], None] | None = None
+) -> ExampleFrame:
     """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window.
 
     Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
     samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
+    A cutoff where BG/NBD cannot be fitted raises StackingError, or, given ``unfittable``, is reported to
+    it and keeps missing values (XGBoost's trees send them down their default branch): the production run
+    scores with the order history alone rather than stopping on data too thin for BG/NBD.
     """
     rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
     for name in STACKED_FEATURES:
-        rows[name] = np.nan  # missing where a fit is impossible at a cutoff: XGBoost handles it
+        rows[name] = np.nan
     for cutoff, index in rows.groupby("cutoff_date").groups.items():
         try:
             view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
         except (ValueError, RuntimeError) as exc:
-            raise StackingError(
+            message = (
                 f"BG/NBD cannot be fitted on the {len(index)} customers at cutoff {cutoff:%Y-%m-%d}: {exc}"
-            ) from exc
+            )
+            if unfittable is None:
+                raise StackingError(message) from exc
+            unfittable(message)
+            continue
         for name, values in view.features(training_horizon).items():
             rows.loc[index, name] = values
     return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
+
+
+def with_btyd_features(frame: ExampleFrame, progress: Progress | None = None) -> ExampleFrame:
+    """The rows as every model is trained and scored on: the dbt features plus each cutoff's BG/NBD +
+    Gamma-Gamma view (STACKED_FEATURES), fitted for the frame's horizon. A cutoff too thin for
+    BG/NBD keeps missing values, and ``progress`` (else a warning) says so."""
+
+    def unfittable(message: str) -> None:
+        text = f"BTYD features missing: {message}"
+        if progress:
+            progress(text)
+        else:
+            warnings.warn(text, RuntimeWarning, stacklevel=3)
+
+    return stack_btyd(frame, frame.horizon_days, unfittable=unfittable)
 
 
 def horizon_ratios(

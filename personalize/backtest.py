@@ -128,31 +128,6 @@ DBT_SELECTION = "+ml_training_examples +ml_scoring_features +int_identity_map"
 FX_SEED = PROJECT_DIR / "seeds" / "fx_rates.csv"
 
 
-# The trees start from the BTYD prediction (base margin) and learn small corrections: shallow trees and
-# large leaves, because a backtest often has only a few thousand rows per cutoff; Tweedie power 1.2 (closer
-# to Poisson) for spend. First chosen on the synthetic demo's own temporal validation window (the 2025-07-04
-# cutoff, whose label window ends at the as-of: no ground truth involved), where depth 4 / leaves 50 /
-# learning rate 0.1 / power 1.2 raised the validation AUC from 0.860 to 0.867 and the LTV Gini from 0.742
-# to 0.758 over depth 3 / leaves 20 / learning rate 0.05 / power 1.5; 500 rounds at most keeps a million
-# customers within minutes.
-# That window's validation fit then overlapped it (every earlier cutoff trained it, and their label windows
-# ran into the validation window), which rewarded trees that memorise people: 12 cutoffs, rate features and
-# depth 10 raised that validation Gini from 0.763 to 0.781 while the truth went from 0.7695 to 0.7686. The
-# validation fit now trains only on cutoffs whose windows end by the validation cutoff (ml/training.py).
-# Re-tuned on that clean window (`python -m bench.tune_synthetic`: 16 variants, each with seeds 0-2, the
-# figures below their means): every variant lands within 0.0015 of the others, depth 4 gave churn AUC
-# 0.8604 / LTV Gini 0.7486; depth 3 0.8603 / 0.7499; learning rate 0.05 0.8606 / 0.7498; four averaged
-# trees per round 0.8607 / 0.7500 (at four times the cost); depth 5 and 6, min_child_weight 20 and 150,
-# Tweedie 1.1 and 1.35, subsample 0.6, patience 50 and the combinations 0.7482 to 0.7500. A seed moves
-# the Gini by up to 0.0005 either way, so the variants within that of the best are ties, and of those
-# depth 3 is the cheapest: about as dear as depth 4 (more rounds of smaller trees; the backtest recipe's
-# train + score at 100,000 customers, 315,842 rows, two runs each: 22.5 and 22.3 s CPU against 22.9 and
-# 20.7), while learning rate 0.05 and four parallel trees cost about 1.5 and 4 times as much.
-BACKTEST_TRAINING = TrainingConfig(
-    learning_rate=0.1, max_depth=3, min_child_weight=50.0, tweedie_variance_power=1.2, max_rounds=500
-)
-
-
 class BacktestError(ValueError):
     """Bad input or too little history; the message names the file, column or record."""
 
@@ -180,7 +155,7 @@ class BacktestConfig:
     # The short window (short_window_plan): at most this long, None for none.
     short_training_horizon_days: int | None = SHORT_WINDOW_DAYS
     max_short_cutoffs: int = 24
-    training: TrainingConfig = field(default_factory=lambda: BACKTEST_TRAINING)
+    training: TrainingConfig = field(default_factory=TrainingConfig)  # ml/training.py says why
 
 
 @dataclass(frozen=True)

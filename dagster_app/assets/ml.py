@@ -25,7 +25,7 @@ from dagster import (
 from dagster_app.instance import DUCKDB_POOL
 from dagster_app.resources import DuckDBResource
 from ml.frames import load_training_examples
-from ml.pipeline import Candidate, score_active, train_candidate, validation_baselines
+from ml.pipeline import Candidate, score_active, train_candidate, validation_baselines, with_btyd_features
 from ml.promotion import PROMOTION_METRICS
 from ml.scoring import SCORE_TABLES
 from ml.training import CHURN, KINDS, LTV, Kind
@@ -128,6 +128,7 @@ def ml_models(context: AssetExecutionContext, duckdb: DuckDBResource) -> Iterato
     with duckdb.get_connection(read_only=True) as connection:
         examples = load_training_examples(connection)
     # Training takes the longest; the warehouse is closed by then, so nothing else waits on this step's lock.
+    examples = with_btyd_features(examples, context.log.warning)
     baselines = validation_baselines(examples)  # one BTYD fit shared by both kinds
     model_dir = load_settings().model_dir
     for kind in kinds:

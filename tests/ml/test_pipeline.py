@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ml import registry
+from ml.frames import ExampleFrame, load_scoring_features, load_training_examples
 from ml.pipeline import (
     Candidate,
     ModelRunReport,
@@ -24,7 +25,8 @@ from ml.pipeline import (
     train_candidates,
     train_evaluate_score,
 )
-from ml.scoring import SCORE_TABLES
+from ml.scoring import SCORE_TABLES, score
+from ml.stacking import STACKED_FEATURES, StackingError, stack_btyd, with_btyd_features
 from ml.training import TrainingConfig
 from tests.ml.examples import simulate_tables, write_tables
 
@@ -99,9 +101,17 @@ def test_metadata_records_data_metrics_and_calibrated_ltv_total(con, promoted_ru
     assert churn.cutoffs[-1] == churn.validation_cutoff and len(churn.cutoffs) == 6
     # The validation fit learnt from the three cutoffs whose 90-day windows end by the validation cutoff.
     assert churn.validation_fit_cutoffs == churn.cutoffs[:3]
-    assert churn.horizon_days == 90 and churn.features[-4:] == [
-        "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"
+    # The dbt features, then each cutoff's BG/NBD + Gamma-Gamma view (ml.stacking), which the trees use.
+    assert churn.horizon_days == 90 and churn.features[-9:] == [
+        "btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value", *STACKED_FEATURES
     ]  # fmt: skip
+    for kind, metadata in (("churn", churn), ("ltv", registry.load_metadata(
+        model_dir, "ltv", report.kinds["ltv"].candidate_version
+    ))):  # fmt: skip
+        split_on = registry.load_booster(model_dir, kind, metadata.version).get_score(
+            importance_type="weight"
+        )
+        assert set(split_on) & set(STACKED_FEATURES), kind
     assert set(churn.metrics) == {
         "xgboost",
         "bg_nbd",
@@ -114,6 +124,31 @@ def test_metadata_records_data_metrics_and_calibrated_ltv_total(con, promoted_ru
     assert ltv.metrics["xgboost"]["total_ratio"] == pytest.approx(1.0)
     assert ltv.calibration_scale > 0
     assert set(ltv.metrics) == {"xgboost", "bg_nbd", "pareto_nbd", "frequency_heuristic"}
+
+
+def test_scoring_an_unstacked_frame_fits_the_btyd_features_itself(con, promoted_run) -> None:
+    model_dir, report, _ = promoted_run
+    for kind in report.kinds:
+        scored = score(load_scoring_features(con), model_dir, kind).frame.set_index("person_id")["score"]
+        table = dict((person, value) for person, value, *_ in _table(con, kind))
+        assert len(scored) == len(table)
+        np.testing.assert_allclose(scored.to_numpy(), [table[p] for p in scored.index], rtol=1e-9)
+
+
+def test_a_cutoff_too_thin_for_bg_nbd_keeps_missing_btyd_features_and_says_so(con) -> None:
+    examples = load_training_examples(con)
+    rows = examples.rows.copy()
+    first = rows["cutoff_date"] == rows["cutoff_date"].min()
+    rows.loc[first, "btyd_frequency"] = 0.0  # nobody has bought twice yet: BG/NBD has nothing to fit
+    thin = ExampleFrame(examples.table, rows, examples.features, examples.horizon_days)
+    with pytest.raises(StackingError, match=f"cutoff {rows['cutoff_date'].min():%Y-%m-%d}"):
+        stack_btyd(thin, thin.horizon_days)
+    said: list[str] = []
+    stacked = with_btyd_features(thin, said.append)
+    assert len(said) == 1 and "BTYD features missing" in said[0]
+    is_first = (stacked.rows["cutoff_date"] == rows["cutoff_date"].min()).to_numpy()
+    values = stacked.rows[list(STACKED_FEATURES)]
+    assert values.loc[is_first].isna().all().all() and values.loc[~is_first].notna().all().all()
 
 
 def test_a_weaker_candidate_is_not_promoted_and_the_previous_model_keeps_scoring(con, promoted_run) -> None:
