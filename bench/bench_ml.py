@@ -865,11 +865,11 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         )
     )
     production_text = (
-        f"**What ships.** The rows above are `personalize backtest`'s recipe. The production run row is what "
-        "`make run` and the Dagster assets train and score (`ml.pipeline.train_evaluate_score`) on the same "
-        f"warehouse and {DEMO_HORIZON}-day sets: the same features with the BTYD quantities stacked and the "
-        "same training settings, but one pair on the main window, without the BG/NBD base margin, the "
-        "short window or a blend, and with the promotion rule deciding what scores: "
+        "**What ships.** The xgboost rows are `personalize backtest`'s recipe. The production run row is "
+        "what `make run` and the Dagster assets train and score (`ml.pipeline.train_evaluate_score`) on "
+        f"the same warehouse and {DEMO_HORIZON}-day sets: the same features with the BTYD quantities "
+        "stacked and the same training settings, but one pair on the main window, without the BG/NBD base "
+        "margin, the short window or a blend, and with the promotion rule deciding what scores: "
         f"{production_scored_with}."
     )
     short_text = (
