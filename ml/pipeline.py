@@ -7,6 +7,7 @@ stored in the registry) and ``score_active`` (score with whatever is active and 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,11 +19,18 @@ import duckdb
 from ml import plots, registry
 from ml.baselines import BaselinePredictions, predict_baselines
 from ml.evaluation import MODEL, Evaluation, evaluate
-from ml.frames import ExampleFrame, fingerprint, load_scoring_features, load_training_examples
+from ml.frames import (
+    ExampleFrame,
+    FrameError,
+    fingerprint,
+    load_scoring_features,
+    load_training_examples,
+    training_horizons,
+)
 from ml.promotion import PROMOTION_METRICS, PromotionDecision, best_baseline, decide
-from ml.registry import ModelMetadata
+from ml.registry import ModelMetadata, ShortModelMetadata
 from ml.scoring import Scores, score, write_scores
-from ml.stacking import with_btyd_features
+from ml.stacking import report_unfittable, with_btyd_features
 from ml.training import (
     CHURN,
     KINDS,
@@ -33,6 +41,58 @@ from ml.training import (
     train_model,
     validation_mask,
 )
+from ml.windows import (
+    SHORT_WINDOW_WEIGHT,
+    ShortPair,
+    ShortWindow,
+    ShortWindowError,
+    short_window,
+    train_short_pair,
+)
+
+
+@dataclass(frozen=True)
+class TrainingSets:
+    """What a run trains on: the main label window's rows with the BTYD features stacked and, when it can
+    teach what they cannot, the short window's (ml/windows.py). ``short_decision`` says why or why not."""
+
+    examples: ExampleFrame
+    short: ShortWindow | None
+    short_decision: str
+
+    def fingerprint(self) -> str:
+        """The training data's fingerprint: the main rows', combined with the short window's when used."""
+        main = fingerprint(self.examples)
+        if self.short is None:
+            return main
+        return hashlib.sha256(f"{main}|{fingerprint(self.short.examples)}".encode()).hexdigest()
+
+
+def load_training_sets(con: duckdb.DuckDBPyConnection, progress: Progress | None = None) -> TrainingSets:
+    """``ml.ml_training_examples``' main window, and its short window (dbt var ml_short_horizon_days) when
+    some feature of the people scored is unseen by the main window's training rows (short_window)."""
+    examples = load_training_examples(con)
+    if progress:
+        progress(
+            f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}"
+        )
+    shorter = [days for days in training_horizons(con) if days < examples.horizon_days]
+    short: ShortWindow | None = None
+    if not shorter:
+        decision = "not built (dbt var ml_short_horizon_days is 0)"
+    else:
+        try:
+            short, reason = short_window(
+                con, examples, load_scoring_features(con), shorter[0], examples.horizon_days,
+                report_unfittable(progress),
+            )  # fmt: skip
+        except FrameError as exc:
+            # A short window too thin to train on must not stop the main models.
+            short, reason = None, str(exc)
+        decision = f"{shorter[0]}-day window {'used' if short else 'not used'}: {reason}"
+    if progress:
+        progress(f"short window {decision}")
+    return TrainingSets(with_btyd_features(examples, progress), short, decision)
 
 
 @dataclass(frozen=True)
@@ -68,7 +128,7 @@ def validation_baselines(examples: ExampleFrame) -> BaselinePredictions:
 
 
 def train_candidate(
-    examples: ExampleFrame,
+    sets: TrainingSets,
     model_dir: Path,
     kind: Kind,
     *,
@@ -79,17 +139,23 @@ def train_candidate(
 ) -> Candidate:
     """Train one kind, evaluate it against the baselines, apply the promotion rule, store it.
 
-    ``examples`` are the training rows as ``with_btyd_features`` returns them (the stacked BTYD features).
+    With a short window the short model is trained too, and what is evaluated, promoted and scored is the
+    average of the two (ml/windows.py); the candidate's validation predictions are the average's.
 
-    ``baselines`` and ``data_fingerprint`` (``fingerprint(examples)``) may be passed when several kinds
+    ``baselines`` and ``data_fingerprint`` (``sets.fingerprint()``) may be passed when several kinds
     share them: at millions of rows each costs seconds.
     """
+    examples = sets.examples
     trained = train_model(examples, kind, config, progress)
+    short_pair: ShortPair | None = None
+    if sets.short is not None:
+        short_pair = train_short_pair(sets.short, trained, config, progress)
+        trained = short_pair.averaged(trained)
     baselines = baselines or validation_baselines(examples)
     evaluation = evaluate(trained, baselines)
     decision = decide(evaluation)
     created_at = datetime.now(UTC)
-    data_fingerprint = data_fingerprint or fingerprint(examples)
+    data_fingerprint = data_fingerprint or sets.fingerprint()
     validation_cutoff = trained.validation_cutoff.isoformat()
     metadata = ModelMetadata(
         version=registry.make_version(kind, validation_cutoff, data_fingerprint, created_at),
@@ -110,12 +176,38 @@ def train_candidate(
         reason=decision.reason,
         unavailable_baselines=evaluation.unavailable,
         validation_fit_cutoffs=[c.isoformat() for c in trained.validation_fit_cutoffs],
+        short_window=_short_metadata(trained, sets.short, short_pair),
+        short_window_decision=sets.short_decision,
     )
-    registry.save(model_dir, trained.booster, metadata)
+    registry.save(model_dir, trained.booster, metadata, short_pair.trained.booster if short_pair else None)
     if progress:
         verdict = "promoted" if decision.promoted else "not promoted"
-        progress(f"{kind}: candidate {metadata.version} {verdict}: {decision.reason}")
+        averaged = f" (averaged with its {sets.short.horizon_days}-day model)" if sets.short else ""
+        progress(f"{kind}: candidate {metadata.version}{averaged} {verdict}: {decision.reason}")
     return Candidate(trained, evaluation, decision, metadata, baselines)
+
+
+def _short_metadata(
+    main: TrainedModel, short: ShortWindow | None, pair: ShortPair | None
+) -> ShortModelMetadata | None:
+    if short is None or pair is None:
+        return None
+    if main.features != pair.trained.features:
+        # Scoring gives both boosters one feature matrix (ml.scoring).
+        raise ShortWindowError(
+            f"the {short.horizon_days}-day model's features differ from the {main.horizon_days}-day model's"
+        )
+    trained = pair.trained
+    return ShortModelMetadata(
+        horizon_days=trained.horizon_days,
+        cutoffs=[c.isoformat() for c in trained.cutoffs],
+        validation_fit_cutoffs=[c.isoformat() for c in pair.validation_fit_cutoffs],
+        training_rows=trained.training_rows,
+        rounds=trained.rounds,
+        calibration_scale=trained.calibration_scale,
+        weight=SHORT_WINDOW_WEIGHT,
+        teaches=list(short.teaches),
+    )
 
 
 def train_candidates(
@@ -128,17 +220,12 @@ def train_candidates(
 ) -> dict[Kind, Candidate]:
     """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (one baseline fit and one
     data fingerprint shared)."""
-    examples = load_training_examples(con)
-    if progress:
-        progress(
-            f"loaded {len(examples.rows)} training rows, cutoffs {[c.isoformat() for c in examples.cutoffs]}"
-        )
-    examples = with_btyd_features(examples, progress)
-    baselines = validation_baselines(examples)
-    data_fingerprint = fingerprint(examples)
+    sets = load_training_sets(con, progress)
+    baselines = validation_baselines(sets.examples)
+    data_fingerprint = sets.fingerprint()
     return {
         kind: train_candidate(
-            examples,
+            sets,
             model_dir,
             kind,
             baselines=baselines,
@@ -184,6 +271,7 @@ class KindReport:
     active_version: str  # what scored: a registry version or "baseline:<name>"
     rows_scored: int
     reasons_method: str
+    short_window: str = ""  # ModelMetadata.short_window_decision
 
 
 def _format(value: object) -> str:
@@ -210,6 +298,8 @@ class ModelRunReport:
                 )
             lines.append(f"  scored {report.rows_scored} people with {report.active_version}")
             lines.append(f"  reasons: {report.reasons_method}")
+            if report.short_window:
+                lines.append(f"  short window: {report.short_window}")
         return lines
 
 
@@ -242,6 +332,7 @@ def run_report(candidates: Mapping[Kind, Candidate], scores: Mapping[Kind, Score
             active_version=scored.model_version,
             rows_scored=int(len(scored.frame)),
             reasons_method=scored.reasons_method,
+            short_window=candidate.metadata.short_window_decision,
         )
     return ModelRunReport(reports)
 
@@ -250,11 +341,13 @@ __all__ = [
     "PROMOTION_METRICS",
     "Candidate",
     "KindReport",
+    "TrainingSets",
     "ModelRunReport",
     "score_active",
     "train_candidate",
     "train_candidates",
     "train_evaluate_score",
+    "load_training_sets",
     "run_report",
     "validation_baselines",
     "with_btyd_features",

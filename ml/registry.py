@@ -7,6 +7,7 @@ Layout::
         active.json                         {"version": ..., "activated_at": ...}: the promoted model
         churn-20251231-1a2b3c4d/
           model.ubj                         the XGBoost booster (UBJSON)
+          short_model.ubj                   the short label window's booster, when it is averaged in
           metadata.json                     ModelMetadata
       ltv/
         ...
@@ -32,12 +33,31 @@ import xgboost as xgb
 from ml.training import KINDS, Kind
 
 MODEL_FILE = "model.ubj"
+SHORT_MODEL_FILE = "short_model.ubj"
 METADATA_FILE = "metadata.json"
 ACTIVE_FILE = "active.json"
 
 
 class RegistryError(RuntimeError):
     """The registry directory is missing something or holds a file that cannot be read."""
+
+
+@dataclass(frozen=True)
+class ShortModelMetadata:
+    """The short label window's model (ml/windows.py), whose scores, mapped from its window to the horizon
+    with BG/NBD, are averaged with the main model's: weight x short + (1 - weight) x main."""
+
+    horizon_days: int
+    cutoffs: list[str]
+    # The short cutoffs whose windows end by the main validation cutoff: the fit whose predictions of the
+    # main validation window were averaged into the evaluated ones. (The scoring model's rounds come from
+    # its own early stopping at its latest cutoff, as the main model's do.)
+    validation_fit_cutoffs: list[str]
+    training_rows: int
+    rounds: int
+    calibration_scale: float
+    weight: float
+    teaches: list[str]  # the features unseen by the main window's training rows that it learned from
 
 
 @dataclass(frozen=True)
@@ -62,13 +82,20 @@ class ModelMetadata:
     # The cutoffs the validation fit trained on: label windows ending by the validation cutoff (the scoring
     # model is refit on every cutoff). Empty in metadata written before this was recorded.
     validation_fit_cutoffs: list[str] = field(default_factory=list)
+    # The short window's model when it is averaged in (the metrics are then the average's), and why it is
+    # or is not. None and "" in metadata written before the production run trained it.
+    short_window: ShortModelMetadata | None = None
+    short_window_decision: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        if fields.get("short_window") is not None:
+            fields["short_window"] = ShortModelMetadata(**fields["short_window"])
+        return cls(**fields)
 
 
 def make_version(kind: Kind, validation_cutoff: str, fingerprint: str, created_at: datetime) -> str:
@@ -91,13 +118,23 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def save(model_dir: Path, booster: xgb.Booster, metadata: ModelMetadata) -> Path:
-    """Store a candidate; when ``metadata.promoted`` it also becomes the active model of its kind."""
+def save(
+    model_dir: Path, booster: xgb.Booster, metadata: ModelMetadata, short_booster: xgb.Booster | None = None
+) -> Path:
+    """Store a candidate; when ``metadata.promoted`` it also becomes the active model of its kind.
+    ``short_booster``: the short window's model, exactly when ``metadata.short_window`` describes one."""
+    if (short_booster is None) != (metadata.short_window is None):
+        raise RegistryError(
+            f"{metadata.version}: a short-window booster must come with its metadata (short_window), "
+            "and the other way round"
+        )
     version_dir = _kind_dir(model_dir, metadata.kind) / metadata.version
     if version_dir.exists():
         raise RegistryError(f"{version_dir} already exists: versions are never overwritten")
     version_dir.mkdir(parents=True)
     booster.save_model(str(version_dir / MODEL_FILE))
+    if short_booster is not None:
+        short_booster.save_model(str(version_dir / SHORT_MODEL_FILE))
     _write_atomically(version_dir / METADATA_FILE, metadata.to_json())
     if metadata.promoted:
         activate(model_dir, metadata.kind, metadata.version)
@@ -132,8 +169,9 @@ def load_metadata(model_dir: Path, kind: Kind, version: str) -> ModelMetadata:
         raise RegistryError(f"{path} is not valid model metadata: {exc}") from exc
 
 
-def load_booster(model_dir: Path, kind: Kind, version: str) -> xgb.Booster:
-    path = _kind_dir(model_dir, kind) / version / MODEL_FILE
+def load_booster(model_dir: Path, kind: Kind, version: str, *, short: bool = False) -> xgb.Booster:
+    """The version's booster, or with ``short`` its short window's."""
+    path = _kind_dir(model_dir, kind) / version / (SHORT_MODEL_FILE if short else MODEL_FILE)
     if not path.is_file():
         raise RegistryError(f"model file {path} is missing")
     booster = xgb.Booster()

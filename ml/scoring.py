@@ -20,8 +20,9 @@ import pandas as pd
 from ml import explain, registry
 from ml.baselines import BaselinePredictions, predict_baselines
 from ml.frames import ExampleFrame, feature_matrix
-from ml.stacking import with_btyd_features
+from ml.stacking import horizon_ratios, report_unfittable, stack_btyd, with_btyd_features
 from ml.training import CHURN, Kind, predict
+from ml.windows import average_windows
 
 SCORE_TABLES: dict[Kind, str] = {"churn": "ml.churn_scores", "ltv": "ml.ltv_scores"}
 BASELINE_PREFIX = "baseline:"
@@ -84,8 +85,16 @@ def score(
         predicted = predict(booster, matrix, metadata.features, kind, metadata.calibration_scale)
         exact = matrix.shape[0] <= explain.EXACT_MAX_ROWS
         contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
-        reasons = explain.reasons_json(contribs, metadata.features)
         method = "exact TreeSHAP" if exact else "approximate (Saabas)"
+        if metadata.short_window is not None:
+            predicted, contribs = _average_short_window(
+                scoring, model_dir, metadata, predicted, contribs, exact=exact
+            )
+            method += (
+                f", the mean of the {metadata.horizon_days}-day and {metadata.short_window.horizon_days}-day "
+                "models' contributions"
+            )
+        reasons = explain.reasons_json(contribs, metadata.features)
         return Scores(kind, version, _frame(person_ids, predicted, version, scored_at, reasons), method)
 
     person_ids = scoring.rows["person_id"].to_numpy()
@@ -103,6 +112,40 @@ def score(
     predicted = np.clip(predictions[candidate.best_baseline], 0.0, None)
     frame = _frame(person_ids, predicted, version, scored_at, ["[]"] * len(person_ids))
     return Scores(kind, version, frame, "none (baseline)")
+
+
+def _average_short_window(
+    scoring: ExampleFrame,
+    model_dir: Path,
+    metadata: registry.ModelMetadata,
+    predicted: np.ndarray,
+    contribs: np.ndarray,
+    *,
+    exact: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The main model's scores and contributions averaged with its short window's (ml/windows.py).
+
+    The short model reads the BTYD features fitted for its own window, and its scores are carried to the
+    horizon by BG/NBD fitted at the as-of, as in training. Each score's reasons are the weighted mean of
+    the two models' contributions: they add up to the same mean of the two raw margins, in margin units.
+    """
+    short = metadata.short_window
+    assert short is not None
+    short_scoring = stack_btyd(scoring, short.horizon_days, report_unfittable())
+    if not np.array_equal(short_scoring.rows["person_id"].to_numpy(), scoring.rows["person_id"].to_numpy()):
+        raise ScoringError(f"{scoring.table}: restacking for the short window reordered the people scored")
+    booster = registry.load_booster(model_dir, metadata.kind, metadata.version, short=True)
+    matrix = feature_matrix(short_scoring, metadata.features)
+    churn_ratio, ltv_ratio = horizon_ratios(short_scoring, short.horizon_days, metadata.horizon_days)
+    ratio = churn_ratio if metadata.kind == CHURN else ltv_ratio
+    short_predicted = ratio * predict(
+        booster, matrix, metadata.features, metadata.kind, short.calibration_scale
+    )
+    short_contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
+    return (
+        average_windows(predicted, short_predicted, short.weight),
+        average_windows(contribs, short_contribs, short.weight),
+    )
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, scores: Mapping[Kind, Scores] | list[Scores]) -> None:

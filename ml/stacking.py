@@ -121,13 +121,14 @@ def stack_btyd(
             continue
         for name, values in view.features(training_horizon).items():
             rows.loc[index, name] = values
-    return ExampleFrame(frame.table, rows, (*frame.features, *STACKED_FEATURES), frame.horizon_days)
+    # A frame stacked before (for another window) is restacked: its features keep one copy of each.
+    features = tuple(name for name in frame.features if name not in STACKED_FEATURES)
+    return ExampleFrame(frame.table, rows, (*features, *STACKED_FEATURES), frame.horizon_days)
 
 
-def with_btyd_features(frame: ExampleFrame, progress: Progress | None = None) -> ExampleFrame:
-    """The rows as every model is trained and scored on: the dbt features plus each cutoff's BG/NBD +
-    Gamma-Gamma view (STACKED_FEATURES), fitted for the frame's horizon. A cutoff too thin for
-    BG/NBD keeps missing values, and ``progress`` (else a warning) says so."""
+def report_unfittable(progress: Progress | None = None) -> Callable[[str], None]:
+    """stack_btyd's ``unfittable`` for the production run: the message goes to ``progress``, else to a
+    warning, and the cutoff keeps missing values."""
 
     def unfittable(message: str) -> None:
         text = f"BTYD features missing: {message}"
@@ -136,7 +137,14 @@ def with_btyd_features(frame: ExampleFrame, progress: Progress | None = None) ->
         else:
             warnings.warn(text, RuntimeWarning, stacklevel=3)
 
-    return stack_btyd(frame, frame.horizon_days, unfittable=unfittable)
+    return unfittable
+
+
+def with_btyd_features(frame: ExampleFrame, progress: Progress | None = None) -> ExampleFrame:
+    """The rows as every model is trained and scored on: the dbt features plus each cutoff's BG/NBD +
+    Gamma-Gamma view (STACKED_FEATURES), fitted for the frame's horizon. A cutoff too thin for
+    BG/NBD keeps missing values, and ``progress`` (else a warning) says so."""
+    return stack_btyd(frame, frame.horizon_days, unfittable=report_unfittable(progress))
 
 
 def horizon_ratios(

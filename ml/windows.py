@@ -4,7 +4,9 @@ The main window's latest training cutoff is d days before the scoring cutoff, so
 in none of its training rows. A pair trained on a shorter window s, whose latest cutoff is s days old,
 can learn it; its scores are mapped from s days to the horizon and averaged with the main pair's, but only
 when some feature is unseen by the main window (`short_window`). The dbt training set holds both windows
-(vars ml_horizon_days and ml_short_horizon_days).
+(vars ml_horizon_days and ml_short_horizon_days). `train_short_pair` trains one kind's short model and its
+validation fit, so that what is judged on the main validation window is the average that scores: the
+production run (ml.pipeline), `personalize backtest` and the benchmarks all use it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,25 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
+from ml.frames import (
+    ExampleFrame,
+    FrameError,
+    feature_matrix,
+    load_scoring_features,
+    load_training_examples,
+)
 from ml.stacking import horizon_ratios, stack_btyd
-from ml.training import CHURN, LTV, TrainedModel, predict
+from ml.training import (
+    CHURN,
+    LTV,
+    Kind,
+    Progress,
+    TrainedModel,
+    TrainingConfig,
+    predict,
+    train_model,
+    validation_mask,
+)
 
 # A second model pair trained on SHORT label windows, whose cutoffs reach up to `s` days before the scoring
 # cutoff instead of `d`, mapped to the horizon like the main pair and averaged with it (SHORT_WINDOW_WEIGHT).
@@ -52,9 +70,18 @@ class ShortWindow:
     teaches: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, warehouse: duckdb.DuckDBPyConnection, short_days: int, horizon_days: int) -> ShortWindow:
-        examples = stack_btyd(load_training_examples(warehouse, horizon_days=short_days), short_days)
-        scoring = stack_btyd(load_scoring_features(warehouse), short_days)
+    def load(
+        cls,
+        warehouse: duckdb.DuckDBPyConnection,
+        short_days: int,
+        horizon_days: int,
+        unfittable: Callable[[str], None] | None = None,
+    ) -> ShortWindow:
+        """``unfittable``: as stack_btyd's (None raises StackingError at a cutoff too thin for BG/NBD)."""
+        examples = stack_btyd(
+            load_training_examples(warehouse, horizon_days=short_days), short_days, unfittable
+        )
+        scoring = stack_btyd(load_scoring_features(warehouse), short_days, unfittable)
         churn, ltv = horizon_ratios(scoring, short_days, horizon_days)
         return cls(examples, scoring, {CHURN: churn, LTV: ltv})
 
@@ -106,20 +133,22 @@ def short_window(
     scoring: ExampleFrame,
     short_days: int,
     horizon_days: int,
+    unfittable: Callable[[str], None] | None = None,
 ) -> tuple[ShortWindow | None, str]:
     """The short window when it can teach what the main one cannot, and a clause saying why (or why not).
 
     It is used only when some feature is unseen by the main window's training rows (unseen_features) and
     varies over the short window's: otherwise the main pair has seen everything the short one has, and a
     shorter label is only a noisier one (on CDNOW, where nothing is unseen, averaging the two lowered the
-    holdout's LTV Gini from 0.695 to 0.678).
+    holdout's LTV Gini from 0.695 to 0.678). It must also have a cutoff on the main validation cutoff with
+    a clean validation fit before it (train_short_pair), or the average could not be validated.
     """
     unseen = unseen_features(examples, scoring)
     if not unseen:
         return None, (
             f"every feature of the people scored varies over the {examples.horizon_days}-day training rows"
         )
-    short = ShortWindow.load(warehouse, short_days, horizon_days)
+    short = ShortWindow.load(warehouse, short_days, horizon_days, unfittable)
     learnable = [name for name in unseen if short.examples.rows[name].nunique(dropna=False) > 1]
     named = ", ".join(learnable[:5]) + (", ..." if len(learnable) > 5 else "")
     if not learnable:
@@ -127,12 +156,76 @@ def short_window(
             f"{len(unseen)} feature(s) vary among the people scored but over neither window's training rows "
             f"({', '.join(unseen[:5])})"
         )
+    validation = examples.validation_cutoff
+    if validation not in short.examples.cutoffs:
+        return None, (
+            f"none of its {short_days}-day cutoffs falls on the main validation cutoff {validation} "
+            f"(the two windows' lengths must differ by a multiple of the cutoff spacing)"
+        )
+    try:
+        short.up_to(validation).validation_fit_cutoffs  # noqa: B018 - raises FrameError
+    except FrameError:
+        return None, (
+            f"none of its {short_days}-day label windows ends by the main validation cutoff {validation}, "
+            "so the average could not be validated (var ml_short_cutoff_count)"
+        )
     return replace(short, teaches=tuple(learnable)), (
         f"{len(learnable)} feature(s) vary over its training rows and among the people scored but not over "
         f"the {examples.horizon_days}-day training rows ({named})"
     )
 
 
-def average_windows(main: np.ndarray, short: np.ndarray) -> np.ndarray:
+def average_windows(main: np.ndarray, short: np.ndarray, weight: float = SHORT_WINDOW_WEIGHT) -> np.ndarray:
     """The final model score of a kind: the main and the short window's scores, both for the horizon."""
-    return (1.0 - SHORT_WINDOW_WEIGHT) * main + SHORT_WINDOW_WEIGHT * short
+    return (1.0 - weight) * main + weight * short
+
+
+class ShortWindowError(RuntimeError):
+    """The short and the main window's training sets do not describe the same people."""
+
+
+@dataclass(frozen=True)
+class ShortPair:
+    """One kind's short-window model: the refit on every short cutoff, which scores, and its validation
+    fit's predictions of the main validation rows, mapped from s days to the main window."""
+
+    trained: TrainedModel
+    validation_predicted: np.ndarray
+    validation_fit_cutoffs: tuple[date, ...]  # the short cutoffs the validation fit learnt from
+
+    def averaged(self, main: TrainedModel) -> TrainedModel:
+        """The main model with the validation predictions of the average: what the evaluation judges."""
+        return replace(
+            main, validation_predicted=average_windows(main.validation_predicted, self.validation_predicted)
+        )
+
+
+def train_short_pair(
+    short: ShortWindow,
+    main: TrainedModel,
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+    margin: Callable[[ExampleFrame], np.ndarray | None] = lambda _frame: None,
+) -> ShortPair:
+    """Train the short window's model of ``main``'s kind, and validate it where ``main`` was validated.
+
+    The validation fit learns from the short cutoffs whose s-day windows end by the main validation cutoff
+    (ShortWindow.up_to) and predicts that cutoff's s days; BG/NBD fitted on those rows carries the
+    prediction to the main window's d days. ``margin``: each frame's base margin, as ``main`` was trained.
+    """
+    kind: Kind = main.kind
+    trained = train_model(short.examples, kind, config, progress, base_margin=margin(short.examples))
+    validation_set = short.up_to(main.validation_cutoff)
+    checked = train_model(validation_set, kind, config, progress, base_margin=margin(validation_set))
+    if checked.validation_cutoff != main.validation_cutoff or not np.array_equal(
+        checked.validation_person_ids, main.validation_person_ids
+    ):
+        raise ShortWindowError(
+            f"the {short.horizon_days}-day and {main.horizon_days}-day training sets disagree on who is "
+            f"known at the validation cutoff {main.validation_cutoff}"
+        )
+    rows = validation_set.rows.loc[validation_mask(validation_set)]
+    validation_rows = ExampleFrame(short.examples.table, rows, short.examples.features, short.horizon_days)
+    churn_ratio, ltv_ratio = horizon_ratios(validation_rows, short.horizon_days, main.horizon_days)
+    ratio = churn_ratio if kind == CHURN else ltv_ratio
+    return ShortPair(trained, checked.validation_predicted * ratio, checked.validation_fit_cutoffs)

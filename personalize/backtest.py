@@ -98,7 +98,6 @@ from ml.training import (
     CHURN,
     KINDS,
     LTV,
-    TrainedModel,
     TrainingConfig,
     predict,
     train_model,
@@ -111,6 +110,7 @@ from ml.windows import (
     ShortWindow,
     average_windows,
     short_window,
+    train_short_pair,
 )
 from personalize.dbt import run_dbt
 from personalize.settings import PROJECT_DIR, Settings
@@ -488,17 +488,6 @@ def _train_and_score(
         say(f"short window used, averaged with the {plan.horizon_days}-day models: {reason}; "
             f"{len(short.examples.rows)} rows at cutoffs "
             f"{[c.isoformat() for c in short.examples.cutoffs]}")  # fmt: skip
-        # The short pair's validation: its fit on the cutoffs whose windows end by the main validation
-        # cutoff predicts that cutoff's s days, mapped to d by BG/NBD fitted there.
-        short_validation_set = short.up_to(examples.validation_cutoff)
-        short_validation_rows = ExampleFrame(
-            short.examples.table,
-            short_validation_set.rows.loc[validation_mask(short_validation_set)],
-            short.examples.features,
-            short.horizon_days,
-        )
-        mapped = horizon_ratios(short_validation_rows, short.horizon_days, plan.horizon_days)
-        short_validation_ratios = dict(zip(KINDS, mapped, strict=True))
     validation_rows = examples.rows.loc[validation_mask(examples)]
     validation_view, scoring_view = BtydView.fit(validation_rows), BtydView.fit(scoring.rows)
     # The baselines as a data scientist would have fitted them at the validation cutoff, for its window,
@@ -534,26 +523,12 @@ def _train_and_score(
                 return btyd_margin(frame, kind) if name == "bg_nbd" else None
 
             trained = train_model(examples, kind, config.training, say, base_margin=margin(examples))
-            short_trained: TrainedModel | None = None
-            if short is not None:
-                short_trained = train_model(
-                    short.examples, kind, config.training, say, base_margin=margin(short.examples)
-                )
-                checked = train_model(
-                    short_validation_set, kind, config.training, say, base_margin=margin(short_validation_set)
-                )
-                if not np.array_equal(checked.validation_person_ids, trained.validation_person_ids):
-                    raise BacktestError(
-                        f"the {short.horizon_days}-day and {plan.horizon_days}-day training sets disagree on "
-                        f"who is known at the validation cutoff {examples.validation_cutoff}"
-                    )
-                trained = replace(
-                    trained,
-                    validation_predicted=average_windows(
-                        trained.validation_predicted,
-                        checked.validation_predicted * short_validation_ratios[kind],
-                    ),
-                )
+            # The short pair is validated on the main validation rows, so the blend is chosen for the average.
+            short_pair = (
+                train_short_pair(short, trained, config.training, say, margin) if short is not None else None
+            )
+            if short_pair is not None:
+                trained = short_pair.averaged(trained)
             model: np.ndarray | None = None
             for partner, (validation_partner, horizon_partner) in partners.items():
                 blend = choose_blend(
@@ -572,8 +547,8 @@ def _train_and_score(
                         trained.booster, matrix, trained.features, kind, trained.calibration_scale,
                         base_margin=margin(scoring),
                     )  # fmt: skip
-                    if short_trained is not None:
-                        model = average_windows(model, short.scores(kind, short_trained, margin))
+                    if short is not None and short_pair is not None:
+                        model = average_windows(model, short.scores(kind, short_pair.trained, margin))
                 best = (blend, blend.apply(model, horizon_partner))
         assert best is not None
         blends[kind], predictions[kind] = best

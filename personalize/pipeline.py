@@ -124,6 +124,7 @@ def model_summary(settings: Settings, outcome: RunOutcome) -> str:
             active_version=str(scores["model_version"]),
             rows_scored=int(scores["dagster/row_count"]),
             reasons_method=str(scores["reasons_method"]),
+            short_window=candidate.short_window_decision,
         )
     if not reports:
         return "no model was trained in this run"

@@ -6,7 +6,7 @@ result. The score assets' keys are the `asset_key` of the dbt sources `ml_scores
 activation models downstream of them.
 
 DuckDB admits one writer: each step opens the warehouse for as short a span as it can (training reads the
-examples, closes, then trains) and claims the `duckdb` pool, so no dbt run overlaps it.
+training sets, closes, then trains) and claims the `duckdb` pool, so no dbt run overlaps it.
 """
 
 import base64
@@ -24,8 +24,7 @@ from dagster import (
 
 from dagster_app.instance import DUCKDB_POOL
 from dagster_app.resources import DuckDBResource
-from ml.frames import load_training_examples
-from ml.pipeline import Candidate, score_active, train_candidate, validation_baselines, with_btyd_features
+from ml.pipeline import Candidate, load_training_sets, score_active, train_candidate, validation_baselines
 from ml.promotion import PROMOTION_METRICS
 from ml.scoring import SCORE_TABLES
 from ml.training import CHURN, KINDS, LTV, Kind
@@ -95,6 +94,7 @@ def _model_result(candidate: Candidate) -> MaterializeResult:
             "validation_rows": candidate.evaluation.rows,
             "training_rows": metadata.training_rows,
             "rounds": metadata.rounds,
+            "short_window": MetadataValue.text(metadata.short_window_decision),
             "metrics": MetadataValue.md(metrics_markdown(kind, metadata.metrics)),
             "plots": MetadataValue.md(plots_markdown(candidate.plots())),
         },
@@ -106,7 +106,8 @@ def _model_result(candidate: Candidate) -> MaterializeResult:
     specs=[
         AssetSpec(
             MODEL_KEYS[kind],
-            deps=[TRAINING_EXAMPLES],
+            # The scoring features too: whether the short window is trained depends on who is scored.
+            deps=[TRAINING_EXAMPLES, SCORING_FEATURES],
             group_name=ML_GROUP,
             owners=ML_OWNERS,
             kinds={"python", "xgboost"},
@@ -126,13 +127,12 @@ def _model_result(candidate: Candidate) -> MaterializeResult:
 def ml_models(context: AssetExecutionContext, duckdb: DuckDBResource) -> Iterator[MaterializeResult]:
     kinds = [kind for kind in KINDS if MODEL_KEYS[kind] in context.selected_asset_keys]
     with duckdb.get_connection(read_only=True) as connection:
-        examples = load_training_examples(connection)
+        sets = load_training_sets(connection, context.log.info)
     # Training takes the longest; the warehouse is closed by then, so nothing else waits on this step's lock.
-    examples = with_btyd_features(examples, context.log.warning)
-    baselines = validation_baselines(examples)  # one BTYD fit shared by both kinds
+    baselines = validation_baselines(sets.examples)  # one BTYD fit shared by both kinds
     model_dir = load_settings().model_dir
     for kind in kinds:
-        candidate = train_candidate(examples, model_dir, kind, baselines=baselines, progress=context.log.info)
+        candidate = train_candidate(sets, model_dir, kind, baselines=baselines, progress=context.log.info)
         yield _model_result(candidate)
 
 

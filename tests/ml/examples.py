@@ -25,7 +25,7 @@ class SimulatedTables:
 
 def _transactions(
     n: int, end_day: int, rng: np.random.Generator
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     first = rng.integers(0, end_day // 2, n)
     rate = rng.gamma(1.0, 1 / 40, n)  # purchases per day while alive
     lifetime = rng.exponential(1.0, n) / rng.gamma(1.5, 1 / 900, n)
@@ -44,7 +44,7 @@ def _transactions(
         }
     )
     daily = orders.groupby(["person", "day"], as_index=False)["amount"].sum()
-    return daily, first, death
+    return daily, first, death, rate
 
 
 def _features(daily: pd.DataFrame, first: np.ndarray, death: np.ndarray, cutoff: int, horizon: int,
@@ -87,25 +87,74 @@ def _features(daily: pd.DataFrame, first: np.ndarray, death: np.ndarray, cutoff:
             "btyd_monetary_value": np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1), 0.0),
         }
     )
+    return _with_labels(frame, daily, cutoff, horizon)
+
+
+def _with_labels(frame: pd.DataFrame, daily: pd.DataFrame, cutoff: int, horizon: int) -> pd.DataFrame:
+    """The frame's people labelled with the window (cutoff, cutoff + horizon]."""
+    people = frame["person_id"].str[1:].astype(int).to_numpy()
     window = daily[(daily["day"] > cutoff) & (daily["day"] <= cutoff + horizon)].groupby("person")["amount"]
     spend_in_window = window.sum().reindex(people, fill_value=0.0).to_numpy()
-    frame["label_is_churned"] = (spend_in_window == 0).astype(int)
-    frame["label_net_spend"] = spend_in_window
-    return frame
+    return frame.assign(
+        horizon_days=horizon,
+        label_is_churned=(spend_in_window == 0).astype(int),
+        label_net_spend=spend_in_window,
+    )
+
+
+def _day(frame: pd.DataFrame) -> int:
+    """The simulation day of a one-cutoff frame."""
+    return int((pd.Timestamp(frame["cutoff_date"].iloc[0]) - DAY0).days)
+
+
+def _with_new_signal(
+    frame: pd.DataFrame, death: np.ndarray, rate: np.ndarray, cutoff: int, since: int, seed: int
+) -> pd.DataFrame:
+    """Column f_email_opens_30d: a strong sign of buying soon (it tracks the purchase rate of the living),
+    observed only from day ``since`` on (a newly connected ESP), missing before. Drawn per cutoff, so
+    every window sees the same values at a cutoff."""
+    people = frame["person_id"].str[1:].astype(int).to_numpy()
+    rng = np.random.default_rng([seed, cutoff])
+    opens = rng.poisson(np.where(death[people] > cutoff, 300.0 * rate[people], 0.1)).astype(float)
+    return frame.assign(f_email_opens_30d=opens if cutoff >= since else np.nan)
 
 
 def simulate_tables(
-    customers: int = 3000, cutoffs: int = 4, horizon_days: int = 90, seed: int = 7
+    customers: int = 3000,
+    cutoffs: int = 4,
+    horizon_days: int = 90,
+    seed: int = 7,
+    *,
+    short_horizon_days: int | None = None,
+    short_cutoffs: int = 6,
+    signal_since_days_before: int | None = None,
 ) -> SimulatedTables:
-    """Monthly training cutoffs; the latest one's label window ends at the scoring as-of."""
+    """Monthly training cutoffs; the latest one's label window ends at the scoring as-of.
+
+    ``short_horizon_days``: also a short label window's rows (dbt var ml_short_horizon_days), its latest
+    cutoff that many days before the as-of, with the main rows' features at a shared cutoff.
+    ``signal_since_days_before``: add f_email_opens_30d, observed only that many days before the as-of.
+    """
     rng = np.random.default_rng(seed)
     as_of = 720
     cutoff_days = [as_of - horizon_days - 30 * i for i in reversed(range(cutoffs))]
-    daily, first, death = _transactions(customers, as_of + horizon_days, rng)
-    training = pd.concat([_features(daily, first, death, c, horizon_days, rng) for c in cutoff_days])
+    daily, first, death, rate = _transactions(customers, as_of + horizon_days, rng)
+    main = {c: _features(daily, first, death, c, horizon_days, rng) for c in cutoff_days}
     scoring = _features(daily, first, death, as_of, horizon_days, rng).drop(
         columns=["label_is_churned", "label_net_spend"]
     )
+    frames = list(main.values())
+    if short_horizon_days is not None:
+        for cutoff in (as_of - short_horizon_days - 30 * i for i in reversed(range(short_cutoffs))):
+            features = main.get(cutoff)
+            if features is None:
+                features = _features(daily, first, death, cutoff, horizon_days, rng)
+            frames.append(_with_labels(features, daily, cutoff, short_horizon_days))
+    if signal_since_days_before is not None:
+        since = as_of - signal_since_days_before
+        frames = [_with_new_signal(f, death, rate, _day(f), since, seed) for f in frames]
+        scoring = _with_new_signal(scoring, death, rate, as_of, since, seed)
+    training = pd.concat(frames)
     return SimulatedTables(training.reset_index(drop=True), scoring, horizon_days)
 
 

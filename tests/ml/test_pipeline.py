@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from ml import registry
-from ml.frames import ExampleFrame, load_scoring_features, load_training_examples
+from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
 from ml.pipeline import (
     Candidate,
     ModelRunReport,
+    load_training_sets,
     run_report,
     score_active,
     train_candidates,
@@ -27,7 +28,7 @@ from ml.pipeline import (
 )
 from ml.scoring import SCORE_TABLES, score
 from ml.stacking import STACKED_FEATURES, StackingError, stack_btyd, with_btyd_features
-from ml.training import TrainingConfig
+from ml.training import TrainingConfig, predict, train_model
 from tests.ml.examples import simulate_tables, write_tables
 
 # Small and quick; still enough trees to beat the baselines on the simulated engagement signal.
@@ -187,3 +188,89 @@ def test_charts_are_png(promoted_run) -> None:
         charts = candidate.plots()
         assert set(charts) == expected[kind]
         assert all(png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000 for png in charts.values())
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory) -> tuple[duckdb.DuckDBPyConnection, Path, dict[str, Candidate]]:
+    """The synthetic demo's situation: 180-day windows at 12 cutoffs (bench/bench_ml.py), a 60-day window
+    at 9, and a strong sign of buying soon, f_email_opens_30d, observed only for the last 170 days (an ESP
+    connected since). The 180-day training rows never saw it; the latest four 60-day cutoffs and the
+    people scored did."""
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("short") / "warehouse.duckdb"))
+    tables = simulate_tables(
+        customers=3000, cutoffs=12, horizon_days=180, short_horizon_days=60, short_cutoffs=9,
+        signal_since_days_before=170,
+    )  # fmt: skip
+    write_tables(connection, tables)
+    model_dir = tmp_path_factory.mktemp("short_models")
+    said: list[str] = []
+    candidates = train_candidates(connection, model_dir, config=GOOD, progress=said.append)
+    score_active(connection, model_dir)
+    assert any(line.startswith("short window 60-day window used: 1 feature(s)") for line in said), said
+    yield connection, model_dir, candidates
+    connection.close()
+
+
+def test_behaviour_newer_than_the_main_window_is_learnt_by_the_short_window(short_run) -> None:
+    con, model_dir, candidates = short_run
+    for kind, candidate in candidates.items():
+        metadata = registry.load_metadata(model_dir, kind, candidate.metadata.version)
+        short = metadata.short_window
+        assert short is not None and metadata.short_window_decision.startswith("60-day window used"), kind
+        assert short.horizon_days == 60 and short.teaches == ["f_email_opens_30d"] and short.weight == 0.5
+        assert len(short.cutoffs) == 9 and metadata.validation_cutoff in short.cutoffs
+        assert short.validation_fit_cutoffs == short.cutoffs[:3]
+        # No tree can split on a column with one value: only the short model learnt the new signal.
+        main_splits = registry.load_booster(model_dir, kind, metadata.version).get_score()
+        short_splits = registry.load_booster(model_dir, kind, metadata.version, short=True).get_score()
+        assert "f_email_opens_30d" not in main_splits and "f_email_opens_30d" in short_splits, kind
+
+
+def test_scores_average_the_main_and_the_short_model(short_run) -> None:
+    con, model_dir, candidates = short_run
+    scoring = with_btyd_features(load_scoring_features(con))
+    silent = (scoring.rows["f_email_opens_30d"] == 0).to_numpy()
+    # The same people, had the silent ones opened emails: only the short model can tell the difference.
+    rows = scoring.rows.assign(f_email_opens_30d=np.where(silent, 20.0, scoring.rows["f_email_opens_30d"]))
+    opened = ExampleFrame(scoring.table, rows, scoring.features, scoring.horizon_days)
+    for kind, candidate in candidates.items():
+        metadata = candidate.metadata
+        main_only = predict(
+            registry.load_booster(model_dir, kind, metadata.version),
+            feature_matrix(scoring, metadata.features), metadata.features, kind, metadata.calibration_scale,
+        )  # fmt: skip
+        table = dict((person, value) for person, value, *_ in _table(con, kind))
+        shipped = np.array([table[p] for p in scoring.rows["person_id"].astype(str)])
+        assert np.abs(shipped - main_only).mean() > 1e-3, kind
+        np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
+        counterfactual = score(opened, model_dir, kind).frame["score"].to_numpy()
+        np.testing.assert_array_equal(counterfactual[~silent], shipped[~silent])
+        change = (counterfactual - shipped)[silent].mean()
+        # Opening emails is a sign of being alive: less churn, more spend.
+        assert change < -0.01 if kind == "churn" else change > 0, (kind, change)
+        reasons = [json.loads(r[3]) for r in _table(con, kind)]
+        assert any(item["feature"] == "f_email_opens_30d" for row in reasons for item in row), kind
+
+
+def test_the_evaluation_and_promotion_judge_the_average(short_run) -> None:
+    con, _, candidates = short_run
+    examples = with_btyd_features(load_training_examples(con))
+    for kind, candidate in candidates.items():
+        main_only = train_model(examples, kind, GOOD)
+        assert not np.allclose(candidate.trained.validation_predicted, main_only.validation_predicted)
+        np.testing.assert_array_equal(
+            candidate.trained.validation_person_ids, main_only.validation_person_ids
+        )
+        assert candidate.metadata.metrics["xgboost"] == candidate.evaluation.metrics_table()["xgboost"]
+
+
+def test_the_short_window_is_skipped_when_the_main_window_saw_everything(con, tmp_path) -> None:
+    # The module's tables hold no short window: dbt var ml_short_horizon_days was 0.
+    sets = load_training_sets(con)
+    assert sets.short is None and sets.short_decision.startswith("not built")
+    with_short = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    write_tables(with_short, simulate_tables(customers=600, cutoffs=6, short_horizon_days=60))
+    sets = load_training_sets(with_short)
+    assert sets.short is None
+    assert sets.short_decision.startswith("60-day window not used: every feature of the people scored varies")
+    with_short.close()

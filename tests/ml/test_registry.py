@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ml import registry
 from ml.evaluation import Evaluation
 from ml.metrics import ChurnMetrics, LtvMetrics
 from ml.promotion import best_baseline, decide
-from ml.registry import ModelMetadata, RegistryError
+from ml.registry import ModelMetadata, RegistryError, ShortModelMetadata
 
 
 def _booster(seed: int) -> xgb.Booster:
@@ -60,6 +61,35 @@ def test_round_trip_model_and_metadata(tmp_path: Path) -> None:
         registry.load_booster(tmp_path, "churn", metadata.version).predict(data), booster.predict(data)
     )
     assert (tmp_path / "churn" / metadata.version / "model.ubj").is_file()
+
+
+def test_a_short_window_model_round_trips_beside_the_main_one(tmp_path: Path) -> None:
+    short = ShortModelMetadata(
+        horizon_days=60, cutoffs=["2025-11-01", "2025-12-01"], validation_fit_cutoffs=["2025-11-01"],
+        training_rows=150, rounds=4, calibration_scale=1.0, weight=0.5, teaches=["f_b"],
+    )  # fmt: skip
+    metadata = dataclasses.replace(
+        _metadata("churn-s", promoted=True), short_window=short, short_window_decision="60-day window used"
+    )
+    main, second = _booster(1), _booster(2)
+    registry.save(tmp_path, main, metadata, short_booster=second)
+    loaded = registry.load_metadata(tmp_path, "churn", "churn-s")
+    assert loaded.short_window == short and loaded.to_json() == metadata.to_json()
+    data = xgb.DMatrix(np.random.default_rng(0).normal(size=(20, 3)), feature_names=metadata.features)
+    for booster, is_short in ((main, False), (second, True)):
+        stored = registry.load_booster(tmp_path, "churn", "churn-s", short=is_short)
+        np.testing.assert_array_equal(stored.predict(data), booster.predict(data))
+    # A booster without its metadata (or the other way round) would score wrongly: refused before writing.
+    with pytest.raises(RegistryError, match="short-window booster must come with its metadata"):
+        registry.save(tmp_path, main, _metadata("churn-t", promoted=False), short_booster=second)
+    with pytest.raises(RegistryError, match="short-window booster"):
+        registry.save(tmp_path, main, dataclasses.replace(metadata, version="churn-u"))
+    assert not (tmp_path / "churn" / "churn-t").exists() and not (tmp_path / "churn" / "churn-u").exists()
+    # Metadata written before the short window existed still loads.
+    assert registry.load_metadata(tmp_path, "churn", "churn-s").short_window is not None
+    old = json.loads(metadata.to_json())
+    del old["short_window"], old["short_window_decision"]
+    assert ModelMetadata.from_json(json.dumps(old)).short_window is None
 
 
 def test_unpromoted_candidates_are_kept_but_not_active(tmp_path: Path) -> None:
