@@ -44,7 +44,12 @@ def _feature_columns(path: Path) -> list[str]:
 
 def test_the_cutoff_is_a_training_cutoff_of_both_builds(whole_as_of: Path, cut_at_cutoff: Path) -> None:
     for path in (whole_as_of, cut_at_cutoff):
-        _, rows = fetch(path, "select cutoff_date from ml.ml_training_cutoffs where cutoff_index = 0")
+        # The main window's latest cutoff (the short window's, by default 60 days, is a month later).
+        _, rows = fetch(
+            path,
+            "select cutoff_date from ml.ml_training_cutoffs where cutoff_index = 0 "
+            "and horizon_days = (select max(horizon_days) from ml.ml_training_cutoffs)",
+        )
         assert rows == [(TRAINING_CUTOFF,)]
 
 
