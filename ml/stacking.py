@@ -3,9 +3,10 @@
 A data scientist's BG/NBD + Gamma-Gamma view of each person, fitted at every cutoff on that cutoff's BTYD
 summary only (nothing after it), becomes features (`stack_btyd`) and can be the trees' starting point
 (`btyd_margin`), so XGBoost learns corrections to the BTYD view rather than re-deriving it from raw recency
-and frequency. The stacked features are in every model (the production run, ml.pipeline, too); the margin
-and `horizon_ratios` (which carries a prediction for d days to D days with the same model) are
-`personalize backtest`'s and the synthetic benchmark's.
+and frequency. The stacked features are in every model (the production run, ml.pipeline, too), and so is
+`horizon_ratios` (which carries a prediction for d days to D days with the same model) wherever a short
+window is averaged in (ml/windows.py); the margin is `personalize backtest`'s and the synthetic
+benchmark's.
 """
 
 from __future__ import annotations
