@@ -21,7 +21,6 @@ from ml.baselines import BaselinePredictions, predict_baselines
 from ml.evaluation import MODEL, Evaluation, evaluate
 from ml.frames import (
     ExampleFrame,
-    FrameError,
     fingerprint,
     load_scoring_features,
     load_training_examples,
@@ -79,19 +78,16 @@ def load_training_sets(con: duckdb.DuckDBPyConnection, progress: Progress | None
     shorter = [days for days in training_horizons(con) if days < examples.horizon_days]
     short: ShortWindow | None = None
     if not shorter:
-        decision = "not built (dbt var ml_short_horizon_days is 0)"
+        decision = "not built (dbt var ml_short_horizon_days is 0 or not below ml_horizon_days)"
     else:
-        try:
-            short, reason = short_window(
-                con, examples, load_scoring_features(con), shorter[0], examples.horizon_days,
-                report_unfittable(progress),
-            )  # fmt: skip
-        except FrameError as exc:
-            # A short window too thin to train on must not stop the main models.
-            short, reason = None, str(exc)
+        # With `unfittable`, a short window too thin to train on is not used rather than stopping the run.
+        short, reason = short_window(
+            con, examples, load_scoring_features(con), shorter[0], examples.horizon_days,
+            report_unfittable(progress),
+        )  # fmt: skip
         decision = f"{shorter[0]}-day window {'used' if short else 'not used'}: {reason}"
     if progress:
-        progress(f"short window {decision}")
+        progress(f"short window: {decision}")
     return TrainingSets(with_btyd_features(examples, progress), short, decision)
 
 

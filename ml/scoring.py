@@ -8,6 +8,7 @@ validation window scores instead and model_version says so ("baseline:pareto_nbd
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +39,9 @@ class Scores:
     kind: Kind
     model_version: str
     frame: pd.DataFrame  # the rows of the score table
-    reasons_method: str  # "exact TreeSHAP", "approximate (Saabas)" or "none (baseline)"
+    # "exact TreeSHAP", "approximate (Saabas)" or "none (baseline)"; with a short window it adds that the
+    # reasons are the mean of both models' contributions (or why the main model scored alone).
+    reasons_method: str
 
     @property
     def is_baseline(self) -> bool:
@@ -87,13 +90,22 @@ def score(
         contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
         method = "exact TreeSHAP" if exact else "approximate (Saabas)"
         if metadata.short_window is not None:
-            predicted, contribs = _average_short_window(
-                scoring, model_dir, metadata, predicted, contribs, exact=exact
-            )
-            method += (
-                f", the mean of the {metadata.horizon_days}-day and {metadata.short_window.horizon_days}-day "
-                "models' contributions"
-            )
+            days = f"the {metadata.horizon_days}-day and {metadata.short_window.horizon_days}-day models'"
+            try:
+                predicted, contribs = _average_short_window(
+                    scoring, model_dir, metadata, predicted, contribs, exact=exact
+                )
+                method += f", the mean of {days} contributions"
+            except ScoringError:
+                raise
+            except (ValueError, RuntimeError) as exc:
+                # BG/NBD cannot be fitted on these people to map the short model's window to the horizon:
+                # the main model alone still scores everyone, and the result says so.
+                note = (
+                    f"the {metadata.horizon_days}-day model alone (its short window cannot be mapped: {exc})"
+                )
+                warnings.warn(f"{kind} scores: {note}", RuntimeWarning, stacklevel=2)
+                method += f"; {note}"
         reasons = explain.reasons_json(contribs, metadata.features)
         return Scores(kind, version, _frame(person_ids, predicted, version, scored_at, reasons), method)
 

@@ -6,7 +6,14 @@ can learn it; its scores are mapped from s days to the horizon and averaged with
 when some feature is unseen by the main window (`short_window`). The dbt training set holds both windows
 (vars ml_horizon_days and ml_short_horizon_days). `train_short_pair` trains one kind's short model and its
 validation fit, so that what is judged on the main validation window is the average that scores: the
-production run (ml.pipeline), `personalize backtest` and the benchmarks all use it.
+production run (ml.pipeline) and `personalize backtest` use it (the synthetic benchmark's ablations train
+their short models without that validation).
+
+What that validation can show: the features the short window teaches have one value on every main
+training row, the validation cutoff's included, and every cutoff of the short validation fit is at or
+before it, so the validated short model cannot use them either. The promotion rule therefore judges what
+the average costs on behaviour both windows saw, never what the new behaviour adds; the synthetic
+benchmark, whose ground truth covers the scoring window, measures that.
 """
 
 from __future__ import annotations
@@ -148,7 +155,14 @@ def short_window(
         return None, (
             f"every feature of the people scored varies over the {examples.horizon_days}-day training rows"
         )
-    short = ShortWindow.load(warehouse, short_days, horizon_days, unfittable)
+    try:
+        short = ShortWindow.load(warehouse, short_days, horizon_days, unfittable)
+    except (ValueError, RuntimeError) as exc:
+        # FrameError, StackingError, a failed BG/NBD fit. `personalize backtest` (no `unfittable`) planned
+        # the window and stops with the message; the production run goes on with the main window alone.
+        if unfittable is None:
+            raise
+        return None, f"its {short_days}-day training set cannot be used: {exc}"
     learnable = [name for name in unseen if short.examples.rows[name].nunique(dropna=False) > 1]
     named = ", ".join(learnable[:5]) + (", ..." if len(learnable) > 5 else "")
     if not learnable:
@@ -163,12 +177,18 @@ def short_window(
             f"(the two windows' lengths must differ by a multiple of the cutoff spacing)"
         )
     try:
-        short.up_to(validation).validation_fit_cutoffs  # noqa: B018 - raises FrameError
+        validation_set = short.up_to(validation)
+        validation_set.validation_fit_cutoffs  # noqa: B018 - raises FrameError
     except FrameError:
         return None, (
             f"none of its {short_days}-day label windows ends by the main validation cutoff {validation}, "
             "so the average could not be validated (var ml_short_cutoff_count)"
         )
+    try:
+        # train_short_pair maps the validation fit's predictions with this fit; fail here, not after training.
+        horizon_ratios(_validation_rows(validation_set), short_days, examples.horizon_days)
+    except (ValueError, RuntimeError) as exc:
+        return None, f"BG/NBD cannot be fitted at the main validation cutoff {validation} to map it ({exc})"
     return replace(short, teaches=tuple(learnable)), (
         f"{len(learnable)} feature(s) vary over its training rows and among the people scored but not over "
         f"the {examples.horizon_days}-day training rows ({named})"
@@ -178,6 +198,12 @@ def short_window(
 def average_windows(main: np.ndarray, short: np.ndarray, weight: float = SHORT_WINDOW_WEIGHT) -> np.ndarray:
     """The final model score of a kind: the main and the short window's scores, both for the horizon."""
     return (1.0 - weight) * main + weight * short
+
+
+def _validation_rows(frame: ExampleFrame) -> ExampleFrame:
+    """The frame's rows at its validation cutoff."""
+    rows = frame.rows.loc[validation_mask(frame)]
+    return ExampleFrame(frame.table, rows, frame.features, frame.horizon_days)
 
 
 class ShortWindowError(RuntimeError):
@@ -224,8 +250,8 @@ def train_short_pair(
             f"the {short.horizon_days}-day and {main.horizon_days}-day training sets disagree on who is "
             f"known at the validation cutoff {main.validation_cutoff}"
         )
-    rows = validation_set.rows.loc[validation_mask(validation_set)]
-    validation_rows = ExampleFrame(short.examples.table, rows, short.examples.features, short.horizon_days)
-    churn_ratio, ltv_ratio = horizon_ratios(validation_rows, short.horizon_days, main.horizon_days)
+    churn_ratio, ltv_ratio = horizon_ratios(
+        _validation_rows(validation_set), short.horizon_days, main.horizon_days
+    )
     ratio = churn_ratio if kind == CHURN else ltv_ratio
     return ShortPair(trained, checked.validation_predicted * ratio, checked.validation_fit_cutoffs)

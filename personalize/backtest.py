@@ -108,6 +108,7 @@ from ml.windows import (
     SHORT_WINDOW_DAYS,
     SHORT_WINDOW_WEIGHT,
     ShortWindow,
+    ShortWindowError,
     average_windows,
     short_window,
     train_short_pair,
@@ -611,7 +612,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
         try:
             trained = _train_and_score(warehouse, plan, config, say)
-        except StackingError as exc:
+        except (StackingError, ShortWindowError) as exc:
             raise BacktestError(str(exc)) from exc
         scored, scoring, examples, blends, baselines, short = trained
         ids = customer_ids(warehouse)

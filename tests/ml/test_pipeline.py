@@ -27,8 +27,9 @@ from ml.pipeline import (
     train_evaluate_score,
 )
 from ml.scoring import SCORE_TABLES, score
-from ml.stacking import STACKED_FEATURES, StackingError, stack_btyd, with_btyd_features
+from ml.stacking import STACKED_FEATURES, StackingError, horizon_ratios, stack_btyd, with_btyd_features
 from ml.training import TrainingConfig, predict, train_model
+from ml.windows import train_short_pair
 from tests.ml.examples import simulate_tables, write_tables
 
 # Small and quick; still enough trees to beat the baselines on the simulated engagement signal.
@@ -206,7 +207,7 @@ def short_run(tmp_path_factory) -> tuple[duckdb.DuckDBPyConnection, Path, dict[s
     said: list[str] = []
     candidates = train_candidates(connection, model_dir, config=GOOD, progress=said.append)
     score_active(connection, model_dir)
-    assert any(line.startswith("short window 60-day window used: 1 feature(s)") for line in said), said
+    assert any(line.startswith("short window: 60-day window used: 1 feature(s)") for line in said), said
     yield connection, model_dir, candidates
     connection.close()
 
@@ -241,6 +242,16 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
         )  # fmt: skip
         table = dict((person, value) for person, value, *_ in _table(con, kind))
         shipped = np.array([table[p] for p in scoring.rows["person_id"].astype(str)])
+        # The short model reads the BTYD features fitted for its own 60 days, and BG/NBD at the as-of carries
+        # its scores to the 180-day horizon; equal weights.
+        short_scoring = stack_btyd(scoring, 60)
+        churn_ratio, ltv_ratio = horizon_ratios(short_scoring, 60, 180)
+        short_only = (churn_ratio if kind == "churn" else ltv_ratio) * predict(
+            registry.load_booster(model_dir, kind, metadata.version, short=True),
+            feature_matrix(short_scoring, metadata.features), metadata.features, kind,
+            metadata.short_window.calibration_scale,
+        )  # fmt: skip
+        np.testing.assert_allclose(shipped, 0.5 * main_only + 0.5 * short_only, rtol=1e-6)
         assert np.abs(shipped - main_only).mean() > 1e-3, kind
         np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
         counterfactual = score(opened, model_dir, kind).frame["score"].to_numpy()
@@ -255,13 +266,17 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
 def test_the_evaluation_and_promotion_judge_the_average(short_run) -> None:
     con, _, candidates = short_run
     examples = with_btyd_features(load_training_examples(con))
+    short = load_training_sets(con).short
+    assert short is not None
     for kind, candidate in candidates.items():
         main_only = train_model(examples, kind, GOOD)
-        assert not np.allclose(candidate.trained.validation_predicted, main_only.validation_predicted)
+        averaged = train_short_pair(short, main_only, GOOD).averaged(main_only)
+        assert not np.allclose(averaged.validation_predicted, main_only.validation_predicted)
+        # What the promotion rule judged is the average's validation predictions, not the main model's.
+        np.testing.assert_allclose(candidate.trained.validation_predicted, averaged.validation_predicted)
         np.testing.assert_array_equal(
             candidate.trained.validation_person_ids, main_only.validation_person_ids
         )
-        assert candidate.metadata.metrics["xgboost"] == candidate.evaluation.metrics_table()["xgboost"]
 
 
 def test_the_short_window_is_skipped_when_the_main_window_saw_everything(con, tmp_path) -> None:
@@ -274,3 +289,59 @@ def test_the_short_window_is_skipped_when_the_main_window_saw_everything(con, tm
     assert sets.short is None
     assert sets.short_decision.startswith("60-day window not used: every feature of the people scored varies")
     with_short.close()
+
+
+@pytest.mark.parametrize(
+    ("short_days", "short_cutoffs", "why"),
+    [
+        # 180 - 45 is no multiple of the 30-day spacing.
+        (45, 9, "none of its 45-day cutoffs falls on the main validation cutoff"),
+        # Five cutoffs reach the main validation cutoff but leave none whose window ends by it.
+        (60, 5, "none of its 60-day label windows ends by the main validation cutoff"),
+        # One cutoff cannot be trained on with temporal validation: not used, and the main models still train.
+        (60, 1, "its 60-day training set cannot be used: ml.ml_training_examples has a single cutoff"),
+    ],
+)
+def test_a_short_window_that_cannot_be_validated_is_not_used_and_says_why(
+    tmp_path, short_days: int, short_cutoffs: int, why: str
+) -> None:
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        tables = simulate_tables(
+            customers=600, cutoffs=12, horizon_days=180, short_horizon_days=short_days,
+            short_cutoffs=short_cutoffs, signal_since_days_before=170,
+        )  # fmt: skip
+        write_tables(connection, tables)
+        sets = load_training_sets(connection)
+    assert sets.short is None
+    assert sets.short_decision.startswith(f"{short_days}-day window not used: {why}"), sets.short_decision
+
+
+def test_restacking_for_another_window_replaces_the_stacked_features(con) -> None:
+    stacked = with_btyd_features(load_scoring_features(con))
+    restacked = stack_btyd(stacked, 60)
+    assert restacked.features == stacked.features
+    assert list(restacked.rows.columns) == list(stacked.rows.columns)
+    before, after = stacked.rows["f_stack_bgnbd_purchases"], restacked.rows["f_stack_bgnbd_purchases"]
+    assert (after < before).all()  # fewer purchases expected in 60 days than in 90
+
+
+def test_scoring_falls_back_to_the_main_model_when_the_short_window_cannot_be_mapped(
+    short_run, monkeypatch
+) -> None:
+    con, model_dir, candidates = short_run
+    scoring = with_btyd_features(load_scoring_features(con))
+
+    def unfittable(*_args: object) -> None:
+        raise ValueError("BG/NBD did not converge")
+
+    monkeypatch.setattr("ml.scoring.horizon_ratios", unfittable)
+    for kind, candidate in candidates.items():
+        metadata = candidate.metadata
+        with pytest.warns(RuntimeWarning, match="180-day model alone"):
+            result = score(scoring, model_dir, kind)
+        assert "its short window cannot be mapped: BG/NBD did not converge" in result.reasons_method
+        main_only = predict(
+            registry.load_booster(model_dir, kind, metadata.version),
+            feature_matrix(scoring, metadata.features), metadata.features, kind, metadata.calibration_scale,
+        )  # fmt: skip
+        np.testing.assert_allclose(result.frame["score"], main_only, rtol=1e-9)

@@ -6,7 +6,7 @@
         behaviour (a recently connected ESP, say) that the main window's cutoffs predate. -#}
     {%- set main_days = var('ml_horizon_days', 90) | int -%}
     {%- set windows = [{'horizon_days': main_days, 'cutoff_count': var('ml_cutoff_count', 6) | int}] -%}
-    {%- set short_days = var('ml_short_horizon_days', 0) | int -%}
+    {%- set short_days = var('ml_short_horizon_days', 60) | int -%}
     {#- A short window no shorter than the main one has nothing to add: it is left out (not an error, so
         that lowering ml_horizon_days alone does not require changing the short window's default). -#}
     {%- if short_days > 0 and short_days < main_days -%}
