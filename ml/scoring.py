@@ -90,22 +90,10 @@ def score(
         contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
         method = "exact TreeSHAP" if exact else "approximate (Saabas)"
         if metadata.short_window is not None:
-            days = f"the {metadata.horizon_days}-day and {metadata.short_window.horizon_days}-day models'"
-            try:
-                predicted, contribs = _average_short_window(
-                    scoring, model_dir, metadata, predicted, contribs, exact=exact
-                )
-                method += f", the mean of {days} contributions"
-            except ScoringError:
-                raise
-            except (ValueError, RuntimeError) as exc:
-                # BG/NBD cannot be fitted on these people to map the short model's window to the horizon:
-                # the main model alone still scores everyone, and the result says so.
-                note = (
-                    f"the {metadata.horizon_days}-day model alone (its short window cannot be mapped: {exc})"
-                )
-                warnings.warn(f"{kind} scores: {note}", RuntimeWarning, stacklevel=2)
-                method += f"; {note}"
+            predicted, contribs, note = _average_short_window(
+                scoring, model_dir, metadata, predicted, contribs, exact=exact
+            )
+            method += note
         reasons = explain.reasons_json(contribs, metadata.features)
         return Scores(kind, version, _frame(person_ids, predicted, version, scored_at, reasons), method)
 
@@ -134,21 +122,28 @@ def _average_short_window(
     contribs: np.ndarray,
     *,
     exact: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The main model's scores and contributions averaged with its short window's (ml/windows.py).
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The main model's scores and contributions averaged with its short window's (ml/windows.py), and
+    what to add to the reasons method.
 
     The short model reads the BTYD features fitted for its own window, and its scores are carried to the
     horizon by BG/NBD fitted at the as-of, as in training. Each score's reasons are the weighted mean of
     the two models' contributions: they add up to the same mean of the two raw margins, in margin units.
+    When BG/NBD cannot be fitted on these people, the main model alone scores everyone and the note says so.
     """
     short = metadata.short_window
     assert short is not None
     short_scoring = stack_btyd(scoring, short.horizon_days, report_unfittable())
     if not np.array_equal(short_scoring.rows["person_id"].to_numpy(), scoring.rows["person_id"].to_numpy()):
         raise ScoringError(f"{scoring.table}: restacking for the short window reordered the people scored")
+    try:
+        churn_ratio, ltv_ratio = horizon_ratios(short_scoring, short.horizon_days, metadata.horizon_days)
+    except (ValueError, RuntimeError) as exc:
+        note = f"the {metadata.horizon_days}-day model alone (its short window cannot be mapped: {exc})"
+        warnings.warn(f"{metadata.kind} scores: {note}", RuntimeWarning, stacklevel=3)
+        return predicted, contribs, f"; {note}"
     booster = registry.load_booster(model_dir, metadata.kind, metadata.version, short=True)
     matrix = feature_matrix(short_scoring, metadata.features)
-    churn_ratio, ltv_ratio = horizon_ratios(short_scoring, short.horizon_days, metadata.horizon_days)
     ratio = churn_ratio if metadata.kind == CHURN else ltv_ratio
     short_predicted = ratio * predict(
         booster, matrix, metadata.features, metadata.kind, short.calibration_scale
@@ -157,6 +152,7 @@ def _average_short_window(
     return (
         average_windows(predicted, short_predicted, short.weight),
         average_windows(contribs, short_contribs, short.weight),
+        f", the mean of the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions",
     )
 
 
