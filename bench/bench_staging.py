@@ -9,14 +9,23 @@ sources that received files, as the orchestrator does (see incremental_selection
 
 Sizes: BENCH_STAGING_SIZES (default 100000,1000000); the incremental run uses the largest.
 Targets at 1M on 2 cores: full build <= 3 minutes, incremental <= 30 seconds.
+
+The runs with a target are repeated (BENCH_STAGING_REPEATS, default 3) and judged on the median: the same
+build on the same data varies by a fifth between runs on a shared virtual machine (the CPU time it
+needs moves as much as its wall time, so the machine, not the work, is what changes). Every run's time is
+reported, and how many of them met the target.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+import statistics
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +41,10 @@ DEFAULT_SIZES = (100_000, 1_000_000)
 def _sizes() -> list[int]:
     raw = os.environ.get("BENCH_STAGING_SIZES")
     return [int(s) for s in raw.split(",")] if raw else list(DEFAULT_SIZES)
+
+
+def _repeats() -> int:
+    return int(os.environ.get("BENCH_STAGING_REPEATS", "3"))
 
 
 def _dbt(settings: Settings, command: str, *extra: str) -> Measurement:
@@ -117,16 +130,67 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("PERSONALIZE_DUCKDB_MEMORY_LIMIT", "80%")
 
 
-def _row(label: str, customers: int, measured: Measurement, target: float | None) -> str:
-    verdict = "n/a" if target is None else ("yes" if measured.wall_seconds <= target else "NO")
-    return (
-        f"| {label} | {customers:,} | {measured.wall_seconds:,.1f} s | {measured.cpu_seconds:,.1f} s "
-        f"| {human_bytes(measured.peak_rss_bytes)} | {verdict} |"
-    )
+@dataclass(frozen=True)
+class TimedRun:
+    measured: Measurement
+    nodes: str  # _slowest_nodes of this run
+
+
+def _repeated(run_once: Callable[[], Measurement], label: str, times: int) -> list[TimedRun]:
+    """`run_once` `times` times, each followed by reading its dbt run results (_slowest_nodes)."""
+    runs = []
+    for attempt in range(1, times + 1):
+        print(f"{label}: run {attempt} of {times}", flush=True)
+        measured = run_once()
+        runs.append(TimedRun(measured, _slowest_nodes(label)))
+        print(f"{label}: run {attempt}: {measured.wall_seconds:.1f} s", flush=True)
+    return runs
+
+
+def median_run(runs: list[TimedRun]) -> TimedRun:
+    """The run of median wall time (the lower middle one for an even count), whose figures are reported."""
+    ordered = sorted(runs, key=lambda run: run.measured.wall_seconds)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def table_row(label: str, customers: int, runs: list[TimedRun], target: float | None) -> str:
+    """One table row: the median run's figures, and with more than one run every run's wall time and how
+    many of them met the target. The verdict is the median's."""
+    median = median_run(runs).measured
+    wall = f"{median.wall_seconds:,.1f} s"
+    verdict = "n/a" if target is None else ("yes" if median.wall_seconds <= target else "NO")
+    if len(runs) > 1:
+        walls = ", ".join(f"{run.measured.wall_seconds:,.1f}" for run in runs)
+        wall += f" (median of {len(runs)}: {walls} s)"
+        cpu = statistics.median(run.measured.cpu_seconds for run in runs)
+        if target is not None:
+            within = sum(run.measured.wall_seconds <= target for run in runs)
+            verdict += f" ({within} of {len(runs)} runs)"
+    else:
+        cpu = median.cpu_seconds
+    memory = human_bytes(median.peak_rss_bytes)
+    return f"| {label} | {customers:,} | {wall} | {cpu:,.1f} s | {memory} | {verdict} |"
+
+
+def _full_build(settings: Settings) -> Measurement:
+    """A full build into a new warehouse file."""
+    settings.duckdb_path.unlink(missing_ok=True)
+    return _dbt_build(settings, *STAGING_SELECTION)
+
+
+def _copy_warehouse(source: Path, destination: Path) -> None:
+    """Copy a DuckDB file with its write-ahead log, if it has one (and remove a stale one it does not)."""
+    shutil.copyfile(source, destination)
+    source_wal, destination_wal = (Path(f"{path}.wal") for path in (source, destination))
+    if source_wal.exists():
+        shutil.copyfile(source_wal, destination_wal)
+    else:
+        destination_wal.unlink(missing_ok=True)
 
 
 def run() -> str:
     sizes = _sizes()
+    repeats = _repeats()
     lines = [
         "| run | customers | wall time | CPU time (user + sys) | peak RSS | target met |",
         "|---|---:|---:|---:|---:|:---:|",
@@ -140,11 +204,12 @@ def run() -> str:
         # dbt re-parses the whole project when the warehouse path in the profile changes, as it does here
         # between sizes but not between a user's runs: the parse is done (and timed) first, on its own.
         parse = _dbt(settings, "parse")
-        print(f"full build at {customers:,} customers", flush=True)
-        measured = _dbt_build(settings, *STAGING_SELECTION)
-        lines.append(_row("full build", customers, measured, 180 if customers >= 1_000_000 else None))
+        target = 180 if customers >= 1_000_000 else None
+        full_build = functools.partial(_full_build, settings)
+        runs = _repeated(full_build, f"full build, {customers:,} customers", repeats if target else 1)
+        lines.append(table_row("full build", customers, runs, target))
         breakdown.append(
-            _slowest_nodes(f"full build, {customers:,} customers")
+            median_run(runs).nodes
             + f"; the project parse before it (untimed in the build): {parse.wall_seconds:.1f} s wall, "
             f"{parse.cpu_seconds:.1f} s CPU"
         )
@@ -159,10 +224,19 @@ def run() -> str:
     _dbt_build(settings, *STAGING_MODELS_ONLY)
     landed = sorted(folder.name for folder in (split / "next_day").iterdir())
     deliver(split / "next_day", settings.raw_dir)
-    print("incremental build after one new day of files", flush=True)
-    measured = _dbt_build(settings, *incremental_selection(landed))
-    lines.append(_row("incremental, +1 day", customers, measured, 30 if customers >= 1_000_000 else None))
-    breakdown.append(_slowest_nodes(f"incremental, {customers:,} customers"))
+    # Each run starts from the warehouse as it was before the day landed: the base models find the files
+    # they have not loaded by comparing the landing zone with their own rows, so the day is new again.
+    before = split / "before"
+    _copy_warehouse(settings.duckdb_path, before)
+    target = 30 if customers >= 1_000_000 else None
+
+    def incremental_build() -> Measurement:
+        _copy_warehouse(before, settings.duckdb_path)
+        return _dbt_build(settings, *incremental_selection(landed))
+
+    runs = _repeated(incremental_build, f"incremental, {customers:,} customers", repeats if target else 1)
+    lines.append(table_row("incremental, +1 day", customers, runs, target))
+    breakdown.append(median_run(runs).nodes)
     shutil.rmtree(split, ignore_errors=True)
 
     memory_limit = duckdb_memory_limit()
@@ -172,7 +246,11 @@ def run() -> str:
         "reconciliation, identity graph, web sessions), the seeds they read and their data tests; no "
         "marts. DuckDB file warehouse, "
         f"2 dbt threads, DuckDB memory_limit {memory_limit} and preserve_insertion_order off, on the "
-        "generator's datasets (seed 1). Each full build runs after a `dbt parse` of the same settings, so "
+        "generator's datasets (seed 1). The runs at 1,000,000 customers are repeated "
+        f"(BENCH_STAGING_REPEATS, here {repeats}) and the table gives the median run's figures, each run's "
+        "wall time, and how many runs met the target; the verdict is the median's, as the time the same "
+        "build takes varies by about a fifth from run to run on this shared virtual machine, its CPU time "
+        "with it. Each full build runs after a `dbt parse` of the same settings, so "
         "that, as in a user's repeated builds, dbt reads its saved parse instead of parsing the project "
         "anew (which it does whenever the warehouse path changes, here between sizes); that parse is "
         "timed on its own in the per-node lines. Wall time is what the targets are about; CPU time shows "
