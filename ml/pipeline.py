@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,21 +206,22 @@ def _short_metadata(
     )
 
 
-def train_candidates(
-    con: duckdb.DuckDBPyConnection,
+def iter_candidates(
+    sets: TrainingSets,
     model_dir: Path,
     *,
     kinds: Sequence[Kind] = KINDS,
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
-) -> dict[Kind, Candidate]:
-    """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (one baseline fit and one
-    data fingerprint shared)."""
-    sets = load_training_sets(con, progress)
+) -> Iterator[Candidate]:
+    """Train, evaluate and promote each kind in turn, sharing one baseline fit and one data fingerprint.
+
+    A generator, so that an orchestrator can report each model as soon as it is stored, and can close the
+    warehouse (after load_training_sets) before the training, which takes the longest."""
     baselines = validation_baselines(sets.examples)
     data_fingerprint = sets.fingerprint()
-    return {
-        kind: train_candidate(
+    for kind in kinds:
+        yield train_candidate(
             sets,
             model_dir,
             kind,
@@ -229,8 +230,20 @@ def train_candidates(
             progress=progress,
             data_fingerprint=data_fingerprint,
         )
-        for kind in kinds
-    }
+
+
+def train_candidates(
+    con: duckdb.DuckDBPyConnection,
+    model_dir: Path,
+    *,
+    kinds: Sequence[Kind] = KINDS,
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[Kind, Candidate]:
+    """Train, evaluate and promote each kind on ``ml.ml_training_examples`` (iter_candidates)."""
+    sets = load_training_sets(con, progress)
+    candidates = iter_candidates(sets, model_dir, kinds=kinds, config=config, progress=progress)
+    return {candidate.trained.kind: candidate for candidate in candidates}
 
 
 def score_active(
@@ -341,6 +354,7 @@ __all__ = [
     "ModelRunReport",
     "score_active",
     "train_candidate",
+    "iter_candidates",
     "train_candidates",
     "train_evaluate_score",
     "load_training_sets",

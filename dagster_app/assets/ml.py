@@ -24,7 +24,7 @@ from dagster import (
 
 from dagster_app.instance import DUCKDB_POOL
 from dagster_app.resources import DuckDBResource
-from ml.pipeline import Candidate, load_training_sets, score_active, train_candidate, validation_baselines
+from ml.pipeline import Candidate, iter_candidates, load_training_sets, score_active
 from ml.promotion import PROMOTION_METRICS
 from ml.scoring import SCORE_TABLES
 from ml.training import CHURN, KINDS, LTV, Kind
@@ -129,10 +129,7 @@ def ml_models(context: AssetExecutionContext, duckdb: DuckDBResource) -> Iterato
     with duckdb.get_connection(read_only=True) as connection:
         sets = load_training_sets(connection, context.log.info)
     # Training takes the longest; the warehouse is closed by then, so nothing else waits on this step's lock.
-    baselines = validation_baselines(sets.examples)  # one BTYD fit shared by both kinds
-    model_dir = load_settings().model_dir
-    for kind in kinds:
-        candidate = train_candidate(sets, model_dir, kind, baselines=baselines, progress=context.log.info)
+    for candidate in iter_candidates(sets, load_settings().model_dir, kinds=kinds, progress=context.log.info):
         yield _model_result(candidate)
 
 
