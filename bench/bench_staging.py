@@ -154,8 +154,8 @@ def median_run(runs: list[TimedRun]) -> TimedRun:
 
 
 def table_row(label: str, customers: int, runs: list[TimedRun], target: float | None) -> str:
-    """One table row: the median run's figures, and with more than one run every run's wall time and how
-    many of them met the target. The verdict is the median's."""
+    """One table row: the median run's wall time and peak RSS, the median CPU time, and with more than one
+    run every run's wall time and how many of them met the target. The verdict is the median's."""
     median = median_run(runs).measured
     wall = f"{median.wall_seconds:,.1f} s"
     verdict = "n/a" if target is None else ("yes" if median.wall_seconds <= target else "NO")
@@ -255,8 +255,9 @@ def run() -> str:
         "marts. DuckDB file warehouse, "
         f"2 dbt threads, DuckDB memory_limit {memory_limit} and preserve_insertion_order off, on the "
         "generator's datasets (seed 1). The runs at 1,000,000 customers are repeated "
-        f"(BENCH_STAGING_REPEATS, here {repeats}) and the table gives the median run's figures, each run's "
-        "wall time, and how many runs met the target; the verdict is the median's, as the time the same "
+        f"(BENCH_STAGING_REPEATS, here {repeats}) and the table gives the median run's wall time and peak "
+        "RSS, the median CPU time, each run's wall time, and how many runs met the target; the verdict "
+        "is the median's, as the time the same "
         "build takes varies by about a fifth from run to run on this shared virtual machine, its CPU time "
         "with it. Before each timed run the page cache is written out (sync), so the writeback of the "
         "previous run's files does not fall inside the next. Each full build runs after a `dbt parse` "
