@@ -19,7 +19,7 @@ benchmark, whose ground truth covers the scoring window, measures that.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import duckdb
@@ -75,6 +75,10 @@ class ShortWindow:
     ratios: dict[str, np.ndarray]
     # The features it can teach and the main window cannot (set by short_window).
     teaches: tuple[str, ...] = ()
+    # Per kind, the ratios that carry its validation fit's predictions of the main validation rows from s
+    # days to the main window (BG/NBD at the main validation cutoff; set by short_window, which checks they
+    # can be fitted before anything is trained, and read by train_short_pair).
+    validation_ratios: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -103,6 +107,7 @@ class ShortWindow:
             ExampleFrame(self.scoring.table, self.scoring.rows, features, self.horizon_days),
             self.ratios,
             self.teaches,
+            self.validation_ratios,
         )
 
     def up_to(self, cutoff: date) -> ExampleFrame:
@@ -186,10 +191,10 @@ def short_window(
         )
     try:
         # train_short_pair maps the validation fit's predictions with this fit; fail here, not after training.
-        horizon_ratios(_validation_rows(validation_set), short_days, examples.horizon_days)
+        churn, ltv = horizon_ratios(_validation_rows(validation_set), short_days, examples.horizon_days)
     except (ValueError, RuntimeError) as exc:
         return None, f"BG/NBD cannot be fitted at the main validation cutoff {validation} to map it ({exc})"
-    return replace(short, teaches=tuple(learnable)), (
+    return replace(short, teaches=tuple(learnable), validation_ratios={CHURN: churn, LTV: ltv}), (
         f"{len(learnable)} feature(s) vary over its training rows and among the people scored but not over "
         f"the {examples.horizon_days}-day training rows ({named})"
     )
@@ -236,10 +241,15 @@ def train_short_pair(
     """Train the short window's model of ``main``'s kind, and validate it where ``main`` was validated.
 
     The validation fit learns from the short cutoffs whose s-day windows end by the main validation cutoff
-    (ShortWindow.up_to) and predicts that cutoff's s days; BG/NBD fitted on those rows carries the
-    prediction to the main window's d days. ``margin``: each frame's base margin, as ``main`` was trained.
+    (ShortWindow.up_to) and predicts that cutoff's s days; BG/NBD fitted on those rows (by short_window,
+    ShortWindow.validation_ratios) carries the prediction to the main window's d days. ``margin``: each
+    frame's base margin, as ``main`` was trained.
     """
     kind: Kind = main.kind
+    if kind not in short.validation_ratios:
+        raise ShortWindowError(
+            f"the {short.horizon_days}-day window has no validation ratios: take it from short_window"
+        )
     trained = train_model(short.examples, kind, config, progress, base_margin=margin(short.examples))
     validation_set = short.up_to(main.validation_cutoff)
     checked = train_model(validation_set, kind, config, progress, base_margin=margin(validation_set))
@@ -250,8 +260,5 @@ def train_short_pair(
             f"the {short.horizon_days}-day and {main.horizon_days}-day training sets disagree on who is "
             f"known at the validation cutoff {main.validation_cutoff}"
         )
-    churn_ratio, ltv_ratio = horizon_ratios(
-        _validation_rows(validation_set), short.horizon_days, main.horizon_days
-    )
-    ratio = churn_ratio if kind == CHURN else ltv_ratio
+    ratio = short.validation_ratios[kind]
     return ShortPair(trained, checked.validation_predicted * ratio, checked.validation_fit_cutoffs)
