@@ -58,3 +58,32 @@ def human_bytes(value: float) -> str:
             return f"{value:,.1f} {unit}" if unit != "B" else f"{value:,.0f} B"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+# The probe's fixed work: the text of this many numbers hashed, then sorted (a window over the hashes).
+SPEED_PROBE_ROWS = 20_000_000
+
+
+def machine_speed_probe(rows: int = SPEED_PROBE_ROWS) -> float:
+    """CPU seconds this process spends on a fixed single-threaded DuckDB workload, the kind of work the
+    dbt builds do (casting to text, hashing, sorting). The work never changes, so when it takes longer the
+    machine is slower: on a shared virtual machine the CPU time of identical work moves by tens of percent
+    within an hour, and a run's figures can only be compared with another's next to this probe."""
+    import duckdb  # the benchmark's environment has it; the other measurements here do not need it
+
+    def work(count: int) -> None:
+        connection.execute(
+            "select max(gap) from ("
+            "  select digest - lag(digest) over (order by digest) as gap"
+            f"  from (select hash(cast(i as varchar)) as digest from range({int(count)}) as numbers(i))"
+            ")"
+        ).fetchall()
+
+    with duckdb.connect() as connection:
+        connection.execute("set threads = 1")
+        connection.execute("set enable_progress_bar = false")
+        # The first query of a connection also pays for loading and first allocations: not the machine.
+        work(rows // 20)
+        started = time.process_time()
+        work(rows)
+        return time.process_time() - started
