@@ -13,7 +13,8 @@ Targets at 1M on 2 cores: full build <= 3 minutes, incremental <= 30 seconds.
 The runs with a target are repeated (BENCH_STAGING_REPEATS, default 3) and judged on the median: the same
 build on the same data varies by a fifth between runs on a shared virtual machine (the CPU time it
 needs moves as much as its wall time, so the machine, not the work, is what changes). Every run's time is
-reported, and how many of them met the target.
+reported, and how many of them met the target, with the speed probe taken just before it
+(bench.measure.machine_speed_probe: how fast the machine was at the time).
 """
 
 from __future__ import annotations

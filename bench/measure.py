@@ -71,7 +71,7 @@ def machine_speed_probe(rows: int = SPEED_PROBE_ROWS) -> float:
     within an hour, and a run's figures can only be compared with another's next to this probe."""
     import duckdb  # the benchmark's environment has it; the other measurements here do not need it
 
-    def work(count: int) -> None:
+    def work(connection: duckdb.DuckDBPyConnection, count: int) -> None:
         connection.execute(
             "select max(gap) from ("
             "  select digest - lag(digest) over (order by digest) as gap"
@@ -83,7 +83,7 @@ def machine_speed_probe(rows: int = SPEED_PROBE_ROWS) -> float:
         connection.execute("set threads = 1")
         connection.execute("set enable_progress_bar = false")
         # The first query of a connection also pays for loading and first allocations: not the machine.
-        work(rows // 20)
+        work(connection, rows // 20)
         started = time.process_time()
-        work(rows)
+        work(connection, rows)
         return time.process_time() - started
