@@ -289,3 +289,29 @@ def test_unwon_comparisons_count_ties_and_undefined_metrics() -> None:
     worse = {"spearman": 0.3, "normalized_gini": 0.5, "top_20_capture": 0.5, "decile_mape": 0.1, "rmse": 80.0}
     assert unwon_comparisons("ltv", ltv, {"b": worse}) == 1
     assert unwon_comparisons("ltv", {**ltv, "spearman": float("nan")}, {"b": worse}) == 2
+
+
+def test_the_benchmark_rebuilds_the_holdout_behind_the_reported_metrics(backtests: dict[str, Path]) -> None:
+    # bench_ml's paired bootstrap resamples these arrays; backtest_holdout raises unless every model and
+    # baseline metric they give equals metrics.json's.
+    from bench.bench_ml import backtest_holdout
+
+    out = backtests["full"]
+    config = BacktestConfig(
+        orders=out.parent / "full.csv", cutoff=date.fromisoformat(CUTOFF), horizon_days=int(HORIZON), out=out
+    )
+    scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str})
+    metrics = json.loads((out / "metrics.json").read_text())
+    holdout = backtest_holdout(config, scores, metrics)
+    assert holdout is not None
+    assert holdout.spend.size == len(scores)
+    assert set(holdout.predictions["churn"]) == {"xgboost", *BASELINES}
+    assert set(np.unique(holdout.churned)) == {0.0, 1.0}
+    # A customer who bought in the holdout spent; one who did not, spent nothing.
+    assert (holdout.spend[holdout.churned == 1.0] == 0).all() and (
+        holdout.spend[holdout.churned == 0.0] > 0
+    ).all()
+    # Scores that are not the reported ones are caught.
+    shuffled = scores.assign(predicted_ltv=scores["predicted_ltv"].to_numpy()[::-1])
+    with pytest.raises(RuntimeError, match="ltv xgboost"):
+        backtest_holdout(config, shuffled, metrics)

@@ -10,7 +10,9 @@ import pytest
 
 from bench import bench_ml
 from bench import datasets as bench_datasets
+from ml.blend import TARGET_METRICS
 from ml.metrics import normalized_gini, roc_auc
+from ml.training import CHURN, LTV
 
 
 def test_synthetic_specs_expands_seed_ranges_and_drops_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,6 +66,68 @@ def test_bootstrap_sd_is_zero_for_the_reference_itself_and_grows_with_fewer_peop
     assert 0.0 < many < few
     churned = (value == 0).astype(np.float64)
     assert bench_ml.bootstrap_ratio_sd(churned, -model, -reference, roc_auc) > 0.0
+
+
+def _holdout(people: int = 3_000, seed: int = 2) -> bench_ml.Holdout:
+    """A holdout where 'good' scores carry the outcome plus noise, 'noisy' scores much more noise, and
+    'same' is the model's own prediction under another name."""
+    rng = np.random.default_rng(seed)
+    spend = np.round(rng.gamma(0.5, 100.0, people) * (rng.random(people) < 0.4), 2)
+    churned = (spend == 0).astype(np.float64)
+    good = spend + rng.normal(0, 40, people)
+    noisy = spend + rng.normal(0, 400, people)
+    return bench_ml.Holdout(
+        churned=churned,
+        spend=spend,
+        one_time=rng.random(people) < 0.5,
+        predictions={
+            CHURN: {"xgboost": -good, "noisy": -noisy, "same": -good},
+            LTV: {"xgboost": good, "noisy": noisy, "same": good.copy()},
+        },
+    )
+
+
+def test_paired_bootstrap_signs_margins_so_that_positive_is_the_model_ahead() -> None:
+    comparisons = bench_ml.paired_bootstrap(_holdout(), resamples=60)
+    by_pair = {(c.metric, c.baseline): c for c in comparisons}
+    # Every target comparison against every baseline, once.
+    assert len(comparisons) == 2 * len(TARGET_METRICS[CHURN]) + 2 * len(TARGET_METRICS[LTV])
+    for metric, _ in (*TARGET_METRICS[CHURN], *TARGET_METRICS[LTV]):
+        ahead = by_pair[(metric, "noisy")]
+        # Lower-is-better metrics (decile MAPE, RMSE) too: the better model has a positive margin.
+        assert ahead.margin > 0 and ahead.low > 0 and ahead.win_share == 1.0, ahead
+        assert ahead.low <= ahead.high
+        tie = by_pair[(metric, "same")]
+        # The model against itself: no margin on any resample, and never strictly ahead.
+        assert tie.margin == tie.low == tie.high == 0.0 and tie.win_share == 0.0, tie
+
+
+def test_paired_bootstrap_is_reproducible_and_resamples_the_people() -> None:
+    holdout = _holdout()
+    first = bench_ml.paired_bootstrap(holdout, resamples=30)
+    assert first == bench_ml.paired_bootstrap(holdout, resamples=30)
+    # Another seed draws other resamples: the interval moves, the margin on the holdout itself does not.
+    other = bench_ml.paired_bootstrap(holdout, resamples=30, seed=1)
+    assert [c.margin for c in other] == [c.margin for c in first]
+    assert [(c.low, c.high) for c in other] != [(c.low, c.high) for c in first]
+
+
+def test_comparisons_text_says_whether_a_lost_comparison_is_within_the_noise() -> None:
+    def comparison(metric: str, margin: float, low: float, high: float, wins: float) -> bench_ml.Comparison:
+        return bench_ml.Comparison(LTV, metric, "pareto_nbd", margin, low, high, wins)
+
+    text = bench_ml.comparisons_text(
+        [
+            comparison("normalized_gini", 0.03, 0.01, 0.05, 0.99),
+            comparison("top_20_capture", -0.0007, -0.01, 0.008, 0.45),
+            comparison("spearman", -0.02, -0.03, -0.01, 0.0),
+        ]
+    )
+    assert "| norm. Gini | pareto_nbd | +0.0300 | [+0.0100, +0.0500] | 99% |" in text
+    assert "top-20% capture vs pareto_nbd is within the noise of the sample (XGBoost ahead in 45%" in text
+    assert "LTV Spearman vs pareto_nbd is lost beyond the noise of the sample (XGBoost ahead in 0%" in text
+    assert "norm. Gini vs pareto_nbd is" not in text  # won: not listed among the lost
+    assert "Of the 1 comparisons won on the holdout, 1 are won in at least 95% of the resamples." in text
 
 
 def _ratios(customers: int, seed: int, gini: float, email_days: int = 182) -> bench_ml.SyntheticRatios:
