@@ -68,6 +68,7 @@ from datagen.persons import (
 from ml.baselines import FREQUENCY, PARETO_NBD, predict_baselines
 from ml.blend import TARGET_METRICS, target_metrics
 from ml.btyd.individual import forecast, population_forecast
+from ml.evaluation import MODEL
 from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
 from ml.metrics import churn_metrics, ltv_metrics, normalized_gini, roc_auc, spearman
 from ml.pipeline import train_evaluate_score
@@ -206,10 +207,10 @@ def comparison_table(metrics: dict[str, dict[str, dict[str, object]]]) -> tuple[
         lines.append(f"| {scorer} | " + " | ".join(cells) + " |")
     losses = []
     for kind, columns in ((CHURN, CHURN_COLUMNS), (LTV, LTV_COLUMNS)):
-        model = metrics[kind]["xgboost"]
+        model = metrics[kind][MODEL]
         for key, label, higher_is_better in columns:
             for scorer, values in metrics[kind].items():
-                if scorer == "xgboost":
+                if scorer == MODEL:
                     continue
                 mine, theirs = model[key], values[key]
                 beaten = mine > theirs if higher_is_better else mine < theirs
@@ -276,8 +277,8 @@ def backtest_holdout(
         spend=np.round(rows["spend"].fillna(0.0).to_numpy(dtype=np.float64), 2),
         one_time=rows["btyd_frequency"].to_numpy() == 0,
         predictions={
-            CHURN: {"xgboost": rows["churn_probability"].to_numpy(dtype=np.float64), **baselines.churn},
-            LTV: {"xgboost": rows["predicted_ltv"].to_numpy(dtype=np.float64), **baselines.ltv},
+            CHURN: {MODEL: rows["churn_probability"].to_numpy(dtype=np.float64), **baselines.churn},
+            LTV: {MODEL: rows["predicted_ltv"].to_numpy(dtype=np.float64), **baselines.ltv},
         },
     )
     for kind, scorers in holdout.predictions.items():
@@ -300,7 +301,7 @@ def spearman_tie_text(holdout: Holdout) -> str:
     """
     spend, one_time = holdout.spend, holdout.one_time
     ltv = holdout.predictions[LTV]
-    scorers = {"XGBoost": ltv["xgboost"], "Pareto/NBD": ltv[PARETO_NBD]}
+    scorers = {"XGBoost": ltv[MODEL], "Pareto/NBD": ltv[PARETO_NBD]}
     within, tied = {}, {}
     for name, predicted in scorers.items():
         within[name] = spearman(spend[one_time], predicted[one_time])
@@ -346,11 +347,11 @@ def paired_bootstrap(
     comparisons = []
     for kind, scorers in holdout.predictions.items():
         actual = holdout.churned if kind == CHURN else holdout.spend
-        model = scorers["xgboost"]
+        model = scorers[MODEL]
         on_holdout = {name: target_metrics(kind, actual, p) for name, p in scorers.items()}
         model_runs = [target_metrics(kind, actual[s], model[s]) for s in samples]
         for baseline, predicted in scorers.items():
-            if baseline == "xgboost":
+            if baseline == MODEL:
                 continue
             runs = [target_metrics(kind, actual[s], predicted[s]) for s in samples]
             for metric, higher in TARGET_METRICS[kind]:
@@ -365,7 +366,7 @@ def paired_bootstrap(
                         kind=kind,
                         metric=metric,
                         baseline=baseline,
-                        margin=sign * (on_holdout["xgboost"][metric] - on_holdout[baseline][metric]),
+                        margin=sign * (on_holdout[MODEL][metric] - on_holdout[baseline][metric]),
                         low=float(np.percentile(margins, 5)),
                         high=float(np.percentile(margins, 95)),
                         win_share=float(np.mean(margins > 0)),
