@@ -45,3 +45,24 @@
 {% macro postgres__materialized_hint() -%}
     materialized
 {%- endmacro %}
+
+{#-
+    materialized_subquery(name): a derived table whose query the planner computes first, as written, before
+    the joins around it: `from {% call materialized_subquery('resolved') %} select ... {% endcall %} as x`
+    renders `from (with resolved as materialized_hint() (select ...) select * from resolved) as x`.
+
+    The person_* macros use it to attribute facts to persons (int_identity_map) before the facts fan out to
+    the cutoffs. DuckDB cannot estimate a range join's output (orders x cutoffs: 95 rows estimated, 15M
+    real), so when the person lookup could move past the fan-out it built its hash tables on the (fact,
+    cutoff) rows instead of the identity map: at a million customers, 4 to 6 GB for each of the order,
+    ESP and product-event lookups, and ml_training_examples did not fit in 16 GB.
+-#}
+{% macro materialized_subquery(name) -%}
+    (
+        with {{ name }} as {{ materialized_hint() }} (
+            {{ caller() }}
+        )
+
+        select * from {{ name }}
+    )
+{%- endmacro %}

@@ -118,24 +118,32 @@
 -#}
 {% macro person_product_events(cutoffs) -%}
     select
-        devices.person_id,
+        web_events.person_id,
         cutoffs.as_of_date,
         web_events.event_id,
         web_events.event_type,
         web_events.product_id,
         web_events.event_at
-    from {{ ref('stg_web__events') }} as web_events
-    inner join {{ ref('int_identity_map') }} as devices
-        on
-            devices.identifier_type = 'anonymous_id'
-            and web_events.anonymous_id = devices.identifier
+    from {% call materialized_subquery('person_product_event_rows') %}
+        select
+            devices.person_id,
+            product_events.event_id,
+            product_events.event_type,
+            product_events.product_id,
+            product_events.event_at
+        from {{ ref('stg_web__events') }} as product_events
+        inner join {{ ref('int_identity_map') }} as devices
+            on
+                devices.identifier_type = 'anonymous_id'
+                and product_events.anonymous_id = devices.identifier
+        where
+            not product_events.is_bot
+            and not product_events.is_unknown_product
+            and product_events.product_id is not null
+            and product_events.event_type in ('product_view', 'add_to_cart')
+    {% endcall %} as web_events
     inner join {{ cutoffs }} as cutoffs
         on web_events.event_at < {{ as_of_end_at('cutoffs.as_of_date') }}
-    where
-        not web_events.is_bot
-        and not web_events.is_unknown_product
-        and web_events.product_id is not null
-        and web_events.event_type in ('product_view', 'add_to_cart')
 {%- endmacro %}
 
 {#- Product views and add-to-carts in the 7/30/90 days ending with each cutoff, from person_product_events. -#}
@@ -167,7 +175,7 @@
 -#}
 {% macro person_esp_events(cutoffs) -%}
     select
-        person_emails.person_id,
+        esp.person_id,
         cutoffs.as_of_date,
         esp.email,
         esp.campaign_id,
@@ -178,11 +186,21 @@
         esp.event_at >= {{ as_of_window_start_at('cutoffs.as_of_date', 30) }} as is_in_30d,
         esp.event_at >= {{ as_of_window_start_at('cutoffs.as_of_date', 90) }} as is_in_90d,
         esp.event_type = 'click' or (esp.event_type = 'open' and not esp.is_machine_open) as is_human_engagement
-    from {{ ref('stg_esp__events') }} as esp
-    inner join {{ ref('int_identity_map') }} as person_emails
-        on
-            person_emails.identifier_type = 'email'
-            and esp.email = person_emails.identifier
+    from {% call materialized_subquery('person_esp_event_rows') %}
+        select
+            person_emails.person_id,
+            esp_events.email,
+            esp_events.campaign_id,
+            esp_events.event_type,
+            esp_events.bounce_type,
+            esp_events.is_machine_open,
+            esp_events.event_at
+        from {{ ref('stg_esp__events') }} as esp_events
+        inner join {{ ref('int_identity_map') }} as person_emails
+            on
+                person_emails.identifier_type = 'email'
+                and esp_events.email = person_emails.identifier
+    {% endcall %} as esp
     inner join {{ cutoffs }} as cutoffs
         on esp.event_at < {{ as_of_end_at('cutoffs.as_of_date') }}
 {%- endmacro %}
@@ -250,26 +268,34 @@
         event_at
     from (
         select
-            person_emails.person_id,
+            consent.person_id,
             cutoffs.as_of_date,
             consent.status,
             consent.event_at,
             row_number() over (
-                partition by person_emails.person_id, cutoffs.as_of_date
+                partition by consent.person_id, cutoffs.as_of_date
                 order by
                     consent.event_at desc,
                     case when consent.status = 'opted_out' then 0 else 1 end,
                     consent.change_sequence desc,
                     consent.email asc
             ) as recency_rank
-        from {{ ref('stg_consent__events') }} as consent
-        inner join {{ ref('int_identity_map') }} as person_emails
-            on
-                person_emails.identifier_type = 'email'
-                and consent.email = person_emails.identifier
+        from {% call materialized_subquery('person_email_consent_changes') %}
+            select
+                person_emails.person_id,
+                consent_events.email,
+                consent_events.status,
+                consent_events.change_sequence,
+                consent_events.event_at
+            from {{ ref('stg_consent__events') }} as consent_events
+            inner join {{ ref('int_identity_map') }} as person_emails
+                on
+                    person_emails.identifier_type = 'email'
+                    and consent_events.email = person_emails.identifier
+            where consent_events.channel = 'email'
+        {% endcall %} as consent
         inner join {{ cutoffs }} as cutoffs
             on consent.event_at < {{ as_of_end_at('cutoffs.as_of_date') }}
-        where consent.channel = 'email'
     ) as consent_changes_ranked
     where recency_rank = 1
 {%- endmacro %}

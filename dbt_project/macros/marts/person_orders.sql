@@ -18,7 +18,7 @@
     {%- set cutoffs_relation = cutoffs if cutoffs is not none else ref('stg_data_clock') -%}
     select
         versions.order_id,
-        coalesce(shop_accounts.person_id, order_emails.person_id) as person_id,
+        versions.person_id,
         versions.status,
         versions.is_completed,
         versions.status = 'refunded' as is_refunded,
@@ -27,18 +27,30 @@
         versions.created_at as ordered_at,
         cast(versions.created_at as date) as purchase_date,
         cutoffs.as_of_date
-    from {{ ref('stg_shop__order_versions') }} as versions
+    from {% call materialized_subquery('person_order_versions') %}
+        select
+            order_versions.order_id,
+            coalesce(shop_accounts.person_id, order_emails.person_id) as person_id,
+            order_versions.status,
+            order_versions.is_completed,
+            order_versions.email,
+            order_versions.net_revenue_reporting,
+            order_versions.created_at,
+            order_versions.valid_from_at,
+            order_versions.valid_to_at
+        from {{ ref('stg_shop__order_versions') }} as order_versions
+        left join {{ ref('int_identity_map') }} as shop_accounts
+            on
+                shop_accounts.identifier_type = 'shop_customer_id'
+                and order_versions.customer_id = shop_accounts.identifier
+        left join {{ ref('int_identity_map') }} as order_emails
+            on
+                order_emails.identifier_type = 'email'
+                and order_versions.email = order_emails.identifier
+        where coalesce(shop_accounts.person_id, order_emails.person_id) is not null
+    {% endcall %} as versions
     inner join {{ cutoffs_relation }} as cutoffs
         on
             versions.created_at < {{ as_of_end_at('cutoffs.as_of_date') }}
             and {{ is_version_current_at('versions', 'cutoffs.as_of_date') }}
-    left join {{ ref('int_identity_map') }} as shop_accounts
-        on
-            shop_accounts.identifier_type = 'shop_customer_id'
-            and versions.customer_id = shop_accounts.identifier
-    left join {{ ref('int_identity_map') }} as order_emails
-        on
-            order_emails.identifier_type = 'email'
-            and versions.email = order_emails.identifier
-    where coalesce(shop_accounts.person_id, order_emails.person_id) is not null
 {%- endmacro %}
