@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bench.__main__ import settings_text
+import importlib
+
+import pytest
+
+from bench.__main__ import BENCHMARKS, settings_text
 
 
 def test_a_benchmark_lists_its_own_variables_and_the_shared_ones_that_were_set() -> None:
@@ -24,3 +28,12 @@ def test_a_benchmark_lists_its_own_variables_and_the_shared_ones_that_were_set()
 
 def test_no_settings_means_the_defaults() -> None:
     assert settings_text("marts", {"HOME": "/root"}) == "Settings: the defaults."
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_module_imports_and_has_a_title_and_a_run(name: str) -> None:
+    # `make bench` imports each module only when its turn comes, after an hour of other benchmarks; a
+    # broken import (bench_marts once imported a helper that bench_staging had renamed) must fail here.
+    module = importlib.import_module(f"bench.bench_{name}")
+    assert isinstance(module.TITLE, str) and module.TITLE
+    assert callable(module.run)
