@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -79,13 +80,10 @@ def run() -> str:
             print(f"building the upstream of the marts at {customers:,} customers (untimed)", flush=True)
             _dbt_build(settings, *upstream)
         label = "dbt build --select marts"
-        runs = _repeated(
-            lambda settings=settings: _dbt_build(
-                settings, "--select", "marts", "--exclude-resource-type", "unit_test"
-            ),
-            f"{label} at {customers:,} customers",
-            1,
+        build_marts = partial(
+            _dbt_build, settings, "--select", "marts", "--exclude-resource-type", "unit_test"
         )
+        runs = _repeated(build_marts, f"{label} at {customers:,} customers", 1)
         target = TARGET_SECONDS_AT_1M if customers >= 1_000_000 else None
         lines.append(table_row(label, customers, runs, target))
         settings.duckdb_path.unlink(missing_ok=True)
