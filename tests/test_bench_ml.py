@@ -6,11 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench import bench_ml
 from bench import datasets as bench_datasets
 from ml.blend import TARGET_METRICS
+from ml.frames import ExampleFrame
 from ml.metrics import normalized_gini, roc_auc
 from ml.training import CHURN, LTV
 
@@ -136,7 +138,7 @@ def _ratios(customers: int, seed: int, gini: float, email_days: int = 182) -> be
         auc=0.96, auc_bootstrap_sd=0.001,
         gini_net=gini, gini_net_bootstrap_sd=0.002, gini_billed=gini, population_auc=0.95,
         population_gini_net=0.92, production_auc=0.955, production_gini_net=gini - 0.004,
-        wall_seconds=1.0, cpu_seconds=1.0,
+        engagement_gini_net=gini + 0.02, wall_seconds=1.0, cpu_seconds=1.0,
     )  # fmt: skip
 
 
@@ -148,14 +150,35 @@ def test_sampling_text_summarizes_each_size_over_its_seeds() -> None:
         "| 20,000 | 182 d | 2 | 0.9600 ± 0.0000 (0.9600-0.9600) | 0.9500 ± 0.0141 (0.9400-0.9600) |" in text
     )
     assert text.rstrip().endswith(
-        "| 100,000 | 182 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 |"
+        "| 100,000 | 182 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 |"
     )
     # The production run's Gini ratios over the two 20k seeds: 0.936 and 0.956, one of them >= 0.95.
     assert "| 0.9460 ± 0.0141 (0.9360-0.9560) | 1 of 2 |" in text
     assert "| 20,000 | 182 d | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
+    # The probe with the true engagement, per dataset and over the 20k seeds.
+    assert "| 0.9560 | 0.9800 | 1 s | 1 s |" in text
+    assert "| 0.9460 ± 0.0141 (0.9360-0.9560) | 1 of 2 | 0.9700 ± 0.0141 (0.9600-0.9800) |" in text
 
 
 def test_sampling_text_summarizes_each_email_history_apart() -> None:
     text = bench_ml.sampling_text([_ratios(20_000, 42, 0.94), _ratios(20_000, 42, 0.955, email_days=1095)])
-    assert "| 20,000 | 182 d | 1 | 0.9600 | 0.9400 | 0.9200 | 0.0200 | 0 of 1 | 0.9360 | 0 of 1 |" in text
-    assert "| 20,000 | 1095 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 |" in text
+    assert (
+        "| 20,000 | 182 d | 1 | 0.9600 | 0.9400 | 0.9200 | 0.0200 | 0 of 1 | 0.9360 | 0 of 1 | 0.9600 |"
+        in text
+    )
+    assert (
+        "| 20,000 | 1095 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 |"
+        in text
+    )
+
+
+def test_the_true_engagement_probe_adds_each_persons_logit_and_leaves_the_unmatched_missing() -> None:
+    rows = pd.DataFrame({"person_id": ["a", "b", "a", "c"], "f_frequency": [1.0, 2.0, 3.0, 4.0]})
+    frame = ExampleFrame("ml.ml_training_examples", rows, ("f_frequency",), 180)
+    truth = pd.DataFrame({"person_id": ["a", "b"], "email_engagement": [0.5, 0.8]})
+    probed = bench_ml.with_true_engagement(frame, truth)
+    assert probed.features == ("f_frequency", bench_ml.TRUE_ENGAGEMENT)
+    logits = probed.rows[bench_ml.TRUE_ENGAGEMENT].to_numpy()
+    np.testing.assert_allclose(logits[:3], [0.0, np.log(4.0), 0.0], atol=1e-6)
+    assert np.isnan(logits[3])  # "c" has no match in the truth
+    assert bench_ml.TRUE_ENGAGEMENT not in frame.rows  # the frame the real models train on is untouched
