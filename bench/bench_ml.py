@@ -788,8 +788,8 @@ def truth_rows(
 @dataclasses.dataclass(frozen=True)
 class SyntheticRatios:
     """One dataset's headline figures: the full model's, the production run's and the population
-    reference's ratios to the oracle, and what the evaluation cost (ML sets rebuilt, three model pairs and
-    the production run trained, references)."""
+    reference's ratios to the oracle, the engagement probe's, and what the evaluation cost (ML sets rebuilt,
+    four model pairs and the production run trained, references)."""
 
     customers: int
     seed: int
@@ -1421,8 +1421,9 @@ def sampling_text(measured: list[SyntheticRatios]) -> str:
         "seed and size the people, orders and web sessions are the same draws (the population reference, "
         "which reads only the purchase history, is identical), and only how much email the training rows "
         "saw differs. Evaluation time: rebuilding the "
-        "ML sets on a copy of the dataset's warehouse, training the three model pairs (full and two "
-        "ablations), the production run (the section above says how it differs) and the references; "
+        "ML sets on a copy of the dataset's warehouse, training the four model pairs (full, two "
+        "ablations and the engagement probe), the production run (the section above says how it differs) "
+        "and the references; "
         "building the warehouse from the raw data is not included. "
         f"Bootstrap SD: the ratio's standard deviation over {BOOTSTRAP_RESAMPLES} resamples of the scored "
         "buyers with the scores fixed, i.e. the noise of measuring on that many buyers alone; the spread "
