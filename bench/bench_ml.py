@@ -1129,7 +1129,7 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         f"{stacked_seconds:.1f} s, training + scoring both models {train_seconds:.1f} s"
         + (f" (both windows: {len(short.examples.rows):,} short-window rows)" if short is not None else "")
         + ". "
-        "(The ablations train two more pairs of models; they are not included.)\n"
+        "(The ablations and the engagement probe train three more pairs of models; they are not included.)\n"
     )
     return synthetic, speed, ratios
 
