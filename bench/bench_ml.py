@@ -124,6 +124,10 @@ class SyntheticDataset:
         )
 
 
+# The dbt models the ML sets are (the training cutoffs, the training examples, the scoring features).
+ML_SETS = ("ml_training_cutoffs", "ml_training_examples", "ml_scoring_features")
+
+
 DEMO = SyntheticDataset(customers=20_000, seed=42, raw=DEMO_RAW, warehouse=DEMO_WAREHOUSE)
 # 180-day label windows 30 days apart: a window ends by the validation cutoff (the latest) only six cutoffs
 # before it, so the dbt default of six cutoffs leaves none for the validation fit. Chosen on that validation
@@ -470,8 +474,7 @@ def _demo_warehouse(work: Path, dataset: SyntheticDataset = DEMO) -> Settings:
     shutil.copyfile(dataset.warehouse, settings.duckdb_path)
     target = work / "dbt_target"
     run_dbt(
-        ["build", "--select", "ml_training_cutoffs", "ml_training_examples", "ml_scoring_features",
-         "--target-path", str(target), "--log-path", str(target / "logs")],
+        ["build", "--select", *ML_SETS, "--target-path", str(target), "--log-path", str(target / "logs")],
         settings,
         vars_json=json.dumps(
             {
@@ -1196,10 +1199,6 @@ def time_python_step(warehouse: Path) -> tuple[int, int, int, dict[str, float]]:
     _train_score(examples, scoring, examples.features)
     seconds["train + score"] = time.perf_counter() - started
     return len(examples.rows), len(examples.cutoffs), len(scoring.rows), seconds
-
-
-# The dbt models the ML sets are (the training cutoffs, the training examples, the scoring features).
-ML_SETS = ("ml_training_cutoffs", "ml_training_examples", "ml_scoring_features")
 
 
 def time_ml_sets_build(warehouse: Path, raw: Path, work: Path) -> Measurement:
