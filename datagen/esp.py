@@ -37,6 +37,7 @@ AUDIENCE_SHARE = 0.4  # each campaign targets a segment of the opted-in list
 SOFT_BOUNCE = 0.01
 SPAM_RATE = 0.0006
 FADE_DAYS = 45.0
+CLICK_BASE, CLICK_PER_ENGAGEMENT = 0.12, 0.35  # P(click | human open) = base + per-engagement x engagement
 TS_MIX = np.array([0.85, 0, 0.15, 0, 0, 0, 0, 0, 0, 0])
 ESP_NAMESPACE = 2
 
@@ -59,12 +60,24 @@ def campaigns(ch_tl_start: int, cutoff: int) -> Campaigns:
 
 
 @dataclass(frozen=True)
+class EspEvents:
+    """The ESP events drawn before the as-of, before formatting and defects: what truly happened."""
+
+    person: np.ndarray  # person index (into Persons)
+    event_type: np.ndarray  # int8 index into EVENT_TYPES
+    at: np.ndarray  # int64 seconds
+    campaign: np.ndarray  # int32 index into Campaigns
+    user_agent: np.ndarray  # int8: 0 none, 1 mail client (a human), 2 Apple MPP, 3 scanner
+
+
+@dataclass(frozen=True)
 class EspOutput:
     esp: pa.Table
     consent: pa.Table
     privacy: pa.Table
     opted_out: np.ndarray  # per chunk person: latest email consent at as_of is opted_out
     hard_bounced: np.ndarray
+    events: EspEvents
 
 
 def build(ch: Chunk, camp: Campaigns, crm_record: np.ndarray) -> EspOutput:
@@ -147,7 +160,7 @@ def build(ch: Chunk, camp: Campaigns, crm_record: np.ndarray) -> EspOutput:
         ).astype(np.int64)
         emit(ow, OPEN, open_at, c, ua=1)
         eng = engagement[ow]
-        clicked = rng.random(len(ow)) < 0.12 + 0.35 * eng
+        clicked = rng.random(len(ow)) < CLICK_BASE + CLICK_PER_ENGAGEMENT * eng
         emit(ow[clicked], CLICK, open_at[clicked] + rng.integers(3, 600, int(clicked.sum())), c, ua=1)
         unsub = rng.random(len(ow)) < 0.003 + 0.02 * (1 - eng)
         unsub_at = open_at[unsub] + rng.integers(10, 900, int(unsub.sum()))
@@ -225,7 +238,12 @@ def build(ch: Chunk, camp: Campaigns, crm_record: np.ndarray) -> EspOutput:
     opted_out = last_status == 1
 
     return EspOutput(
-        esp=esp, consent=consent, privacy=_privacy(ch), opted_out=opted_out, hard_bounced=hard_bounced
+        esp=esp,
+        consent=consent,
+        privacy=_privacy(ch),
+        opted_out=opted_out,
+        hard_bounced=hard_bounced,
+        events=EspEvents(person=person + ch.lo, event_type=etype, at=at, campaign=campaign, user_agent=ua),
     )
 
 

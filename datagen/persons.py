@@ -33,6 +33,9 @@ EMAIL_KIND_SHARES: tuple[float, ...] = (0.55, 0.12, 0.15, 0.18)
 PURCHASE_R, PURCHASE_ALPHA = 0.8, 80.0  # lambda per day: mean 0.01 (about 3.7 orders a year while alive)
 DROPOUT_S, DROPOUT_BETA = 0.9, 600.0  # mu per day: mean lifetime of a couple of years, long tail
 SPEND_P, SPEND_Q, SPEND_GAMMA = 6.0, 4.0, 37.5  # E[order value] = p * gamma / (q - 1) = 75 USD
+# A buyer's email engagement logit: BASE + SLOPE x (their log purchase rate, standardized over the buyers) +
+# Normal(0, NOISE) noise.
+ENGAGEMENT_BASE, ENGAGEMENT_SLOPE, ENGAGEMENT_NOISE = -1.4, 1.1, 0.5
 IN_CRM_SHARE = {Kind.REGISTERED: 0.85, Kind.GUEST: 0.30, Kind.PROSPECT_CRM: 1.0}
 APPLE_MAIL_SHARE = 0.30
 SCANNER_SHARE = 0.03
@@ -145,7 +148,11 @@ def build_persons(config: GeneratorConfig, tl: Timeline, rng: np.random.Generato
     z = np.zeros(n)
     if buyer.any():
         z[buyer] = (log_lam[buyer] - log_lam[buyer].mean()) / max(float(log_lam[buyer].std()), 1e-9)
-    logit = np.where(buyer, -1.4 + 1.1 * z + rng.normal(0, 0.5, n), -2.0 + rng.normal(0, 0.8, n))
+    logit = np.where(
+        buyer,
+        ENGAGEMENT_BASE + ENGAGEMENT_SLOPE * z + rng.normal(0, ENGAGEMENT_NOISE, n),
+        -2.0 + rng.normal(0, 0.8, n),
+    )
     engagement = np.where(has_email, 1 / (1 + np.exp(-logit)), 0.0)
 
     n_cat = len(vocab.CATEGORIES)

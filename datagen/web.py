@@ -27,6 +27,7 @@ CONVERT, RESEARCH, BROWSE, DEVICE_LOGIN, ANON, BOT = range(6)
 LOGGED_OUT, FROM_LOGIN, LOGGED_IN = 0, 1, 2
 TS_MIX = np.array([0.7, 0, 0.05, 0.08, 0, 0.07, 0.05, 0, 0.03, 0.02])
 BROWSE_PER_PURCHASE, BROWSE_BASE_PER_DAY = 0.4, 0.003
+BROWSE_TAIL_DAYS = 30  # browse sessions go on this long after the customer churns
 WEB_NAMESPACE = 1
 CATEGORY_POOL = 8
 
@@ -134,7 +135,7 @@ def _sessions(ch: Chunk, sim: OrderSim) -> Sessions:
     # Non-converting browse sessions while the customer is active (plus a short tail after churn).
     reg = ch.idx[p.kind[ch.lo : ch.hi] == Kind.REGISTERED]
     acq = p.acquired_at[reg]
-    end = np.minimum(np.minimum(p.death_at[reg] + 30 * DAY, p.erasure_at[reg]), tl.cutoff)
+    end = np.minimum(np.minimum(p.death_at[reg] + BROWSE_TAIL_DAYS * DAY, p.erasure_at[reg]), tl.cutoff)
     span = np.maximum(end - acq, 0)
     k = rng.poisson((BROWSE_PER_PURCHASE * p.lam[reg] + BROWSE_BASE_PER_DAY) * span / DAY)
     bp = np.repeat(reg, k)
@@ -200,6 +201,7 @@ def _sessions(ch: Chunk, sim: OrderSim) -> Sessions:
 class WebOutput:
     table: pa.Table
     n_sessions: int
+    sessions: Sessions  # what was drawn, before events, defects and the cut at the as-of
 
 
 def build(ch: Chunk, sim: OrderSim) -> WebOutput:
@@ -374,7 +376,7 @@ def build(ch: Chunk, sim: OrderSim) -> WebOutput:
         copies["received_at"], np.flatnonzero(later), fmt.timestamps(redelivered[later])
     )
     cols = _append_keep_dict(cols, copies)
-    return WebOutput(table=pa.table(cols), n_sessions=len(n_events))
+    return WebOutput(table=pa.table(cols), n_sessions=len(n_events), sessions=s)
 
 
 def _append_keep_dict(cols: d.Columns, extra: d.Columns) -> d.Columns:
