@@ -1,13 +1,19 @@
-"""The synthetic benchmark's full-information reference: its posterior, checked against the known-rate forecast
-and against people simulated from the model it assumes."""
+"""The synthetic benchmark's full-information reference: its replay of the generator, and its posterior,
+checked against the known-rate forecast and against people simulated from the model it assumes."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from bench.full_information import ObservedStreams, PersonStreams, full_information_forecast
+from bench.full_information import ObservedStreams, PersonStreams, full_information_forecast, observed_streams
 from datagen import esp, web
+from datagen.config import GeneratorConfig
+from datagen.generator import generate
 from datagen.persons import (
     DROPOUT_BETA,
     DROPOUT_S,
@@ -126,3 +132,22 @@ def test_on_people_drawn_from_its_model_it_is_calibrated_and_the_streams_sharpen
     )
     alone = full_information_forecast(orders_only, AS_OF, HORIZON, FLAT, 1.0)
     assert roc_auc(none, full.p_no_purchase) > roc_auc(none, alone.p_no_purchase) + 0.01
+
+
+def test_the_replay_finds_what_the_generator_wrote_for_each_person(tmp_path: Path) -> None:
+    config = GeneratorConfig(customers=300, seed=5, out=tmp_path / "raw", as_of=date(2025, 12, 31))
+    generate(config)
+    persons = pd.read_parquet(tmp_path / "raw" / "_truth" / "persons.parquet")
+    buyers = persons.index[persons["orders_before_as_of"] > 0].to_numpy()
+    first_day = 20_000
+    replayed = observed_streams(config, buyers, first_day)
+    assert [p.orders.size for p in replayed.people] == persons.loc[buyers, "orders_before_as_of"].tolist()
+    epoch = pd.Timestamp(0, tz="UTC")
+    acquired = (persons.loc[buyers, "acquired_at"] - epoch).dt.total_seconds().to_numpy() / 86_400 - first_day
+    np.testing.assert_allclose([p.acquired for p in replayed.people], acquired, atol=1 / 86_400)
+    assert all(p.orders[0] == pytest.approx(p.acquired) for p in replayed.people)  # the first order acquires
+    # Browsing only with a shop account; opens only of delivered emails, clicks only of opened ones.
+    has_account = persons.loc[buyers, "has_shop_account"].to_numpy()
+    assert [p.browse is not None for p in replayed.people] == has_account.tolist()
+    assert all(p.opened.size == p.sends.size and p.clicks <= p.opened.sum() for p in replayed.people)
+    assert sum(p.sends.size for p in replayed.people) > 0 and sum(p.opened.sum() for p in replayed.people) > 0

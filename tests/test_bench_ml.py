@@ -138,7 +138,8 @@ def _ratios(customers: int, seed: int, gini: float, email_days: int = 182) -> be
         auc=0.96, auc_bootstrap_sd=0.001,
         gini_net=gini, gini_net_bootstrap_sd=0.002, gini_billed=gini, population_auc=0.95,
         population_gini_net=0.92, production_auc=0.955, production_gini_net=gini - 0.004,
-        engagement_gini_net=gini + 0.02, wall_seconds=1.0, cpu_seconds=1.0,
+        engagement_gini_net=gini + 0.02, full_information_auc=0.975, full_information_gini_net=gini + 0.005,
+        wall_seconds=1.0, cpu_seconds=1.0,
     )  # fmt: skip
 
 
@@ -150,25 +151,28 @@ def test_sampling_text_summarizes_each_size_over_its_seeds() -> None:
         "| 20,000 | 182 d | 2 | 0.9600 ± 0.0000 (0.9600-0.9600) | 0.9500 ± 0.0141 (0.9400-0.9600) |" in text
     )
     assert text.rstrip().endswith(
-        "| 100,000 | 182 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 |"
+        "| 100,000 | 182 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 "
+        "| 0.9600 | -0.0050 | 1 of 1 |"
     )
     # The production run's Gini ratios over the two 20k seeds: 0.936 and 0.956, one of them >= 0.95.
     assert "| 0.9460 ± 0.0141 (0.9360-0.9560) | 1 of 2 |" in text
     assert "| 20,000 | 182 d | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
     # The probe with the true engagement, per dataset and over the 20k seeds.
-    assert "| 0.9560 | 0.9800 | 1 s | 1 s |" in text
+    assert "| 0.9560 | 0.9800 | 0.9750 | 0.9650 | 1 s | 1 s |" in text
+    # The full-information reference over the 20k seeds: 0.945 and 0.965, one of them reaching 0.95.
+    assert "| 0.9550 ± 0.0141 (0.9450-0.9650) | -0.0050 ± 0.0000 (-0.0050--0.0050) | 1 of 2 |" in text
     assert "| 0.9460 ± 0.0141 (0.9360-0.9560) | 1 of 2 | 0.9700 ± 0.0141 (0.9600-0.9800) |" in text
 
 
 def test_sampling_text_summarizes_each_email_history_apart() -> None:
     text = bench_ml.sampling_text([_ratios(20_000, 42, 0.94), _ratios(20_000, 42, 0.955, email_days=1095)])
     assert (
-        "| 20,000 | 182 d | 1 | 0.9600 | 0.9400 | 0.9200 | 0.0200 | 0 of 1 | 0.9360 | 0 of 1 | 0.9600 |"
-        in text
+        "| 20,000 | 182 d | 1 | 0.9600 | 0.9400 | 0.9200 | 0.0200 | 0 of 1 | 0.9360 | 0 of 1 | 0.9600 "
+        "| 0.9450 | -0.0050 | 0 of 1 |" in text
     )
     assert (
-        "| 20,000 | 1095 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 |"
-        in text
+        "| 20,000 | 1095 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 "
+        "| 0.9600 | -0.0050 | 1 of 1 |" in text
     )
 
 
