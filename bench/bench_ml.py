@@ -88,6 +88,8 @@ DEMO_RAW = Path(os.environ.get("PERSONALIZE_BENCH_DEMO_RAW", "/work/main/data/ra
 DEMO_WAREHOUSE = Path(os.environ.get("PERSONALIZE_BENCH_DEMO_WAREHOUSE", "/work/main/data/warehouse.duckdb"))
 DEMO_AS_OF = "2025-12-31"
 DEMO_HORIZON = 180
+# Orders that stay purchases: the generator cancels or refunds the rest, and neither counts as one.
+COMPLETED_SHARE = 1.0 - CANCEL_SHARE - REFUND_SHARE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -532,10 +534,11 @@ def future_net_value(config: GeneratorConfig, truth_dir: Path) -> pd.DataFrame:
     equal the truth file's to the cent, or this raises: a generator change that breaks the replay cannot go
     unnoticed.
     """
+    world = build_world(config)
     parts = []
-    for chunk in simulate_chunks(config, build_world(config)):
+    for chunk in simulate_chunks(config, world):
         sim = chunk.orders
-        future = (sim.at >= chunk.chunk.tl.cutoff) & (sim.outcome == orders.OUTCOME_NORMAL)
+        future = (sim.at >= world.timeline.cutoff) & (sim.outcome == orders.OUTCOME_NORMAL)
         parts.append(
             pd.DataFrame(
                 {
@@ -585,8 +588,7 @@ def oracle(people: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np.ndar
     drawn independently of the timing.
     """
     season, as_of_day = demo_season(horizon_days)
-    completed = 1.0 - CANCEL_SHARE - REFUND_SHARE
-    lam = people["purchase_rate_per_year"].to_numpy(dtype=np.float64) / 365.0 * completed
+    lam = people["purchase_rate_per_year"].to_numpy(dtype=np.float64) / 365.0 * COMPLETED_SHARE
     mu = people["dropout_rate_per_year"].to_numpy(dtype=np.float64) / 365.0
     days_quiet = (people["btyd_t"] - people["btyd_recency"]).to_numpy(dtype=np.int64)
     # btyd_t counts days from the first purchase day to the as-of date, the last day observed.
@@ -643,7 +645,6 @@ def population_reference(
     back from the observed net revenue through the same quantity and promotion factors as the oracle's.
     """
     season, as_of_day = demo_season(horizon_days)
-    completed = 1.0 - CANCEL_SHARE - REFUND_SHARE
     lam, mu = (axis.ravel() for axis in np.meshgrid(_LAMBDA_GRID, _MU_GRID, indexing="ij"))
     # A log-spaced point stands for density x point (d log x = dx / x) of prior mass.
     prior = (
@@ -653,7 +654,7 @@ def population_reference(
     first = as_of_day - 1 - people["btyd_t"].to_numpy(dtype=np.int64)
     last = first + people["btyd_recency"].to_numpy(dtype=np.int64)
     result = population_forecast(
-        lam * completed, mu, prior, people["btyd_frequency"].to_numpy(dtype=np.int64), first, last,
+        lam * COMPLETED_SHARE, mu, prior, people["btyd_frequency"].to_numpy(dtype=np.int64), first, last,
         as_of_day, horizon_days, season,
     )  # fmt: skip
     factor = _QUANTITY * (1.0 - _DISCOUNT)
@@ -674,8 +675,7 @@ def full_information_reference(
     first_day = Timeline.from_config(config).cutoff // 86_400 - as_of_day
     index = people["true_person_id"].str[1:].astype(np.int64).to_numpy() - 1  # P000000001 is person 0
     streams = observed_streams(config, index, first_day)
-    completed = 1.0 - CANCEL_SHARE - REFUND_SHARE
-    result = full_information_forecast(streams, as_of_day, horizon_days, season, completed)
+    result = full_information_forecast(streams, as_of_day, horizon_days, season, COMPLETED_SHARE)
     return result.p_no_purchase, result.expected_purchases
 
 

@@ -32,9 +32,12 @@ NO_EMAIL = np.array([], dtype=np.float64)
 
 
 def person(
-    orders: list[float], browse: list[float] | None = None, sends: list[float] = (), opened: tuple = ()
-) -> PersonStreams:  # type: ignore[assignment]
-    sent = np.array(sends, dtype=np.float64)
+    orders: list[float],
+    browse: list[float] | None = None,
+    sends: list[float] | None = None,
+    opened: tuple[int, ...] = (),
+) -> PersonStreams:
+    sent = np.array(sends or [], dtype=np.float64)
     return PersonStreams(
         acquired=orders[0],
         orders=np.array(orders, dtype=np.float64),
