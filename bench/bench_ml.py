@@ -118,7 +118,7 @@ class SyntheticDataset:
 
 
 # The dbt models the ML sets are (the training cutoffs, the training examples, the scoring features).
-ML_SETS = ("ml_training_cutoffs", "ml_training_examples", "ml_scoring_features")
+ML_SETS = ("ml_training_cutoffs", "ml_training_examples", "ml_scoring_features", "ml_seasonal_exposure")
 
 
 DEMO = SyntheticDataset(customers=20_000, seed=42, raw=DEMO_RAW, warehouse=DEMO_WAREHOUSE)
@@ -704,7 +704,7 @@ def with_true_engagement(frame: ExampleFrame, truth: pd.DataFrame) -> ExampleFra
             .astype("float32")
         }
     )
-    return ExampleFrame(frame.table, rows, (*frame.features, TRUE_ENGAGEMENT), frame.horizon_days)
+    return frame.with_rows(rows, (*frame.features, TRUE_ENGAGEMENT))
 
 
 def _train_score(
@@ -719,8 +719,8 @@ def _train_score(
     choices are made on; and the rounds early stopping kept. With a short window, each score is the
     average of the main and the short model's (ml.windows.average_windows) when the features
     include one the short window teaches; the validation figures stay the main model's."""
-    subset = ExampleFrame(examples.table, examples.rows, features, examples.horizon_days)
-    scored = ExampleFrame(scoring.table, scoring.rows, features, scoring.horizon_days)
+    subset = examples.with_rows(examples.rows, features)
+    scored = scoring.with_rows(scoring.rows, features)
     out, validation, rounds = {}, {}, {}
     for kind in KINDS:
         trained = train_model(subset, kind, config, base_margin=btyd_margin(subset, kind))

@@ -7,6 +7,9 @@ The two tables follow one contract (built by dbt in models/ml/):
   ``label_is_churned`` (0/1) and ``label_net_spend`` (>= 0). It holds the main label window and, with dbt
   var ml_short_horizon_days, a shorter one; ``load_training_examples`` reads one window at a time.
 - ``ml.ml_scoring_features``: one row per person_id at the scoring as-of, same feature columns.
+- ``ml.ml_seasonal_exposure``: per (cutoff_date, horizon_days) window, how much buying its calendar days
+  carry relative to an average stretch (``seasonal_exposure``, 1 without a year of history); both loaders
+  attach it to the frame (``ExampleFrame.exposure``).
 
 Features are every ``f_*`` column plus the four BTYD quantities, in one fixed order that is stored with
 the model, so training and scoring build identical matrices.
@@ -15,8 +18,8 @@ the model, so training and scoring build identical matrices.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import duckdb
@@ -25,6 +28,7 @@ import pandas as pd
 
 TRAINING_TABLE = "ml.ml_training_examples"
 SCORING_TABLE = "ml.ml_scoring_features"
+SEASONAL_EXPOSURE_TABLE = "ml.ml_seasonal_exposure"
 BTYD_COLUMNS = ("btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value")
 FEATURE_PREFIX = "f_"
 CHURN_LABEL = "label_is_churned"
@@ -44,6 +48,24 @@ class ExampleFrame:
     rows: pd.DataFrame
     features: tuple[str, ...]
     horizon_days: int
+    # (cutoff, window days) -> seasonal exposure, from SEASONAL_EXPOSURE_TABLE; empty: no adjustment.
+    seasonal_exposures: Mapping[tuple[date, int], float] = field(default_factory=dict)
+
+    def exposure(self, cutoff: date, days: int) -> float:
+        """The seasonal exposure of the window (cutoff, cutoff + days]: 1 when the frame carries none."""
+        if not self.seasonal_exposures:
+            return 1.0
+        key = (pd.Timestamp(cutoff).date(), int(days))
+        if key not in self.seasonal_exposures:
+            raise FrameError(
+                f"{SEASONAL_EXPOSURE_TABLE} has no {days}-day window at cutoff {key[0]}: rebuild the dbt ml "
+                "models with the windows the model run uses (vars ml_horizon_days, ml_short_horizon_days)"
+            )
+        return self.seasonal_exposures[key]
+
+    def with_rows(self, rows: pd.DataFrame, features: tuple[str, ...] | None = None) -> ExampleFrame:
+        """The same table, horizon and exposures with other rows (and features)."""
+        return replace(self, rows=rows, features=self.features if features is None else features)
 
     @property
     def cutoffs(self) -> tuple[date, ...]:
@@ -196,7 +218,7 @@ def load_training_examples(
             "(the latest one validates models trained on the earlier ones)"
         )
     frame.validation_fit_cutoffs  # noqa: B018 - raises FrameError when validation would overlap training
-    return frame
+    return replace(frame, seasonal_exposures=seasonal_exposures(con))
 
 
 def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_TABLE) -> ExampleFrame:
@@ -204,7 +226,25 @@ def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_T
     frame = _validate(*_read(con, table, ()), table)
     if len(frame.cutoffs) != 1:
         raise FrameError(f"{table}.cutoff_date must hold one as-of date, got {list(frame.cutoffs)}")
-    return frame
+    return replace(frame, seasonal_exposures=seasonal_exposures(con))
+
+
+def seasonal_exposures(
+    con: duckdb.DuckDBPyConnection, table: str = SEASONAL_EXPOSURE_TABLE
+) -> dict[tuple[date, int], float]:
+    """(cutoff, window days) -> seasonal exposure; empty when the table was not built (no adjustment)."""
+    try:
+        rows = con.sql(f"select cutoff_date, horizon_days, seasonal_exposure from {table}").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    exposures: dict[tuple[date, int], float] = {}
+    for cutoff, days, exposure in rows:
+        if exposure is None or not np.isfinite(exposure) or exposure < 0:
+            raise FrameError(
+                f"{table}.seasonal_exposure is {exposure!r} for the {days}-day window at {cutoff}"
+            )
+        exposures[(cutoff, int(days))] = float(exposure)
+    return exposures
 
 
 def feature_matrix(frame: ExampleFrame, features: Sequence[str]) -> np.ndarray:

@@ -120,11 +120,23 @@ def stack_btyd(
                 raise StackingError(message) from exc
             unfittable(message)
             continue
-        for name, values in view.features(training_horizon).items():
+        for name, values in view.features(effective_days(frame, cutoff, training_horizon)).items():
             rows.loc[index, name] = values
     # A frame stacked before (for another window) is restacked: its features keep one copy of each.
     features = tuple(name for name in frame.features if name not in STACKED_FEATURES)
-    return ExampleFrame(frame.table, rows, (*features, *STACKED_FEATURES), frame.horizon_days)
+    return frame.with_rows(rows, (*features, *STACKED_FEATURES))
+
+
+def effective_days(frame: ExampleFrame, cutoff: object, days: int) -> float:
+    """The window (cutoff, cutoff + days] in average days: its length times its seasonal exposure.
+
+    BG/NBD assumes buying at a steady rate; a retailer's is not (a window holding the holidays carries
+    more than one without). Forecasting for the window's effective days keeps each cutoff's BTYD view, the
+    trees' base margin and the horizon ratios on the window's season rather than the year's average: on
+    the synthetic demo, validated on a July-December window and scoring January-June, the LTV total was
+    1.5 times the truth without it (ml_seasonal_exposure, dbt).
+    """
+    return days * frame.exposure(pd.Timestamp(cutoff).date(), days)
 
 
 def report_unfittable(progress: Progress | None = None) -> Callable[[str], None]:
@@ -151,16 +163,19 @@ def with_btyd_features(frame: ExampleFrame, progress: Progress | None = None) ->
 def horizon_ratios(
     scoring: ExampleFrame, trained_days: int, horizon_days: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per person: P(no purchase in D) / P(none in d) and E[purchases in D] / E[purchases in d] (BG/NBD)."""
+    """Per person: P(no purchase in D) / P(none in d) and E[purchases in D] / E[purchases in d] (BG/NBD),
+    each window in its effective days at the frame's one cutoff."""
     n = len(scoring.rows)
     if trained_days == horizon_days:
         return np.ones(n), np.ones(n)
+    (cutoff,) = scoring.cutoffs
+    short_days, long_days = (effective_days(scoring, cutoff, d) for d in (trained_days, horizon_days))
     view = BtydView.fit(scoring.rows)
-    none_d, none_big = view.no_purchase(trained_days), view.no_purchase(horizon_days)
-    expected_d, expected_big = view.purchases(trained_days), view.purchases(horizon_days)
+    none_d, none_big = view.no_purchase(short_days), view.no_purchase(long_days)
+    expected_d, expected_big = view.purchases(short_days), view.purchases(long_days)
     churn_ratio = np.where(none_d > 0, none_big / np.maximum(none_d, 1e-300), 1.0)
     ltv_ratio = np.where(
-        expected_d > 0, expected_big / np.maximum(expected_d, 1e-300), horizon_days / trained_days
+        expected_d > 0, expected_big / np.maximum(expected_d, 1e-300), long_days / short_days
     )
     return np.clip(churn_ratio, 0.0, 1.0), ltv_ratio
 

@@ -103,8 +103,8 @@ class ShortWindow:
     def with_features(self, features: tuple[str, ...]) -> ShortWindow:
         """The same sets with the model features restricted (an ablation)."""
         return ShortWindow(
-            ExampleFrame(self.examples.table, self.examples.rows, features, self.horizon_days),
-            ExampleFrame(self.scoring.table, self.scoring.rows, features, self.horizon_days),
+            self.examples.with_rows(self.examples.rows, features),
+            self.scoring.with_rows(self.scoring.rows, features),
             self.ratios,
             self.teaches,
             self.validation_ratios,
@@ -115,7 +115,7 @@ class ShortWindow:
         window from the cutoffs whose windows end by it."""
         rows = self.examples.rows
         kept = rows.loc[rows["cutoff_date"] <= pd.Timestamp(cutoff)].reset_index(drop=True)
-        return ExampleFrame(self.examples.table, kept, self.examples.features, self.horizon_days)
+        return self.examples.with_rows(kept)
 
     def scores(
         self, kind: str, trained: TrainedModel, margin: Callable[[ExampleFrame], np.ndarray | None]
@@ -208,7 +208,7 @@ def average_windows(main: np.ndarray, short: np.ndarray, weight: float = SHORT_W
 def _validation_rows(frame: ExampleFrame) -> ExampleFrame:
     """The frame's rows at its validation cutoff."""
     rows = frame.rows.loc[validation_mask(frame)]
-    return ExampleFrame(frame.table, rows, frame.features, frame.horizon_days)
+    return frame.with_rows(rows)
 
 
 class ShortWindowError(RuntimeError):

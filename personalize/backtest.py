@@ -125,7 +125,7 @@ ORDER_COLUMNS = (
 TRUTH_COLUMNS = ("customer_id", "purchases", "spend")
 COMPLETED_STATUSES = ("placed", "paid", "shipped")
 MODEL = "xgboost"
-DBT_SELECTION = "+ml_training_examples +ml_scoring_features +int_identity_map"
+DBT_SELECTION = "+ml_training_examples +ml_scoring_features +ml_seasonal_exposure +int_identity_map"
 FX_SEED = PROJECT_DIR / "seeds" / "fx_rates.csv"
 
 
@@ -606,7 +606,11 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
             str(target / "logs"),
         ],
         settings,
-        vars_json=json.dumps(plan.dbt_vars(config.cutoff)),
+        # The requested horizon's seasonal exposure at the cutoff too: the trained window's scores are
+        # mapped to it (horizon_ratios) in effective days.
+        vars_json=json.dumps(
+            {**plan.dbt_vars(config.cutoff), "ml_scoring_horizon_days": config.horizon_days}
+        ),
         capture=True,
     )
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:

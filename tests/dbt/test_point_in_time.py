@@ -109,3 +109,20 @@ def test_labels_use_the_window_after_the_cutoff(whole_as_of: Path, cut_at_cutoff
     _, [(cut_churned, cut_count)] = fetch(cut_at_cutoff, query)
     assert cut_churned == cut_count
     assert whole_churned < whole_count
+
+
+def test_seasonal_exposure_at_the_cutoff_ignores_everything_after_it(
+    whole_as_of: Path, cut_at_cutoff: Path
+) -> None:
+    """The order counts behind each window's seasonal exposure at the cutoff (ml/stacking.py reads it
+    with the features) come from days at or before it."""
+    query = (
+        "select horizon_days, last_year_window_orders, reference_year_orders, has_seasonal_history, "
+        f"seasonal_exposure from ml.ml_seasonal_exposure where cutoff_date = date '{TRAINING_CUTOFF}'"
+    )
+    columns, whole_rows = fetch(whole_as_of, query)
+    _, cut_rows = fetch(cut_at_cutoff, query)
+    assert whole_rows, "the training cutoff has no seasonal exposure row"
+    # Both counts are real: last year's window holds orders and the reference year more.
+    assert all(0 < window < reference for _, window, reference, _, _ in whole_rows)
+    assert row_differences(columns, whole_rows, cut_rows) == []

@@ -1,0 +1,138 @@
+"""Seasonal exposure: the loaders attach dbt's ml_seasonal_exposure table to the frames, and the BTYD
+stacking and the horizon ratios forecast each window for its effective days (length x exposure).
+
+The table's SQL is checked by the dbt unit test ml_seasonal_exposure_reads_last_year and the point-in-time
+test; here it is written by hand on the simulated tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import duckdb
+import numpy as np
+import pytest
+
+from ml.frames import (
+    SEASONAL_EXPOSURE_TABLE,
+    ExampleFrame,
+    FrameError,
+    load_scoring_features,
+    load_training_examples,
+)
+from ml.stacking import BtydView, horizon_ratios, stack_btyd
+from tests.ml.examples import simulate_tables, write_tables
+
+HORIZON = 90
+SHORT = 30
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("seasonal") / "warehouse.duckdb"))
+    write_tables(connection, simulate_tables(customers=1500, cutoffs=6, horizon_days=HORIZON))
+    yield connection
+    connection.close()
+
+
+def _write_exposures(con: duckdb.DuckDBPyConnection, exposures: dict) -> None:
+    con.execute(f"create or replace table {SEASONAL_EXPOSURE_TABLE} "
+                "(cutoff_date date, horizon_days integer, seasonal_exposure double)")  # fmt: skip
+    con.executemany(
+        f"insert into {SEASONAL_EXPOSURE_TABLE} values (?, ?, ?)",
+        [(cutoff, days, value) for (cutoff, days), value in exposures.items()],
+    )
+
+
+def _windows(con: duckdb.DuckDBPyConnection) -> dict:
+    """Every training window and the scoring cutoff's main and short window, the latest training cutoff's
+    at 1.4 (a holiday season) and the scoring cutoff's at 0.8, the others at 1."""
+    training, scoring = load_training_examples(con), load_scoring_features(con)
+    (as_of,) = scoring.cutoffs
+    exposures = {(cutoff, HORIZON): 1.0 for cutoff in training.cutoffs}
+    exposures[(training.validation_cutoff, HORIZON)] = 1.4
+    exposures[(as_of, HORIZON)] = 0.8
+    exposures[(as_of, SHORT)] = 0.5
+    return exposures
+
+
+@pytest.fixture
+def exposed(con) -> Iterator[dict]:
+    exposures = _windows(con)
+    _write_exposures(con, exposures)
+    yield exposures
+    con.execute(f"drop table {SEASONAL_EXPOSURE_TABLE}")
+
+
+def test_the_loaders_attach_the_table(con, exposed) -> None:
+    training, scoring = load_training_examples(con), load_scoring_features(con)
+    assert dict(training.seasonal_exposures) == exposed == dict(scoring.seasonal_exposures)
+    assert training.exposure(training.validation_cutoff, HORIZON) == 1.4
+    assert scoring.exposure(scoring.cutoffs[0], SHORT) == 0.5
+    # A frame with other rows keeps them (the short window's subsets, the ablations).
+    assert training.with_rows(training.rows.head(10)).exposure(training.validation_cutoff, HORIZON) == 1.4
+
+
+def test_without_the_table_no_window_is_adjusted(con) -> None:
+    frame = load_training_examples(con)
+    assert frame.seasonal_exposures == {}
+    assert frame.exposure(frame.validation_cutoff, 365) == 1.0
+
+
+def test_a_window_the_table_lacks_is_an_error_naming_it(con, exposed) -> None:
+    frame = load_scoring_features(con)
+    with pytest.raises(FrameError, match=rf"{SEASONAL_EXPOSURE_TABLE} has no 45-day window at cutoff"):
+        frame.exposure(frame.cutoffs[0], 45)
+
+
+@pytest.mark.parametrize("bad", [None, -0.5, float("nan")])
+def test_a_missing_or_negative_exposure_is_an_error(con, bad) -> None:
+    exposures = _windows(con)
+    exposures[next(iter(exposures))] = bad
+    _write_exposures(con, exposures)
+    try:
+        with pytest.raises(FrameError, match=r"ml_seasonal_exposure.seasonal_exposure is .* for the 90-day"):
+            load_training_examples(con)
+    finally:
+        con.execute(f"drop table {SEASONAL_EXPOSURE_TABLE}")
+
+
+def _at(frame: ExampleFrame, cutoff) -> np.ndarray:
+    return (frame.rows["cutoff_date"] == np.datetime64(cutoff)).to_numpy()
+
+
+def test_stacking_forecasts_each_window_for_its_effective_days(con, exposed) -> None:
+    training = load_training_examples(con)
+    plain = stack_btyd(replace(training, seasonal_exposures={}), HORIZON)
+    stacked = stack_btyd(training, HORIZON)
+    validation = training.validation_cutoff
+    at_validation = _at(stacked, validation)
+    # The holiday window: the same fit's forecast for 1.4 x 90 days.
+    view = BtydView.fit(stacked.rows.loc[at_validation], seed=validation.timetuple().tm_yday)
+    np.testing.assert_allclose(
+        stacked.rows.loc[at_validation, "f_stack_bgnbd_purchases"], view.purchases(1.4 * HORIZON), rtol=1e-6
+    )
+    no_purchase = stacked.rows.loc[at_validation, "f_stack_bgnbd_no_purchase"]
+    np.testing.assert_allclose(no_purchase, view.no_purchase(1.4 * HORIZON), rtol=1e-6)
+    assert (
+        stacked.rows.loc[at_validation, "f_stack_bgnbd_purchases"]
+        > plain.rows.loc[at_validation, "f_stack_bgnbd_purchases"]
+    ).all()
+    # Windows at exposure 1 are forecast as before.
+    np.testing.assert_array_equal(
+        stacked.rows.loc[~at_validation, "f_stack_bgnbd_purchases"],
+        plain.rows.loc[~at_validation, "f_stack_bgnbd_purchases"],
+    )
+
+
+def test_horizon_ratios_map_between_effective_windows(con, exposed) -> None:
+    scoring = load_scoring_features(con)
+    churn, ltv = horizon_ratios(scoring, SHORT, HORIZON)
+    view = BtydView.fit(scoring.rows)
+    # 30 days at 0.5 carry 15 average days, 90 at 0.8 carry 72.
+    np.testing.assert_allclose(ltv, view.purchases(72.0) / view.purchases(15.0), rtol=1e-9)
+    expected_churn = np.clip(view.no_purchase(72.0) / view.no_purchase(15.0), 0, 1)
+    np.testing.assert_allclose(churn, expected_churn, rtol=1e-9)
+    _, plain_ltv = horizon_ratios(replace(scoring, seasonal_exposures={}), SHORT, HORIZON)
+    assert (ltv > plain_ltv).all()  # the short window is the slower season: more of the horizon is ahead
