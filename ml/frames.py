@@ -51,7 +51,7 @@ class ExampleFrame:
     # (cutoff, window days) -> seasonal exposure, from SEASONAL_EXPOSURE_TABLE; empty: no adjustment.
     seasonal_exposures: Mapping[tuple[date, int], float] = field(default_factory=dict)
 
-    def exposure(self, cutoff: date, days: int) -> float:
+    def exposure(self, cutoff: date | pd.Timestamp, days: int) -> float:
         """The seasonal exposure of the window (cutoff, cutoff + days]: 1 when the frame carries none."""
         if not self.seasonal_exposures:
             return 1.0

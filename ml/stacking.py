@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -127,7 +128,7 @@ def stack_btyd(
     return frame.with_rows(rows, (*features, *STACKED_FEATURES))
 
 
-def effective_days(frame: ExampleFrame, cutoff: object, days: int) -> float:
+def effective_days(frame: ExampleFrame, cutoff: date | pd.Timestamp, days: int) -> float:
     """The window (cutoff, cutoff + days] in average days: its length times its seasonal exposure.
 
     BG/NBD assumes buying at a steady rate; a retailer's is not (a window holding the holidays carries
@@ -136,7 +137,7 @@ def effective_days(frame: ExampleFrame, cutoff: object, days: int) -> float:
     the synthetic demo, validated on a July-December window and scoring January-June, the LTV total was
     1.5 times the truth without it (ml_seasonal_exposure, dbt).
     """
-    return days * frame.exposure(pd.Timestamp(cutoff).date(), days)
+    return days * frame.exposure(cutoff, days)
 
 
 def report_unfittable(progress: Progress | None = None) -> Callable[[str], None]:
