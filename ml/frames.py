@@ -256,7 +256,11 @@ def feature_matrix(frame: ExampleFrame, features: Sequence[str]) -> np.ndarray:
 
 
 def fingerprint(frame: ExampleFrame) -> str:
-    """SHA-256 of the table's content (row order independent), to tell which data a model saw."""
+    """SHA-256 of the table's content (row order independent) and of the seasonal exposures the model
+    forecasts with, to tell which data a model saw."""
     ordered = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable")
     row_hashes = pd.util.hash_pandas_object(ordered[sorted(ordered.columns)], index=False).to_numpy()
-    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+    digest = hashlib.sha256(row_hashes.tobytes())
+    for (cutoff, days), exposure in sorted(frame.seasonal_exposures.items()):
+        digest.update(f"|{cutoff.isoformat()}:{days}={exposure!r}".encode())
+    return digest.hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import duckdb
 import numpy as np
@@ -61,6 +62,20 @@ def test_fingerprint_changes_with_content_not_row_order(con, tables) -> None:
     assert fingerprint(load_training_examples(con)) == fingerprint(examples)
     write_tables(con, _with(tables, changed))
     assert fingerprint(load_training_examples(con)) != fingerprint(examples)
+
+
+def test_fingerprint_changes_with_the_seasonal_exposures(con, tables) -> None:
+    # The exposures change the stacked features and the base margin, so the same rows with other
+    # exposures are other training data.
+    write_tables(con, tables)
+    examples = load_training_examples(con)
+    cutoff = examples.cutoffs[0]
+    seasonal = replace(examples, seasonal_exposures={(cutoff, examples.horizon_days): 1.2})
+    shifted = replace(examples, seasonal_exposures={(cutoff, examples.horizon_days): 1.3})
+    assert len({fingerprint(examples), fingerprint(seasonal), fingerprint(shifted)}) == 3
+    assert fingerprint(replace(seasonal, seasonal_exposures=dict(seasonal.seasonal_exposures))) == (
+        fingerprint(seasonal)
+    )
 
 
 @pytest.mark.parametrize(
