@@ -139,6 +139,7 @@ def _ratios(customers: int, seed: int, gini: float, email_days: int = 182) -> be
         gini_net=gini, gini_net_bootstrap_sd=0.002, gini_billed=gini, population_auc=0.95,
         population_gini_net=0.92, production_auc=0.955, production_gini_net=gini - 0.004,
         engagement_gini_net=gini + 0.02, full_information_auc=0.975, full_information_gini_net=gini + 0.005,
+        ltv_total_ratio=1 + seed / 100, production_ltv_total_ratio=1.1, oracle_ltv_total_ratio=1.0,
         wall_seconds=1.0, cpu_seconds=1.0,
     )  # fmt: skip
 
@@ -152,13 +153,15 @@ def test_sampling_text_summarizes_each_size_over_its_seeds() -> None:
     )
     assert text.rstrip().endswith(
         "| 100,000 | 182 d | 1 | 0.9600 | 0.9550 | 0.9200 | 0.0350 | 1 of 1 | 0.9510 | 1 of 1 | 0.9750 "
-        "| 0.9600 | -0.0050 | 1 of 1 |"
+        "| 0.9600 | -0.0050 | 1 of 1 | 1.4200 | 1.1000 |"
     )
     # The production run's Gini ratios over the two 20k seeds: 0.936 and 0.956, one of them >= 0.95.
     assert "| 0.9460 ± 0.0141 (0.9360-0.9560) | 1 of 2 |" in text
     assert "| 20,000 | 182 d | 43 | 10 | 100 | 0.9600 (0.0010) | 0.9600 (0.0020) |" in text
     # The probe with the true engagement, per dataset and over the 20k seeds.
-    assert "| 0.9560 | 0.9800 | 0.9750 | 0.9650 | 1 s | 1 s |" in text
+    assert "| 0.9560 | 0.9800 | 0.9750 | 0.9650 | 1.430 | 1.100 | 1.000 | 1 s | 1 s |" in text
+    # The calibration of the LTV totals over the 20k seeds: 1.42 and 1.43.
+    assert "| 1.4250 ± 0.0071 (1.4200-1.4300) | 1.1000 ± 0.0000 (1.1000-1.1000) |" in text
     # The full-information reference over the 20k seeds: 0.945 and 0.965, one of them reaching 0.95.
     assert "| 0.9550 ± 0.0141 (0.9450-0.9650) | -0.0050 ± 0.0000 (-0.0050--0.0050) | 1 of 2 |" in text
     assert "| 0.9460 ± 0.0141 (0.9360-0.9560) | 1 of 2 | 0.9700 ± 0.0141 (0.9600-0.9800) |" in text
