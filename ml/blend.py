@@ -27,8 +27,10 @@ from ml.training import CHURN, LTV, TrainedModel
 BLEND_BASELINE = BGNBD
 BLEND_WEIGHTS = tuple(i / 10 for i in range(10, -1, -1))  # model-heavy first: ties keep more model
 # The base margins a model is trained with: the stacked BG/NBD prediction, or none (XGBoost's constant
-# start), chosen per kind on the validation cutoff with the partner and w. With the BG/NBD margin early
-# stopping keeps one or two trees on CDNOW (the model stays BG/NBD); without it 32 (churn) and 19 (LTV).
+# start; for LTV shifted by the window's seasonal exposure, ml.stacking.seasonal_margin, which is 0 without
+# a year of history, as on CDNOW), chosen per kind on the validation cutoff with the partner and w. With
+# the BG/NBD margin early stopping keeps one or two trees on CDNOW (the model stays BG/NBD); without it 32
+# (churn) and 19 (LTV).
 # CDNOW, comparisons unwon on the validation cutoff 1997-07-02 (the rule), best w, AUC / Gini; and on the
 # earlier cutoff 1997-06-02 (validation fit on 1997-02-02 and 1997-03-04; a check only, not part of the
 # rule), where the same pair comes first (measured with the training settings' earlier depth 4):
@@ -63,7 +65,7 @@ class Blend:
     validation_metric: str
     validation_score: float
     model_only_score: float
-    base_margin: str = "bg_nbd"  # what the model was trained on top of: "bg_nbd" or "none"
+    base_margin: str = "bg_nbd"  # what the model was trained on top of: "bg_nbd" or "none" (BASE_MARGINS)
     # (metric, baseline) comparisons on the validation cutoff that the blend and the model alone do not
     # win; None when no baselines were given.
     validation_losses: int | None = None

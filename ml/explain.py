@@ -24,10 +24,15 @@ TOP_REASONS = 3
 
 
 def contributions(
-    booster: xgb.Booster, matrix: np.ndarray, features: Sequence[str], exact: bool
+    booster: xgb.Booster,
+    matrix: np.ndarray,
+    features: Sequence[str],
+    exact: bool,
+    base_margin: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(rows, features + 1) contributions; the last column is the bias."""
-    data = xgb.DMatrix(matrix, feature_names=list(features))
+    """(rows, features + 1) contributions; the last column is the bias, which includes ``base_margin`` (the
+    one the model was trained with, if any)."""
+    data = xgb.DMatrix(matrix, feature_names=list(features), base_margin=base_margin)
     return booster.predict(data, pred_contribs=True, approx_contribs=not exact).astype(np.float64)
 
 

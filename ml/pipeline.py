@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from ml import plots, registry
 from ml.baselines import BaselinePredictions, predict_baselines
@@ -29,7 +30,7 @@ from ml.frames import (
 from ml.promotion import PROMOTION_METRICS, PromotionDecision, best_baseline, decide
 from ml.registry import ModelMetadata, ShortModelMetadata
 from ml.scoring import Scores, score, write_scores
-from ml.stacking import report_unfittable, with_btyd_features
+from ml.stacking import report_unfittable, seasonal_margin, with_btyd_features
 from ml.training import (
     CHURN,
     KINDS,
@@ -142,10 +143,14 @@ def train_candidate(
     share them: at millions of rows each costs seconds.
     """
     examples = sets.examples
-    trained = train_model(examples, kind, config, progress)
+
+    def margin(frame: ExampleFrame) -> np.ndarray | None:
+        return seasonal_margin(frame, kind)
+
+    trained = train_model(examples, kind, config, progress, base_margin=margin(examples))
     short_pair: ShortPair | None = None
     if sets.short is not None:
-        short_pair = train_short_pair(sets.short, trained, config, progress)
+        short_pair = train_short_pair(sets.short, trained, config, progress, margin)
         trained = short_pair.averaged(trained)
     baselines = baselines or validation_baselines(examples)
     evaluation = evaluate(trained, baselines)
@@ -174,6 +179,7 @@ def train_candidate(
         validation_fit_cutoffs=[c.isoformat() for c in trained.validation_fit_cutoffs],
         short_window=_short_metadata(trained, sets.short, short_pair),
         short_window_decision=sets.short_decision,
+        base_margin=registry.NO_MARGIN if margin(examples) is None else registry.SEASONAL_MARGIN,
     )
     registry.save(model_dir, trained.booster, metadata, short_pair.trained.booster if short_pair else None)
     if progress:

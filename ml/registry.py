@@ -36,6 +36,10 @@ MODEL_FILE = "model.ubj"
 SHORT_MODEL_FILE = "short_model.ubj"
 METADATA_FILE = "metadata.json"
 ACTIVE_FILE = "active.json"
+# The per-row base margins a production model can be trained with (ModelMetadata.base_margin).
+NO_MARGIN = "none"
+SEASONAL_MARGIN = "seasonal_exposure"  # ml.stacking.seasonal_margin
+MODEL_MARGINS = (NO_MARGIN, SEASONAL_MARGIN)
 
 
 class RegistryError(RuntimeError):
@@ -86,6 +90,9 @@ class ModelMetadata:
     # or is not. None and "" in metadata written before the production run trained it.
     short_window: ShortModelMetadata | None = None
     short_window_decision: str = ""
+    # The per-row base margin both boosters were trained with and must score with: "none", or
+    # SEASONAL_MARGIN (ml.stacking.seasonal_margin). "none" in metadata written before it was recorded.
+    base_margin: str = NO_MARGIN
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=True)
@@ -95,6 +102,8 @@ class ModelMetadata:
         fields = json.loads(text)
         if fields.get("short_window") is not None:
             fields["short_window"] = ShortModelMetadata(**fields["short_window"])
+        if fields.get("base_margin", NO_MARGIN) not in MODEL_MARGINS:
+            raise ValueError(f"base_margin is {fields['base_margin']!r}, expected one of {MODEL_MARGINS}")
         return cls(**fields)
 
 
@@ -165,7 +174,7 @@ def load_metadata(model_dir: Path, kind: Kind, version: str) -> ModelMetadata:
         return ModelMetadata.from_json(path.read_text())
     except FileNotFoundError as exc:
         raise RegistryError(f"no {kind} model version {version!r} in {model_dir}") from exc
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
         raise RegistryError(f"{path} is not valid model metadata: {exc}") from exc
 
 

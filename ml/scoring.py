@@ -21,7 +21,7 @@ import pandas as pd
 from ml import explain, registry
 from ml.baselines import BaselinePredictions, predict_baselines
 from ml.frames import ExampleFrame, feature_matrix
-from ml.stacking import horizon_ratios, report_unfittable, stack_btyd, with_btyd_features
+from ml.stacking import horizon_ratios, report_unfittable, seasonal_margin, stack_btyd, with_btyd_features
 from ml.training import CHURN, Kind, predict
 from ml.windows import average_windows
 
@@ -85,9 +85,10 @@ def score(
         person_ids = scoring.rows["person_id"].to_numpy()
         booster = registry.load_booster(model_dir, kind, version)
         matrix = feature_matrix(scoring, metadata.features)
-        predicted = predict(booster, matrix, metadata.features, kind, metadata.calibration_scale)
+        margin = model_margin(scoring, metadata)
+        predicted = predict(booster, matrix, metadata.features, kind, metadata.calibration_scale, margin)
         exact = matrix.shape[0] <= explain.EXACT_MAX_ROWS
-        contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
+        contribs = explain.contributions(booster, matrix, metadata.features, exact=exact, base_margin=margin)
         method = "exact TreeSHAP" if exact else "approximate (Saabas)"
         if metadata.short_window is not None:
             predicted, contribs, note = _average_short_window(
@@ -112,6 +113,13 @@ def score(
     predicted = np.clip(predictions[candidate.best_baseline], 0.0, None)
     frame = _frame(person_ids, predicted, version, scored_at, ["[]"] * len(person_ids))
     return Scores(kind, version, frame, "none (baseline)")
+
+
+def model_margin(scoring: ExampleFrame, metadata: registry.ModelMetadata) -> np.ndarray | None:
+    """The base margin the model was trained with, for the frame's window (``scoring.horizon_days``)."""
+    if metadata.base_margin == registry.SEASONAL_MARGIN:
+        return seasonal_margin(scoring, metadata.kind)
+    return None
 
 
 def _average_short_window(
@@ -145,10 +153,11 @@ def _average_short_window(
     booster = registry.load_booster(model_dir, metadata.kind, metadata.version, short=True)
     matrix = feature_matrix(short_scoring, metadata.features)
     ratio = churn_ratio if metadata.kind == CHURN else ltv_ratio
+    margin = model_margin(short_scoring, metadata)
     short_predicted = ratio * predict(
-        booster, matrix, metadata.features, metadata.kind, short.calibration_scale
+        booster, matrix, metadata.features, metadata.kind, short.calibration_scale, margin
     )
-    short_contribs = explain.contributions(booster, matrix, metadata.features, exact=exact)
+    short_contribs = explain.contributions(booster, matrix, metadata.features, exact, base_margin=margin)
     return (
         average_windows(predicted, short_predicted, short.weight),
         average_windows(contribs, short_contribs, short.weight),

@@ -129,7 +129,7 @@ class TrainedModel:
     validation_cutoff: date
     validation_fit_cutoffs: tuple[date, ...]  # the cutoffs the validation fit trained on
     rounds: int
-    calibration_scale: float  # multiplies LTV predictions; 1.0 for churn
+    calibration_scale: float  # multiplies LTV predictions (with a base margin, its level too); 1.0 for churn
     validation_person_ids: np.ndarray
     validation_actual: np.ndarray
     validation_predicted: np.ndarray  # from the model trained without the validation cutoff
@@ -201,20 +201,32 @@ def train_model(
     target = rows[label].to_numpy(dtype=np.float64)
     params = config.xgboost_params(kind)
 
-    def margin(index: np.ndarray) -> np.ndarray | None:
-        return None if base_margin is None else base_margin[index]
+    # XGBoost ignores base_score on rows that carry a base margin, so the trees would start from the margin
+    # alone: for a log-link LTV model on a margin without a level of its own (ml.stacking.seasonal_margin:
+    # log exposure, 0 in an average stretch) that is a spend of 1. So an LTV margin is shifted by the log of
+    # the rows' actual over their margin's spend, as base_score starts the trees without one, and the shift
+    # of the refit is folded into the calibration scale that every prediction is multiplied by.
+    def level(index: np.ndarray) -> float:
+        if kind != LTV or base_margin is None:
+            return 0.0
+        implied, actual = float(np.exp(base_margin[index]).sum()), float(target[index].sum())
+        return float(np.log(actual / implied)) if actual > 0 and implied > 0 else 0.0
+
+    def margin(index: np.ndarray, shift: float = 0.0) -> np.ndarray | None:
+        return None if base_margin is None else base_margin[index] + shift
 
     train_index = np.flatnonzero(validation_fit_mask(examples))
     train_index = train_index[_sample(train_index.size, config)]
     validation_index = np.flatnonzero(is_validation)
+    fit_level = level(train_index)
     train_matrix = xgb.QuantileDMatrix(
         matrix[train_index], label=target[train_index], feature_names=list(examples.features),
-        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(train_index),
+        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(train_index, fit_level),
     )  # fmt: skip
     stopping_index = validation_index[_sample(validation_index.size, config, config.max_stopping_rows)]
     stopping_matrix = xgb.DMatrix(
         matrix[stopping_index], label=target[stopping_index], feature_names=list(examples.features),
-        nthread=config.nthread, base_margin=margin(stopping_index),
+        nthread=config.nthread, base_margin=margin(stopping_index, fit_level),
     )  # fmt: skip
     say(f"{kind}: training on {train_index.size} rows of {len(fit_cutoffs)} cutoff(s) whose label windows "
         f"end by {validation_cutoff} ({len(examples.cutoffs) - 1 - len(fit_cutoffs)} overlapping left out), "
@@ -235,7 +247,7 @@ def train_model(
             matrix[validation_index],
             feature_names=list(examples.features),
             nthread=config.nthread,
-            base_margin=margin(validation_index),
+            base_margin=margin(validation_index, fit_level),
         )
     )
     validation_predicted = early.predict(validation_matrix, iteration_range=(0, rounds)).astype(np.float64)
@@ -250,14 +262,17 @@ def train_model(
         validation_predicted = validation_predicted * calibration_scale
 
     all_index = _sample(rows.shape[0], config)
+    full_level = level(all_index)
     say(f"{kind}: {rounds} rounds; refitting on {all_index.size} rows of all {len(examples.cutoffs)} cutoffs")
     # The refit reuses the training matrix's histogram cut points (ref=): sketching the quantiles again
     # is a large share of the time at a million rows, and the cuts barely differ with one more cutoff.
     full_matrix = xgb.QuantileDMatrix(
         matrix[all_index], label=target[all_index], feature_names=list(examples.features),
-        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(all_index), ref=train_matrix,
+        max_bin=config.max_bin, nthread=config.nthread, base_margin=margin(all_index, full_level),
+        ref=train_matrix,
     )  # fmt: skip
     booster = xgb.train(params, full_matrix, num_boost_round=rounds, verbose_eval=False)
+    calibration_scale *= float(np.exp(full_level))
     return TrainedModel(
         kind=kind,
         booster=booster,

@@ -93,7 +93,15 @@ from ml.frames import (
     load_training_examples,
 )
 from ml.metrics import churn_metrics, ltv_metrics
-from ml.stacking import BtydView, StackingError, bgnbd_prediction, btyd_margin, horizon_ratios, stack_btyd
+from ml.stacking import (
+    BtydView,
+    StackingError,
+    bgnbd_prediction,
+    btyd_margin,
+    horizon_ratios,
+    seasonal_margin,
+    stack_btyd,
+)
 from ml.training import (
     CHURN,
     KINDS,
@@ -521,7 +529,7 @@ def _train_and_score(
         for margin_name in BASE_MARGINS:
 
             def margin(frame: ExampleFrame, kind: str = kind, name: str = margin_name) -> np.ndarray | None:
-                return btyd_margin(frame, kind) if name == "bg_nbd" else None
+                return btyd_margin(frame, kind) if name == "bg_nbd" else seasonal_margin(frame, kind)
 
             trained = train_model(examples, kind, config.training, say, base_margin=margin(examples))
             # The short pair is validated on the main validation rows, so the blend is chosen for the average.

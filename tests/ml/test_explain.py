@@ -33,6 +33,18 @@ def test_contributions_plus_bias_equal_the_raw_margin(booster_and_matrix, exact:
     np.testing.assert_allclose(contribs.sum(axis=1), margin, rtol=1e-4, atol=1e-4)
 
 
+def test_a_base_margin_goes_into_the_bias(booster_and_matrix) -> None:
+    booster, matrix = booster_and_matrix
+    offset = np.linspace(-1.0, 1.0, matrix.shape[0])
+    plain = explain.contributions(booster, matrix, FEATURES, exact=True)
+    shifted = explain.contributions(booster, matrix, FEATURES, exact=True, base_margin=offset)
+    np.testing.assert_allclose(shifted[:, :-1], plain[:, :-1], rtol=1e-6, atol=1e-6)
+    margin = booster.predict(
+        xgb.DMatrix(matrix, feature_names=list(FEATURES), base_margin=offset), output_margin=True
+    )
+    np.testing.assert_allclose(shifted.sum(axis=1), margin, rtol=1e-4, atol=1e-4)
+
+
 def test_reasons_are_the_three_largest_absolute_contributions() -> None:
     contribs = np.array(
         [

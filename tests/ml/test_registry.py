@@ -91,6 +91,24 @@ def test_a_short_window_model_round_trips_beside_the_main_one(tmp_path: Path) ->
     assert ModelMetadata.from_json(json.dumps(old)).short_window is None
 
 
+def test_the_base_margin_round_trips_and_older_metadata_had_none(tmp_path: Path) -> None:
+    metadata = dataclasses.replace(
+        _metadata("ltv-m", promoted=True), kind="ltv", base_margin="seasonal_exposure"
+    )
+    registry.save(tmp_path, _booster(1), metadata)
+    assert registry.load_metadata(tmp_path, "ltv", "ltv-m").base_margin == registry.SEASONAL_MARGIN
+    old = json.loads(metadata.to_json())
+    del old["base_margin"]
+    assert ModelMetadata.from_json(json.dumps(old)).base_margin == registry.NO_MARGIN
+    # A margin scoring does not know would score wrongly: refused with the file's name.
+    path = tmp_path / "ltv" / "ltv-m" / "metadata.json"
+    path.write_text(json.dumps({**old, "base_margin": "bg_nbd"}))
+    with pytest.raises(
+        RegistryError, match=r"metadata.json is not valid model metadata: base_margin is 'bg_nbd'"
+    ):
+        registry.load_metadata(tmp_path, "ltv", "ltv-m")
+
+
 def test_unpromoted_candidates_are_kept_but_not_active(tmp_path: Path) -> None:
     registry.save(tmp_path, _booster(1), _metadata("churn-a", True, "2026-01-01T00:00:00+00:00"))
     registry.save(tmp_path, _booster(2), _metadata("churn-b", False, "2026-01-02T00:00:00+00:00"))

@@ -1,5 +1,6 @@
-"""Seasonal exposure: the loaders attach dbt's ml_seasonal_exposure table to the frames, and the BTYD
-stacking and the horizon ratios forecast each window for its effective days (length x exposure).
+"""Seasonal exposure: the loaders attach dbt's ml_seasonal_exposure table to the frames, the BTYD
+stacking and the horizon ratios forecast each window for its effective days (length x exposure), and the
+production LTV model starts each row from the log of its window's exposure (seasonal_margin).
 
 The table's SQL is checked by the dbt unit test ml_seasonal_exposure_reads_last_year and the point-in-time
 test; here it is written by hand on the simulated tables.
@@ -14,6 +15,7 @@ import duckdb
 import numpy as np
 import pytest
 
+from ml import registry
 from ml.frames import (
     SEASONAL_EXPOSURE_TABLE,
     ExampleFrame,
@@ -21,7 +23,10 @@ from ml.frames import (
     load_scoring_features,
     load_training_examples,
 )
-from ml.stacking import BtydView, horizon_ratios, stack_btyd
+from ml.pipeline import train_candidates
+from ml.scoring import score
+from ml.stacking import BtydView, horizon_ratios, seasonal_margin, stack_btyd, with_btyd_features
+from ml.training import CHURN, LTV, TrainingConfig
 from tests.ml.examples import simulate_tables, write_tables
 
 HORIZON = 90
@@ -136,3 +141,39 @@ def test_horizon_ratios_map_between_effective_windows(con, exposed) -> None:
     np.testing.assert_allclose(churn, expected_churn, rtol=1e-9)
     _, plain_ltv = horizon_ratios(replace(scoring, seasonal_exposures={}), SHORT, HORIZON)
     assert (ltv > plain_ltv).all()  # the short window is the slower season: more of the horizon is ahead
+
+
+def test_the_ltv_margin_is_the_log_of_each_windows_exposure(con, exposed) -> None:
+    training = load_training_examples(con)
+    margin = seasonal_margin(training, LTV)
+    assert margin is not None
+    at_validation = _at(training, training.validation_cutoff)
+    np.testing.assert_allclose(margin[at_validation], np.log(1.4))
+    np.testing.assert_array_equal(margin[~at_validation], 0.0)
+    assert seasonal_margin(training, CHURN) is None
+    assert seasonal_margin(replace(training, seasonal_exposures={}), LTV) is None
+    # A scoring frame stacked for the short window is scored for it: its margin is the short window's.
+    short_scoring = stack_btyd(load_scoring_features(con), SHORT)
+    assert short_scoring.horizon_days == SHORT
+    np.testing.assert_allclose(seasonal_margin(short_scoring, LTV), np.log(0.5))
+
+
+def test_the_production_ltv_model_trains_and_scores_on_the_seasonal_margin(con, exposed, tmp_path) -> None:
+    config = TrainingConfig(max_rounds=30, early_stopping_rounds=5, learning_rate=0.3, max_depth=3)
+    candidates = train_candidates(con, tmp_path, config=config)
+    assert candidates[LTV].metadata.base_margin == registry.SEASONAL_MARGIN
+    assert candidates[CHURN].metadata.base_margin == registry.NO_MARGIN
+    assert registry.load_metadata(tmp_path, LTV, candidates[LTV].metadata.version).base_margin == (
+        registry.SEASONAL_MARGIN
+    )
+    for kind in (CHURN, LTV):
+        registry.activate(tmp_path, kind, candidates[kind].metadata.version)
+    scoring = with_btyd_features(load_scoring_features(con))
+    (as_of,) = scoring.cutoffs
+    # The same people and features, the scoring window twice as busy: twice the spend, the same churn.
+    busier = replace(scoring, seasonal_exposures={**scoring.seasonal_exposures, (as_of, HORIZON): 1.6})
+    ltv, busier_ltv = (score(frame, tmp_path, LTV).frame["score"].to_numpy() for frame in (scoring, busier))
+    np.testing.assert_allclose(busier_ltv, 2 * ltv, rtol=1e-5)
+    np.testing.assert_array_equal(
+        score(scoring, tmp_path, CHURN).frame["score"], score(busier, tmp_path, CHURN).frame["score"]
+    )

@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 
 from ml.frames import ExampleFrame, FrameError, feature_matrix, load_training_examples
-from ml.training import TrainingConfig, train_model, validation_fit_mask, validation_mask
+from ml.training import TrainingConfig, predict, train_model, validation_fit_mask, validation_mask
 from tests.ml.examples import simulate_tables, write_tables
 
 FAST = TrainingConfig(max_rounds=40, early_stopping_rounds=5, learning_rate=0.3, max_depth=3)
@@ -67,6 +67,23 @@ def test_ltv_total_is_calibrated_on_the_validation_window(examples) -> None:
     assert (trained.validation_predicted >= 0).all()
     raw_total = trained.validation_predicted.sum() / trained.calibration_scale
     assert trained.uncalibrated_total_ratio == pytest.approx(raw_total / trained.validation_actual.sum())
+
+
+def test_an_ltv_margin_carries_no_level_of_its_own(examples) -> None:
+    # XGBoost drops base_score on rows with a base margin; the LTV margin is shifted to the data's level
+    # instead, so a margin of 0 everywhere is the model without one, and a constant margin changes nothing.
+    matrix = feature_matrix(examples, examples.features)
+    plain = train_model(examples, "ltv", FAST)
+    expected = predict(plain.booster, matrix, examples.features, "ltv", plain.calibration_scale)
+    for constant in (0.0, 3.0):
+        offset = np.full(len(examples.rows), constant)
+        shifted = train_model(examples, "ltv", FAST, base_margin=offset)
+        assert shifted.rounds == plain.rounds
+        np.testing.assert_allclose(shifted.validation_predicted, plain.validation_predicted, rtol=1e-4)
+        predicted = predict(
+            shifted.booster, matrix, examples.features, "ltv", shifted.calibration_scale, base_margin=offset
+        )
+        np.testing.assert_allclose(predicted, expected, rtol=1e-4)
 
 
 def test_large_training_sets_are_sampled(examples) -> None:
