@@ -147,7 +147,8 @@ def train_candidate(
     def margin(frame: ExampleFrame) -> np.ndarray | None:
         return seasonal_margin(frame, kind)
 
-    trained = train_model(examples, kind, config, progress, base_margin=margin(examples))
+    examples_margin = margin(examples)
+    trained = train_model(examples, kind, config, progress, base_margin=examples_margin)
     short_pair: ShortPair | None = None
     if sets.short is not None:
         short_pair = train_short_pair(sets.short, trained, config, progress, margin)
@@ -179,7 +180,7 @@ def train_candidate(
         validation_fit_cutoffs=[c.isoformat() for c in trained.validation_fit_cutoffs],
         short_window=_short_metadata(trained, sets.short, short_pair),
         short_window_decision=sets.short_decision,
-        base_margin=registry.NO_MARGIN if margin(examples) is None else registry.SEASONAL_MARGIN,
+        base_margin=registry.NO_MARGIN if examples_margin is None else registry.SEASONAL_MARGIN,
     )
     registry.save(model_dir, trained.booster, metadata, short_pair.trained.booster if short_pair else None)
     if progress:

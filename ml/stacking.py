@@ -103,11 +103,11 @@ def stack_btyd(
     becomes the frame's window (``horizon_days``): a scoring frame stacked for a short model is scored for
     the short window.
 
-        Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
-        samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
-        A cutoff where BG/NBD cannot be fitted raises StackingError, or, given ``unfittable``, is reported to
-        it and keeps missing values (XGBoost's trees send them down their default branch): the production run
-        scores with the order history alone rather than stopping on data too thin for BG/NBD.
+    Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
+    samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
+    A cutoff where BG/NBD cannot be fitted raises StackingError, or, given ``unfittable``, is reported to
+    it and keeps missing values (XGBoost's trees send them down their default branch): the production run
+    scores with the order history alone rather than stopping on data too thin for BG/NBD.
     """
     rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
     for name in STACKED_FEATURES:
