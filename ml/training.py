@@ -212,7 +212,7 @@ def train_model(
         implied, actual = float(np.exp(base_margin[index]).sum()), float(target[index].sum())
         return float(np.log(actual / implied)) if actual > 0 and implied > 0 else 0.0
 
-    def margin(index: np.ndarray, shift: float = 0.0) -> np.ndarray | None:
+    def margin(index: np.ndarray, shift: float) -> np.ndarray | None:
         return None if base_margin is None else base_margin[index] + shift
 
     train_index = np.flatnonzero(validation_fit_mask(examples))
