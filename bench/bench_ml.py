@@ -118,7 +118,10 @@ class SyntheticDataset:
 
 
 # The dbt models the ML sets are (the training cutoffs, the training examples, the scoring features).
-ML_SETS = ("ml_training_cutoffs", "ml_training_examples", "ml_scoring_features", "ml_seasonal_exposure")
+ML_SETS = (
+    "ml_training_cutoffs", "ml_training_examples", "ml_scoring_features", "ml_seasonal_clock",
+    "ml_seasonal_exposure",
+)  # fmt: skip
 
 
 DEMO = SyntheticDataset(customers=20_000, seed=42, raw=DEMO_RAW, warehouse=DEMO_WAREHOUSE)

@@ -10,6 +10,9 @@ The two tables follow one contract (built by dbt in models/ml/):
 - ``ml.ml_seasonal_exposure``: per (cutoff_date, horizon_days) window, how much buying its calendar days
   carry relative to an average stretch (``seasonal_exposure``, 1 without a year of history); both loaders
   attach it to the frame (``ExampleFrame.exposure``).
+- ``ml.ml_seasonal_clock``: one row per day of the order history, ``seasonal_clock`` the average days
+  (days weighted by how much buying they carry) since its first day; both loaders attach it to the frame
+  (``ExampleFrame.seasonal_clock``), and ml/stacking.py measures each person's BTYD history on it.
 
 Features are every ``f_*`` column plus the four BTYD quantities, in one fixed order that is stored with
 the model, so training and scoring build identical matrices.
@@ -29,6 +32,7 @@ import pandas as pd
 TRAINING_TABLE = "ml.ml_training_examples"
 SCORING_TABLE = "ml.ml_scoring_features"
 SEASONAL_EXPOSURE_TABLE = "ml.ml_seasonal_exposure"
+SEASONAL_CLOCK_TABLE = "ml.ml_seasonal_clock"
 BTYD_COLUMNS = ("btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value")
 FEATURE_PREFIX = "f_"
 CHURN_LABEL = "label_is_churned"
@@ -38,6 +42,25 @@ _KEY_COLUMNS = ("person_id", "cutoff_date", "horizon_days")
 
 class FrameError(ValueError):
     """A training or scoring table breaks the contract; the message names the table and the column."""
+
+
+@dataclass(frozen=True, eq=False)
+class SeasonalClock:
+    """Average days elapsed since ``first_day`` (SEASONAL_CLOCK_TABLE): ``readings[i]`` is the clock at the
+    start of day first_day + i, one reading past the last day listed."""
+
+    first_day: date
+    readings: np.ndarray
+
+    def average_days(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Average days from each start date to its end date (numpy datetime64[D] arrays). Days outside the
+        listed ones count as calendar days: they have no seasonal history to weigh them by."""
+        return self._at(end) - self._at(start)
+
+    def _at(self, days: np.ndarray) -> np.ndarray:
+        offset = (days.astype("datetime64[D]") - np.datetime64(self.first_day, "D")).astype(np.int64)
+        listed = np.clip(offset, 0, self.readings.size - 1)
+        return self.readings[listed] + (offset - listed)
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,8 @@ class ExampleFrame:
     horizon_days: int
     # (cutoff, window days) -> seasonal exposure, from SEASONAL_EXPOSURE_TABLE; empty: no adjustment.
     seasonal_exposures: Mapping[tuple[date, int], float] = field(default_factory=dict)
+    # From SEASONAL_CLOCK_TABLE; None: the BTYD history is measured in calendar days.
+    seasonal_clock: SeasonalClock | None = None
 
     def exposure(self, cutoff: date | pd.Timestamp, days: int) -> float:
         """The seasonal exposure of the window (cutoff, cutoff + days]: 1 when the frame carries none."""
@@ -64,7 +89,7 @@ class ExampleFrame:
         return self.seasonal_exposures[key]
 
     def with_rows(self, rows: pd.DataFrame, features: tuple[str, ...] | None = None) -> ExampleFrame:
-        """The same table, horizon and exposures with other rows (and features)."""
+        """The same table, horizon, exposures and clock with other rows (and features)."""
         return replace(self, rows=rows, features=self.features if features is None else features)
 
     @property
@@ -218,7 +243,7 @@ def load_training_examples(
             "(the latest one validates models trained on the earlier ones)"
         )
     frame.validation_fit_cutoffs  # noqa: B018 - raises FrameError when validation would overlap training
-    return replace(frame, seasonal_exposures=seasonal_exposures(con))
+    return replace(frame, seasonal_exposures=seasonal_exposures(con), seasonal_clock=seasonal_clock(con))
 
 
 def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_TABLE) -> ExampleFrame:
@@ -226,7 +251,7 @@ def load_scoring_features(con: duckdb.DuckDBPyConnection, table: str = SCORING_T
     frame = _validate(*_read(con, table, ()), table)
     if len(frame.cutoffs) != 1:
         raise FrameError(f"{table}.cutoff_date must hold one as-of date, got {list(frame.cutoffs)}")
-    return replace(frame, seasonal_exposures=seasonal_exposures(con))
+    return replace(frame, seasonal_exposures=seasonal_exposures(con), seasonal_clock=seasonal_clock(con))
 
 
 def seasonal_exposures(
@@ -247,6 +272,38 @@ def seasonal_exposures(
     return exposures
 
 
+def seasonal_clock(con: duckdb.DuckDBPyConnection, table: str = SEASONAL_CLOCK_TABLE) -> SeasonalClock | None:
+    """The seasonal clock; None when the table was not built or is empty (calendar days)."""
+    try:
+        days = con.sql(
+            f"select clock_date, seasonal_index, seasonal_clock from {table} order by clock_date"
+        ).df()
+    except duckdb.CatalogException:
+        return None
+    if days.empty:
+        return None
+    dates = pd.to_datetime(days["clock_date"]).to_numpy("datetime64[D]")
+    gaps = np.flatnonzero(np.diff(dates) != np.timedelta64(1, "D"))
+    if gaps.size:
+        raise FrameError(
+            f"{table} must list consecutive days, one row each: {dates[gaps[0]]} is followed by "
+            f"{dates[gaps[0] + 1]}"
+        )
+    index, clock = (days[c].to_numpy(dtype=np.float64) for c in ("seasonal_index", "seasonal_clock"))
+    bad = ~np.isfinite(index) | (index < 0) | ~np.isfinite(clock)
+    if bad.any():
+        day_index, day_clock = float(index[bad][0]), float(clock[bad][0])
+        raise FrameError(
+            f"{table} has seasonal_index {day_index!r} and seasonal_clock {day_clock!r} on {dates[bad][0]}: "
+            "the index must be a number >= 0 and the clock a number"
+        )
+    readings = np.append(clock, clock[-1] + index[-1])
+    if (np.diff(readings) < -1e-9).any():
+        day = dates[np.flatnonzero(np.diff(readings) < -1e-9)[0]]
+        raise FrameError(f"{table}.seasonal_clock runs backwards after {day}: it must be a running total")
+    return SeasonalClock(pd.Timestamp(dates[0]).date(), readings)
+
+
 def feature_matrix(frame: ExampleFrame, features: Sequence[str]) -> np.ndarray:
     """float32 matrix of the given features in the given order; nulls become NaN (XGBoost's missing)."""
     missing = [c for c in features if c not in frame.rows.columns]
@@ -256,11 +313,14 @@ def feature_matrix(frame: ExampleFrame, features: Sequence[str]) -> np.ndarray:
 
 
 def fingerprint(frame: ExampleFrame) -> str:
-    """SHA-256 of the table's content (row order independent) and of the seasonal exposures the model
-    forecasts with, to tell which data a model saw."""
+    """SHA-256 of the table's content (row order independent), of the seasonal exposures the model
+    forecasts with and of the clock its BTYD history is measured on, to tell which data a model saw."""
     ordered = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable")
     row_hashes = pd.util.hash_pandas_object(ordered[sorted(ordered.columns)], index=False).to_numpy()
     digest = hashlib.sha256(row_hashes.tobytes())
     for (cutoff, days), exposure in sorted(frame.seasonal_exposures.items()):
         digest.update(f"|{cutoff.isoformat()}:{days}={exposure!r}".encode())
+    if frame.seasonal_clock is not None:
+        digest.update(f"|clock from {frame.seasonal_clock.first_day.isoformat()}:".encode())
+        digest.update(np.ascontiguousarray(frame.seasonal_clock.readings, dtype=np.float64).tobytes())
     return digest.hexdigest()

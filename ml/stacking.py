@@ -6,7 +6,8 @@ summary only (nothing after it), becomes features (`stack_btyd`) and can be the 
 and frequency. The stacked features are in every model (the production run, ml.pipeline, too), and so is
 `horizon_ratios` (which carries a prediction for d days to D days with the same model) wherever a short
 window is averaged in (ml/windows.py); the margin is `personalize backtest`'s and the synthetic
-benchmark's.
+benchmark's. The view measures each person's history on the seasonal clock (dbt ml_seasonal_clock) and
+forecasts each window for its effective days (ml_seasonal_exposure), both in average days.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ml.btyd import (
     probability_alive,
     probability_no_purchase,
 )
-from ml.frames import BTYD_COLUMNS, ExampleFrame
+from ml.frames import BTYD_COLUMNS, ExampleFrame, SeasonalClock
 from ml.training import CHURN, Progress
 
 
@@ -42,17 +43,39 @@ class StackingError(ValueError):
 STACK_FIT_SAMPLE_ROWS = 10_000
 
 
+def btyd_summary(
+    rows: pd.DataFrame, clock: SeasonalClock | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's BTYD summary (x, t_x, T, m) as of its cutoff; on ``clock``, t_x and T in average days.
+
+    BG/NBD assumes buying at a steady rate. With a holiday peak, someone whose purchases fell in the rush
+    has a short calendar recency and looks more active at a New Year cutoff than they are; in average
+    days the rush is long. On the synthetic demo (seeds 43 and 46, 180-day windows) measuring the history
+    on the seasonal clock brought the recipe's LTV total from 1.31 / 1.25 to 1.15 / 1.10 times the truth,
+    its LTV Gini / oracle +0.0016 / +0.0015, churn AUC / oracle +0.0007 / +0.0014.
+    """
+    x, t_x, big_t, m = (rows[c].to_numpy(dtype=np.float64) for c in BTYD_COLUMNS)
+    if clock is None:
+        return x, t_x, big_t, m
+    cutoff = pd.to_datetime(rows["cutoff_date"]).to_numpy().astype("datetime64[D]")
+    first = cutoff - big_t.astype(np.int64).astype("timedelta64[D]")
+    last = first + t_x.astype(np.int64).astype("timedelta64[D]")
+    return x, clock.average_days(first, last), clock.average_days(first, cutoff), m
+
+
 @dataclass(frozen=True)
 class BtydView:
-    """BG/NBD + Gamma-Gamma fitted on one cutoff's summary (nothing after it), for one frame's rows."""
+    """BG/NBD + Gamma-Gamma fitted on one cutoff's summary (nothing after it), for one frame's rows; with a
+    seasonal clock the history is in average days (btyd_summary), else in calendar days as the classic
+    baselines have it."""
 
     params: BgNbdParams
     spend_per_purchase: np.ndarray | None  # None when Gamma-Gamma cannot be fitted
     summary: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @classmethod
-    def fit(cls, rows: pd.DataFrame, seed: int = 0) -> BtydView:
-        x, t_x, big_t, m = (rows[c].to_numpy(dtype=np.float64) for c in BTYD_COLUMNS)
+    def fit(cls, rows: pd.DataFrame, seed: int = 0, clock: SeasonalClock | None = None) -> BtydView:
+        x, t_x, big_t, m = btyd_summary(rows, clock)
         n = x.size
         sample = np.sort(np.random.default_rng(seed).choice(n, min(n, STACK_FIT_SAMPLE_ROWS), replace=False))
         with warnings.catch_warnings():
@@ -114,7 +137,9 @@ def stack_btyd(
         rows[name] = np.nan
     for cutoff, index in rows.groupby("cutoff_date").groups.items():
         try:
-            view = BtydView.fit(rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year)
+            view = BtydView.fit(
+                rows.loc[index], seed=pd.Timestamp(cutoff).day_of_year, clock=frame.seasonal_clock
+            )
         except (ValueError, RuntimeError) as exc:
             message = (
                 f"BG/NBD cannot be fitted on the {len(index)} customers at cutoff {cutoff:%Y-%m-%d}: {exc}"
@@ -173,7 +198,7 @@ def horizon_ratios(
         return np.ones(n), np.ones(n)
     (cutoff,) = scoring.cutoffs
     short_days, long_days = (effective_days(scoring, cutoff, d) for d in (trained_days, horizon_days))
-    view = BtydView.fit(scoring.rows)
+    view = BtydView.fit(scoring.rows, clock=scoring.seasonal_clock)
     none_d, none_big = view.no_purchase(short_days), view.no_purchase(long_days)
     expected_d, expected_big = view.purchases(short_days), view.purchases(long_days)
     churn_ratio = np.where(none_d > 0, none_big / np.maximum(none_d, 1e-300), 1.0)

@@ -35,6 +35,7 @@ ML_OWNERS = ["team:data-science"]
 TRAINING_EXAMPLES = AssetKey(["ml", "ml_training_examples"])
 SCORING_FEATURES = AssetKey(["ml", "ml_scoring_features"])
 SEASONAL_EXPOSURE = AssetKey(["ml", "ml_seasonal_exposure"])
+SEASONAL_CLOCK = AssetKey(["ml", "ml_seasonal_clock"])
 MODEL_KEYS: dict[Kind, AssetKey] = {
     CHURN: AssetKey(["ml", "churn_model"]),
     LTV: AssetKey(["ml", "ltv_model"]),
@@ -108,7 +109,7 @@ def _model_result(candidate: Candidate) -> MaterializeResult:
         AssetSpec(
             MODEL_KEYS[kind],
             # The scoring features too: whether the short window is trained depends on who is scored.
-            deps=[TRAINING_EXAMPLES, SCORING_FEATURES, SEASONAL_EXPOSURE],
+            deps=[TRAINING_EXAMPLES, SCORING_FEATURES, SEASONAL_EXPOSURE, SEASONAL_CLOCK],
             group_name=ML_GROUP,
             owners=ML_OWNERS,
             kinds={"python", "xgboost"},

@@ -34,6 +34,11 @@ TRAINING_CUTOFF = date(2025, 8, 2)
 MARTS_FOLDER = "dbt_project/models/marts/"
 BUILD_SELECTION = ("+path:dbt_project/models/marts", "+path:dbt_project/models/ml")
 
+# The seasonal clock and exposure weigh days only with a reference year of at least this many orders
+# (default 1000); these 300 customers place a few hundred a year, and the point-in-time tests need the
+# weighing switched on.
+SEASONAL_MIN_REFERENCE_ORDERS = 100
+
 # Money is summed in floating point, so two builds of the same data may differ in the last digits.
 ABSOLUTE_TOLERANCE = 1e-4
 
@@ -100,7 +105,9 @@ def built_warehouse(
         ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test",
          "--select", *selection, "--target-path", str(base / "target")],
         settings,
-        vars_json=json.dumps({"as_of": as_of.isoformat()}),
+        vars_json=json.dumps(
+            {"as_of": as_of.isoformat(), "ml_seasonal_min_reference_orders": SEASONAL_MIN_REFERENCE_ORDERS}
+        ),
         capture=True,
     )  # fmt: skip
     return settings.duckdb_path

@@ -126,3 +126,26 @@ def test_seasonal_exposure_at_the_cutoff_ignores_everything_after_it(
     # Both counts are real: last year's window holds orders and the reference year more.
     assert all(0 < window < reference for _, window, reference, _, _ in whole_rows)
     assert row_differences(columns, whole_rows, cut_rows) == []
+
+
+def test_seasonal_clock_to_the_cutoff_ignores_everything_after_it(
+    whole_as_of: Path, cut_at_cutoff: Path
+) -> None:
+    """Every day of the seasonal clock up to the cutoff (ml/stacking.py measures the BTYD history at the
+    cutoff on it) is the same without the orders after the cutoff; later days' counts may differ."""
+    query = (
+        "select clock_date, order_count, last_year_week_orders, reference_year_orders, has_seasonal_history, "
+        "seasonal_index, seasonal_clock from ml.ml_seasonal_clock "
+        f"where clock_date <= date '{TRAINING_CUTOFF}' order by clock_date"
+    )
+    columns, whole_rows = fetch(whole_as_of, query)
+    _, cut_rows = fetch(cut_at_cutoff, query)
+    # Real seasonal history: days whose index rests on a year of orders a year earlier, not all of them 1.
+    weighed = [row for row in whole_rows if row[4]]
+    assert weighed and any(row[5] != 1.0 for row in weighed)
+    assert row_differences(columns, whole_rows, cut_rows) == []
+    _, [(later_days,)] = fetch(
+        cut_at_cutoff,
+        f"select count(*) from ml.ml_seasonal_clock where clock_date > date '{TRAINING_CUTOFF}'",
+    )
+    assert later_days > 0  # both builds list the days to the as-of date

@@ -12,6 +12,7 @@ import pytest
 
 from ml.frames import (
     FrameError,
+    SeasonalClock,
     feature_matrix,
     fingerprint,
     load_scoring_features,
@@ -76,6 +77,19 @@ def test_fingerprint_changes_with_the_seasonal_exposures(con, tables) -> None:
     assert fingerprint(replace(seasonal, seasonal_exposures=dict(seasonal.seasonal_exposures))) == (
         fingerprint(seasonal)
     )
+
+
+def test_fingerprint_changes_with_the_seasonal_clock(con, tables) -> None:
+    # The clock measures the BTYD history the stacked features are fitted on.
+    write_tables(con, tables)
+    examples = load_training_examples(con)
+    start = examples.cutoffs[0]
+    clocked = replace(examples, seasonal_clock=SeasonalClock(start, np.array([0.0, 1.0, 2.0])))
+    faster = replace(examples, seasonal_clock=SeasonalClock(start, np.array([0.0, 1.5, 2.0])))
+    later = replace(examples, seasonal_clock=SeasonalClock(examples.cutoffs[1], np.array([0.0, 1.0, 2.0])))
+    assert len({fingerprint(frame) for frame in (examples, clocked, faster, later)}) == 4
+    same = replace(examples, seasonal_clock=SeasonalClock(start, np.array([0.0, 1.0, 2.0])))
+    assert fingerprint(same) == fingerprint(clocked)
 
 
 @pytest.mark.parametrize(

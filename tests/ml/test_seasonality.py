@@ -1,31 +1,44 @@
-"""Seasonal exposure: the loaders attach dbt's ml_seasonal_exposure table to the frames, the BTYD
-stacking and the horizon ratios forecast each window for its effective days (length x exposure), and the
-production LTV model starts each row from the log of its window's exposure (seasonal_margin).
+"""Seasonal exposure and clock: the loaders attach dbt's ml_seasonal_exposure and ml_seasonal_clock tables
+to the frames, the BTYD stacking and the horizon ratios forecast each window for its effective days
+(length x exposure) from each person's history measured on the clock (average days), and the production
+LTV model starts each row from the log of its window's exposure (seasonal_margin).
 
-The table's SQL is checked by the dbt unit test ml_seasonal_exposure_reads_last_year and the point-in-time
-test; here it is written by hand on the simulated tables.
+The tables' SQL is checked by the dbt unit tests ml_seasonal_exposure_reads_last_year and
+ml_seasonal_clock_weighs_days_by_last_year and the point-in-time tests; here they are written by hand on
+the simulated tables.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from ml import registry
 from ml.frames import (
+    SEASONAL_CLOCK_TABLE,
     SEASONAL_EXPOSURE_TABLE,
     ExampleFrame,
     FrameError,
+    SeasonalClock,
     load_scoring_features,
     load_training_examples,
 )
 from ml.pipeline import train_candidates
 from ml.scoring import score
-from ml.stacking import BtydView, horizon_ratios, seasonal_margin, stack_btyd, with_btyd_features
+from ml.stacking import (
+    BtydView,
+    btyd_summary,
+    horizon_ratios,
+    seasonal_margin,
+    stack_btyd,
+    with_btyd_features,
+)
 from ml.training import CHURN, LTV, TrainingConfig
 from tests.ml.examples import simulate_tables, write_tables
 
@@ -177,3 +190,128 @@ def test_the_production_ltv_model_trains_and_scores_on_the_seasonal_margin(con, 
     np.testing.assert_array_equal(
         score(scoring, tmp_path, CHURN).frame["score"], score(busier, tmp_path, CHURN).frame["score"]
     )
+
+
+def _write_clock(con: duckdb.DuckDBPyConnection, first_day, index: np.ndarray) -> None:
+    """ml_seasonal_clock from ``first_day``, one row per day with the given index and its running total."""
+    days = pd.date_range(first_day, periods=index.size, freq="D")
+    clock = np.concatenate([[0.0], np.cumsum(index)[:-1]])
+    table = pd.DataFrame({"clock_date": days.date, "seasonal_index": index, "seasonal_clock": clock})
+    con.register("clock_rows", table)
+    con.execute(f"create or replace table {SEASONAL_CLOCK_TABLE} as select * from clock_rows")
+    con.unregister("clock_rows")
+
+
+def _history_days(con: duckdb.DuckDBPyConnection) -> tuple[pd.Timestamp, int]:
+    """The earliest first purchase of any row and the days from it to the as-of."""
+    training, scoring = load_training_examples(con), load_scoring_features(con)
+    rows = pd.concat([training.rows, scoring.rows])
+    first = (pd.to_datetime(rows["cutoff_date"]) - pd.to_timedelta(rows["btyd_t"], unit="D")).min()
+    return first, (pd.Timestamp(scoring.cutoffs[0]) - first).days + 1
+
+
+@pytest.fixture
+def busy_second_half(con) -> Iterator[SeasonalClock]:
+    """A clock whose later half of the history is twice as busy as its first half."""
+    first, days = _history_days(con)
+    index = np.where(np.arange(days) < days // 2, 0.5, 1.0)
+    _write_clock(con, first, index)
+    clock = load_training_examples(con).seasonal_clock
+    assert clock is not None
+    yield clock
+    con.execute(f"drop table {SEASONAL_CLOCK_TABLE}")
+
+
+def test_the_clock_counts_average_days_and_calendar_days_outside_it() -> None:
+    clock = SeasonalClock(pd.Timestamp("2025-01-01").date(), np.array([0.0, 1.0, 3.0, 3.5]))
+    start = np.array(["2025-01-01", "2024-12-30", "2025-01-02", "2025-01-03"], dtype="datetime64[D]")
+    end = np.array(["2025-01-04", "2025-01-02", "2025-01-06", "2025-01-03"], dtype="datetime64[D]")
+    # Inside: readings differ; two days before the first reading count 2; after the last, 1 per day.
+    np.testing.assert_array_equal(clock.average_days(start, end), [3.5, 3.0, 4.5, 0.0])
+
+
+def test_the_btyd_history_is_measured_on_the_clock(con, busy_second_half) -> None:
+    training = load_training_examples(con)
+    rows = training.rows
+    x, t_x, big_t, m = btyd_summary(rows, training.seasonal_clock)
+    calendar = btyd_summary(rows)
+    np.testing.assert_array_equal(x, calendar[0])
+    np.testing.assert_array_equal(m, calendar[3])
+    # By hand: half a day per day before the midpoint, a whole day after it.
+    first_clock_day, days = _history_days(con)
+    midpoint = first_clock_day + pd.Timedelta(days=days // 2)
+
+    def average(start: pd.Series, end: pd.Series) -> np.ndarray:
+        early = (np.minimum(end, midpoint) - np.minimum(start, midpoint)).dt.days
+        late = (np.maximum(end, midpoint) - np.maximum(start, midpoint)).dt.days
+        return (0.5 * early + late).to_numpy(dtype=np.float64)
+
+    cutoff = pd.to_datetime(rows["cutoff_date"])
+    first = cutoff - pd.to_timedelta(rows["btyd_t"], unit="D")
+    last = first + pd.to_timedelta(rows["btyd_recency"], unit="D")
+    np.testing.assert_allclose(big_t, average(first, cutoff))
+    np.testing.assert_allclose(t_x, average(first, last))
+    assert (big_t < calendar[2]).any() and (t_x <= big_t).all()
+    # The stacked view is fitted on that history, and so are the horizon ratios.
+    validation = training.validation_cutoff
+    at_validation = _at(training, validation)
+    stacked = stack_btyd(training, HORIZON)
+    view = BtydView.fit(
+        training.rows.loc[at_validation], seed=validation.timetuple().tm_yday, clock=training.seasonal_clock
+    )
+    np.testing.assert_allclose(
+        stacked.rows.loc[_at(stacked, validation), "f_stack_bgnbd_purchases"],
+        view.purchases(HORIZON),
+        rtol=1e-6,
+    )
+    calendar_stacked = stack_btyd(replace(training, seasonal_clock=None), HORIZON)
+    assert not np.allclose(
+        stacked.rows["f_stack_bgnbd_purchases"], calendar_stacked.rows["f_stack_bgnbd_purchases"]
+    )
+    scoring = load_scoring_features(con)
+    _, ltv = horizon_ratios(scoring, SHORT, HORIZON)
+    clocked = BtydView.fit(scoring.rows, clock=scoring.seasonal_clock)
+    np.testing.assert_allclose(ltv, clocked.purchases(HORIZON) / clocked.purchases(SHORT), rtol=1e-9)
+
+
+def test_a_clock_of_calendar_days_changes_nothing(con) -> None:
+    # Without a year of history (CDNOW) every index is 1: the same summary, to the bit.
+    first, days = _history_days(con)
+    _write_clock(con, first, np.ones(days))
+    try:
+        training = load_training_examples(con)
+        assert training.seasonal_clock is not None
+        for clocked, calendar in zip(
+            btyd_summary(training.rows, training.seasonal_clock), btyd_summary(training.rows), strict=True
+        ):
+            np.testing.assert_array_equal(clocked, calendar)
+    finally:
+        con.execute(f"drop table {SEASONAL_CLOCK_TABLE}")
+
+
+def test_without_the_clock_table_the_history_is_in_calendar_days(con) -> None:
+    assert load_training_examples(con).seasonal_clock is None
+    assert load_scoring_features(con).seasonal_clock is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("delete from {table} where clock_date = (select min(clock_date) + 3 from {table})",
+         r"must list consecutive days, one row each: \S+ is followed by"),
+        ("update {table} set seasonal_index = -1 where clock_date = (select min(clock_date) + 5 "
+         "from {table})",
+         r"has seasonal_index -1.0 and seasonal_clock .* on \S+: the index must be a number >= 0"),
+        ("update {table} set seasonal_clock = 0 where clock_date = (select max(clock_date) from {table})",
+         r"seasonal_clock runs backwards after \S+"),
+    ],
+)  # fmt: skip
+def test_a_broken_clock_is_an_error_naming_the_table(con, change, message) -> None:
+    first, days = _history_days(con)
+    _write_clock(con, first, np.ones(days))
+    con.execute(change.format(table=SEASONAL_CLOCK_TABLE))
+    try:
+        with pytest.raises(FrameError, match=rf"^{re.escape(SEASONAL_CLOCK_TABLE)}[ .]{message}"):
+            load_scoring_features(con)
+    finally:
+        con.execute(f"drop table {SEASONAL_CLOCK_TABLE}")

@@ -25,7 +25,10 @@ with clock as (
 
 label_windows as (
 
-    select cutoff_date, horizon_days from {{ ref('ml_training_cutoffs') }}
+    select
+        cutoff_date,
+        horizon_days
+    from {{ ref('ml_training_cutoffs') }}
     {% for days in scoring_windows -%}
         -- the scoring cutoff's window of this length: its scores are for the as-of date's next days
         union
@@ -34,25 +37,20 @@ label_windows as (
 
 ),
 
-order_dates as (
-
-    select cast(min(versions.created_at) as date) as order_date
-    from {{ ref('stg_shop__order_versions') }} as versions
-    group by versions.order_id
-
-),
-
 daily_orders as (
 
-    select order_date, count(*) as order_count
-    from order_dates
-    group by order_date
+    -- orders placed per day, each order once (ml_seasonal_clock counts them)
+    select
+        clock_date as order_date,
+        order_count
+    from {{ ref('ml_seasonal_clock') }}
+    where order_count > 0
 
 ),
 
 first_order as (
 
-    select min(order_date) as first_order_date from order_dates
+    select min(order_date) as first_order_date from daily_orders
 
 ),
 
@@ -99,11 +97,11 @@ window_orders as (
     from window_bounds
     left join daily_orders
         on
-            daily_orders.order_date > window_bounds.reference_start_date
-            and daily_orders.order_date <= window_bounds.reference_end_date
+            window_bounds.reference_start_date < daily_orders.order_date
+            and window_bounds.reference_end_date >= daily_orders.order_date
             -- a reference year reaching past the cutoff (windows over 364 days) is never used; this keeps
             -- even its counts clear of later facts
-            and daily_orders.order_date <= window_bounds.cutoff_date
+            and window_bounds.cutoff_date >= daily_orders.order_date
     group by window_bounds.cutoff_date, window_bounds.horizon_days
 
 ),
