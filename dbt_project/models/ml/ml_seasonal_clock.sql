@@ -104,6 +104,7 @@ reference_orders as (
 
     select
         reference_bounds.clock_date,
+        (reference_bounds.year_start_date >= reference_bounds.first_order_date) as has_full_reference_year,
         coalesce(sum(
             case
                 when
@@ -118,27 +119,25 @@ reference_orders as (
         on
             reference_bounds.year_start_date <= daily_orders.order_date
             and reference_bounds.year_end_date >= daily_orders.order_date
-    group by reference_bounds.clock_date
+    group by reference_bounds.clock_date, reference_bounds.year_start_date, reference_bounds.first_order_date
 
 ),
 
 indexed_days as (
 
     select
-        reference_bounds.clock_date,
+        reference_orders.clock_date,
         coalesce(daily_orders.order_count, 0) as order_count,
         reference_orders.last_year_week_orders,
         reference_orders.reference_year_orders,
         (
-            reference_bounds.year_start_date >= reference_bounds.first_order_date
+            reference_orders.has_full_reference_year
             and reference_orders.reference_year_orders
             >= {{ var('ml_seasonal_min_reference_orders', 1000) | int }}
         ) as has_seasonal_history
-    from reference_bounds
-    inner join reference_orders
-        on reference_bounds.clock_date = reference_orders.clock_date
+    from reference_orders
     left join daily_orders
-        on reference_bounds.clock_date = daily_orders.order_date
+        on reference_orders.clock_date = daily_orders.order_date
 
 ),
 
