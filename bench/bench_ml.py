@@ -68,7 +68,7 @@ from ml.pipeline import train_evaluate_score
 from ml.scoring import SCORE_TABLES
 from ml.stacking import btyd_margin, horizon_ratios, stack_btyd
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
-from ml.windows import SHORT_WINDOW_DAYS, ShortWindow, average_windows, short_window
+from ml.windows import SHORT_WINDOW_DAYS, ShortWindow, average_scores, short_window
 from personalize.backtest import (
     BacktestConfig,
     customer_ids,
@@ -720,7 +720,7 @@ def _train_score(
     """Scores of both models at the as-of, their validation-window figures (churn AUC, LTV Gini): the
     out-of-time predictions on the latest training cutoff, which is what feature and training-setting
     choices are made on; and the rounds early stopping kept. With a short window, each score is the
-    average of the main and the short model's (ml.windows.average_windows) when the features
+    average of the main and the short model's (ml.windows.average_scores) when the features
     include one the short window teaches; the validation figures stay the main model's."""
     subset = examples.with_rows(examples.rows, features)
     scored = scoring.with_rows(scoring.rows, features)
@@ -747,8 +747,10 @@ def _train_score(
             short_trained = train_model(
                 narrowed.examples, kind, config, base_margin=btyd_margin(narrowed.examples, kind)
             )
-            out[kind] = average_windows(
-                out[kind], narrowed.scores(kind, short_trained, lambda frame, k=kind: btyd_margin(frame, k))
+            out[kind] = average_scores(
+                kind,
+                out[kind],
+                narrowed.scores(kind, short_trained, lambda frame, k=kind: btyd_margin(frame, k)),
             )
     return out, validation, rounds
 

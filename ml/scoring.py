@@ -23,7 +23,7 @@ from ml.baselines import BaselinePredictions, predict_baselines
 from ml.frames import ExampleFrame, feature_matrix
 from ml.stacking import horizon_ratios, report_unfittable, seasonal_margin, stack_btyd, with_btyd_features
 from ml.training import CHURN, Kind, predict
-from ml.windows import average_windows
+from ml.windows import average_scores, average_windows
 
 SCORE_TABLES: dict[Kind, str] = {"churn": "ml.churn_scores", "ltv": "ml.ltv_scores"}
 BASELINE_PREFIX = "baseline:"
@@ -135,8 +135,9 @@ def _average_short_window(
     what to add to the reasons method.
 
     The short model reads the BTYD features fitted for its own window, and its scores are carried to the
-    horizon by BG/NBD fitted at the as-of, as in training. Each score's reasons are the weighted mean of
-    the two models' contributions: they add up to the same mean of the two raw margins, in margin units.
+    horizon by BG/NBD fitted at the as-of, as in training, and averaged as in validation (average_scores:
+    for LTV at the main model's total over the people scored). Each score's reasons are the weighted mean
+    of the two models' contributions: they add up to the same mean of the two raw margins, in margin units.
     When BG/NBD cannot be fitted on these people, the main model alone scores everyone and the note says so.
     """
     short = metadata.short_window
@@ -159,7 +160,7 @@ def _average_short_window(
     )
     short_contribs = explain.contributions(booster, matrix, metadata.features, exact, base_margin=margin)
     return (
-        average_windows(predicted, short_predicted, short.weight),
+        average_scores(metadata.kind, predicted, short_predicted, short.weight),
         average_windows(contribs, short_contribs, short.weight),
         f", the mean of the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions",
     )

@@ -117,7 +117,7 @@ from ml.windows import (
     SHORT_WINDOW_WEIGHT,
     ShortWindow,
     ShortWindowError,
-    average_windows,
+    average_scores,
     short_window,
     train_short_pair,
 )
@@ -558,7 +558,7 @@ def _train_and_score(
                         base_margin=margin(scoring),
                     )  # fmt: skip
                     if short is not None and short_pair is not None:
-                        model = average_windows(model, short.scores(kind, short_pair.trained, margin))
+                        model = average_scores(kind, model, short.scores(kind, short_pair.trained, margin))
                 best = (blend, blend.apply(model, horizon_partner))
         assert best is not None
         blends[kind], predictions[kind] = best

@@ -29,7 +29,7 @@ from ml.pipeline import (
 from ml.scoring import SCORE_TABLES, score
 from ml.stacking import STACKED_FEATURES, StackingError, horizon_ratios, stack_btyd, with_btyd_features
 from ml.training import TrainingConfig, predict, train_model
-from ml.windows import train_short_pair
+from ml.windows import average_scores, train_short_pair
 from tests.ml.examples import simulate_tables, write_tables
 
 # Small and quick; still enough trees to beat the baselines on the simulated engagement signal.
@@ -251,16 +251,38 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
             feature_matrix(short_scoring, metadata.features), metadata.features, kind,
             metadata.short_window.calibration_scale,
         )  # fmt: skip
+        if kind == "ltv":
+            # The short window supplies the ranking, the main window the level: its total over the people
+            # scored is the main model's.
+            assert abs(short_only.sum() / main_only.sum() - 1) > 0.01
+            short_only = short_only * main_only.sum() / short_only.sum()
+            np.testing.assert_allclose(shipped.sum(), main_only.sum(), rtol=1e-6)
         np.testing.assert_allclose(shipped, 0.5 * main_only + 0.5 * short_only, rtol=1e-6)
         assert np.abs(shipped - main_only).mean() > 1e-3, kind
         np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
         counterfactual = score(opened, model_dir, kind).frame["score"].to_numpy()
-        np.testing.assert_array_equal(counterfactual[~silent], shipped[~silent])
+        if kind == "churn":
+            np.testing.assert_array_equal(counterfactual[~silent], shipped[~silent])
+        else:
+            # The others' short scores change by the one factor that keeps them at the main model's total.
+            factor = (counterfactual - 0.5 * main_only)[~silent] / (shipped - 0.5 * main_only)[~silent]
+            np.testing.assert_allclose(factor, factor[0], rtol=1e-6)
+            assert factor[0] < 0.99
         change = (counterfactual - shipped)[silent].mean()
         # Opening emails is a sign of being alive: less churn, more spend.
         assert change < -0.01 if kind == "churn" else change > 0, (kind, change)
         reasons = [json.loads(r[3]) for r in _table(con, kind)]
         assert any(item["feature"] == "f_email_opens_30d" for row in reasons for item in row), kind
+
+
+def test_the_short_window_supplies_the_ltv_ranking_and_the_main_window_its_level() -> None:
+    main, short = np.array([10.0, 20.0, 30.0]), np.array([1.0, 0.0, 5.0])
+    # LTV: the short scores at the main total (60), then the equal-weight mean.
+    np.testing.assert_allclose(average_scores("ltv", main, short), [10.0, 10.0, 40.0])
+    # Churn probabilities are averaged as they are.
+    np.testing.assert_allclose(average_scores("churn", main / 100, short / 10), [0.1, 0.1, 0.4])
+    # A short model that predicts nothing has no level to scale: it averages in as zeros.
+    np.testing.assert_allclose(average_scores("ltv", main, np.zeros(3), 0.25), 0.75 * main)
 
 
 def test_the_evaluation_and_promotion_judge_the_average(short_run) -> None:
@@ -270,8 +292,19 @@ def test_the_evaluation_and_promotion_judge_the_average(short_run) -> None:
     assert short is not None
     for kind, candidate in candidates.items():
         main_only = train_model(examples, kind, GOOD)
-        averaged = train_short_pair(short, main_only, GOOD).averaged(main_only)
+        pair = train_short_pair(short, main_only, GOOD)
+        averaged = pair.averaged(main_only)
         assert not np.allclose(averaged.validation_predicted, main_only.validation_predicted)
+        short_validation = pair.validation_predicted
+        if kind == "ltv":
+            # Judged as it scores: the short predictions at the main model's total (average_scores).
+            assert abs(short_validation.sum() / main_only.validation_predicted.sum() - 1) > 0.01
+            short_validation = (
+                short_validation * main_only.validation_predicted.sum() / short_validation.sum()
+            )
+        np.testing.assert_allclose(
+            averaged.validation_predicted, 0.5 * main_only.validation_predicted + 0.5 * short_validation
+        )
         # What the promotion rule judged is the average's validation predictions, not the main model's.
         np.testing.assert_allclose(candidate.trained.validation_predicted, averaged.validation_predicted)
         np.testing.assert_array_equal(
