@@ -23,7 +23,7 @@ from ml.baselines import BaselinePredictions, predict_baselines
 from ml.frames import ExampleFrame, feature_matrix
 from ml.stacking import horizon_ratios, report_unfittable, seasonal_margin, stack_btyd, with_btyd_features
 from ml.training import CHURN, Kind, predict
-from ml.windows import average_scores, average_windows
+from ml.windows import average_scores, average_windows, short_level
 
 SCORE_TABLES: dict[Kind, str] = {"churn": "ml.churn_scores", "ltv": "ml.ltv_scores"}
 BASELINE_PREFIX = "baseline:"
@@ -40,7 +40,8 @@ class Scores:
     model_version: str
     frame: pd.DataFrame  # the rows of the score table
     # "exact TreeSHAP", "approximate (Saabas)" or "none (baseline)"; with a short window it adds that the
-    # reasons are the mean of both models' contributions (or why the main model scored alone).
+    # reasons are the mean of both models' contributions and, for LTV, the factor that brought the short
+    # model's scores to the main model's total (or why the main model scored alone).
     reasons_method: str
 
     @property
@@ -136,8 +137,9 @@ def _average_short_window(
 
     The short model reads the BTYD features fitted for its own window, and its scores are carried to the
     horizon by BG/NBD fitted at the as-of, as in training, and averaged as in validation (average_scores:
-    for LTV at the main model's total over the people scored). Each score's reasons are the weighted mean
-    of the two models' contributions: they add up to the same mean of the two raw margins, in margin units.
+    for LTV at the main model's total over the people scored, a factor the note gives). Each score's
+    reasons are the weighted mean of the two models' contributions: they add up to the same mean of the two
+    raw margins, in margin units.
     When BG/NBD cannot be fitted on these people, the main model alone scores everyone and the note says so.
     """
     short = metadata.short_window
@@ -159,10 +161,16 @@ def _average_short_window(
         booster, matrix, metadata.features, metadata.kind, short.calibration_scale, margin
     )
     short_contribs = explain.contributions(booster, matrix, metadata.features, exact, base_margin=margin)
+    note = f", the mean of the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions"
+    if metadata.kind != CHURN:
+        # How far the short model's level was off is worth seeing: the scores carry only its ranking.
+        level = short_level(metadata.kind, predicted, short_predicted)
+        note += f"; the {short.horizon_days}-day model's scores scaled by {level:.3f} "
+        note += "to the main model's total"
     return (
         average_scores(metadata.kind, predicted, short_predicted, short.weight),
         average_windows(contribs, short_contribs, short.weight),
-        f", the mean of the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions",
+        note,
     )
 
 

@@ -221,11 +221,16 @@ def average_scores(
     on the other people scored through this one factor, as every score already does through the BG/NBD fits
     at the as-of (ml/stacking.py).
     """
-    if kind == LTV:
-        short_total = float(short.sum())
-        if short_total > 0.0:
-            short = short * (float(main.sum()) / short_total)
-    return average_windows(main, short, weight)
+    return average_windows(main, short * short_level(kind, main, short), weight)
+
+
+def short_level(kind: Kind, main: np.ndarray, short: np.ndarray) -> float:
+    """What average_scores multiplies the short window's scores by: for LTV the main scores' total over
+    theirs (1 when the short model predicts no spend at all, which has no level to scale), else 1."""
+    short_total = float(short.sum())
+    if kind != LTV or short_total <= 0.0:
+        return 1.0
+    return float(main.sum()) / short_total
 
 
 def _validation_rows(frame: ExampleFrame) -> ExampleFrame:

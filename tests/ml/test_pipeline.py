@@ -255,8 +255,12 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
             # The short window supplies the ranking, the main window the level: its total over the people
             # scored is the main model's.
             assert abs(short_only.sum() / main_only.sum() - 1) > 0.01
-            short_only = short_only * main_only.sum() / short_only.sum()
+            level = main_only.sum() / short_only.sum()
+            short_only = short_only * level
             np.testing.assert_allclose(shipped.sum(), main_only.sum(), rtol=1e-6)
+            # The report says how far off the short model's level was.
+            method = score(scoring, model_dir, kind).reasons_method
+            assert f"the 60-day model's scores scaled by {level:.3f} to the main model's total" in method
         np.testing.assert_allclose(shipped, 0.5 * main_only + 0.5 * short_only, rtol=1e-6)
         assert np.abs(shipped - main_only).mean() > 1e-3, kind
         np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
