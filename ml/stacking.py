@@ -235,9 +235,8 @@ def seasonal_margin(frame: ExampleFrame, kind: str) -> np.ndarray | None:
     synthetic demo the production run's LTV total was 1.40-1.45 times the truth over January-June, with it
     0.93-0.97 (seeds 42, 43, 46), its LTV Gini / oracle 0.001-0.002 lower; with the seasonal clock and
     the short window's LTV averaged at this model's total since, 0.96 ± 0.03 over five seeds (README,
-    Seasonality).
-    The margin has no level of its own (0 in an average stretch): ml.training.train_model gives LTV
-    margins the data's.
+    Seasonality). The margin has no level of its own (0 in an average stretch): ml.training.train_model
+    gives LTV margins the data's.
     """
     if kind == CHURN or not frame.seasonal_exposures:
         return None
