@@ -137,7 +137,7 @@ def test_behaviour_newer_than_the_main_window_trains_a_short_window(backtests: d
     assert metrics["short_training_horizon_days"] == 60
     assert metrics["short_training_cutoffs"][-1] == "1997-08-01"
     assert "1997-07-02" in metrics["short_training_cutoffs"]
-    assert metrics["short_window_weight"] == 0.5
+    assert metrics["short_window_weight"] == 0.7
     with duckdb.connect(str(backtests["full"] / "warehouse.duckdb"), read_only=True) as warehouse:
         refunds = dict(
             warehouse.sql(

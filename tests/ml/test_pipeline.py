@@ -218,7 +218,7 @@ def test_behaviour_newer_than_the_main_window_is_learnt_by_the_short_window(shor
         metadata = registry.load_metadata(model_dir, kind, candidate.metadata.version)
         short = metadata.short_window
         assert short is not None and metadata.short_window_decision.startswith("60-day window used"), kind
-        assert short.horizon_days == 60 and short.teaches == ["f_email_opens_30d"] and short.weight == 0.5
+        assert short.horizon_days == 60 and short.teaches == ["f_email_opens_30d"] and short.weight == 0.7
         assert len(short.cutoffs) == 9 and metadata.validation_cutoff in short.cutoffs
         assert short.validation_fit_cutoffs == short.cutoffs[:3]
         # No tree can split on a column with one value: only the short model learnt the new signal.
@@ -243,7 +243,7 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
         table = dict((person, value) for person, value, *_ in _table(con, kind))
         shipped = np.array([table[p] for p in scoring.rows["person_id"].astype(str)])
         # The short model reads the BTYD features fitted for its own 60 days, and BG/NBD at the as-of carries
-        # its scores to the 180-day horizon; equal weights.
+        # its scores to the 180-day horizon; the short window weighs 0.7.
         short_scoring = stack_btyd(scoring, 60)
         churn_ratio, ltv_ratio = horizon_ratios(short_scoring, 60, 180)
         short_only = (churn_ratio if kind == "churn" else ltv_ratio) * predict(
@@ -261,7 +261,7 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
             # The report says how far off the short model's level was.
             method = score(scoring, model_dir, kind).reasons_method
             assert f"the 60-day model's scores scaled by {level:.3f} to the main model's total" in method
-        np.testing.assert_allclose(shipped, 0.5 * main_only + 0.5 * short_only, rtol=1e-6)
+        np.testing.assert_allclose(shipped, 0.3 * main_only + 0.7 * short_only, rtol=1e-6)
         assert np.abs(shipped - main_only).mean() > 1e-3, kind
         np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
         counterfactual = score(opened, model_dir, kind).frame["score"].to_numpy()
@@ -269,7 +269,7 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
             np.testing.assert_array_equal(counterfactual[~silent], shipped[~silent])
         else:
             # The others' short scores change by the one factor that keeps them at the main model's total.
-            factor = (counterfactual - 0.5 * main_only)[~silent] / (shipped - 0.5 * main_only)[~silent]
+            factor = (counterfactual - 0.3 * main_only)[~silent] / (shipped - 0.3 * main_only)[~silent]
             np.testing.assert_allclose(factor, factor[0], rtol=1e-6)
             assert factor[0] < 0.99
         change = (counterfactual - shipped)[silent].mean()
@@ -281,10 +281,12 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
 
 def test_the_short_window_supplies_the_ltv_ranking_and_the_main_window_its_level() -> None:
     main, short = np.array([10.0, 20.0, 30.0]), np.array([1.0, 0.0, 5.0])
-    # LTV: the short scores at the main total (60), then the equal-weight mean.
-    np.testing.assert_allclose(average_scores("ltv", main, short), [10.0, 10.0, 40.0])
+    # LTV: the short scores at the main total (60: 10, 0, 50), then the weighted mean, 0.7 on the short.
+    np.testing.assert_allclose(average_scores("ltv", main, short), [10.0, 6.0, 44.0])
+    np.testing.assert_allclose(average_scores("ltv", main, short, 0.5), [10.0, 10.0, 40.0])
     # Churn probabilities are averaged as they are.
-    np.testing.assert_allclose(average_scores("churn", main / 100, short / 10), [0.1, 0.1, 0.4])
+    np.testing.assert_allclose(average_scores("churn", main / 100, short / 10, 0.5), [0.1, 0.1, 0.4])
+    np.testing.assert_allclose(average_scores("churn", main / 100, short / 10), [0.1, 0.06, 0.44])
     # A short model that predicts nothing has no level to scale: it averages in as zeros.
     np.testing.assert_allclose(average_scores("ltv", main, np.zeros(3), 0.25), 0.75 * main)
 
@@ -307,7 +309,7 @@ def test_the_evaluation_and_promotion_judge_the_average(short_run) -> None:
                 short_validation * main_only.validation_predicted.sum() / short_validation.sum()
             )
         np.testing.assert_allclose(
-            averaged.validation_predicted, 0.5 * main_only.validation_predicted + 0.5 * short_validation
+            averaged.validation_predicted, 0.3 * main_only.validation_predicted + 0.7 * short_validation
         )
         # What the promotion rule judged is the average's validation predictions, not the main model's.
         np.testing.assert_allclose(candidate.trained.validation_predicted, averaged.validation_predicted)
