@@ -68,7 +68,7 @@ from ml.pipeline import train_evaluate_score
 from ml.scoring import SCORE_TABLES
 from ml.stacking import btyd_margin, horizon_ratios, stack_btyd
 from ml.training import CHURN, KINDS, LTV, TrainingConfig, predict, train_model, validation_mask
-from ml.windows import SHORT_WINDOW_DAYS, ShortWindow, average_scores, short_window
+from ml.windows import SHORT_WINDOW_DAYS, SHORT_WINDOW_WEIGHT, ShortWindow, average_scores, short_window
 from personalize.backtest import (
     BacktestConfig,
     customer_ids,
@@ -1140,9 +1140,8 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         "mapped to the horizon with BG/NBD and averaged with the first (`personalize backtest`'s short "
         f"window, ml/windows.py: short_window), because {short_reason}; the "
         "ablations use it only when they keep one of those features, and the validation figures are the "
-        f"{DEMO_HORIZON}-day pair's. Equal weights are the only ones used; a prototype compared weights "
-        "on this dataset's ground truth before they were fixed (the seeds table below is the held-out "
-        "check)."
+        f"{DEMO_HORIZON}-day pair's. The short window weighs {SHORT_WINDOW_WEIGHT} in the average, the one "
+        "weight used, chosen on this dataset's ground truth (the seeds table below is the held-out check)."
         if short is not None
         else f"No short window: {short_reason}."
     )

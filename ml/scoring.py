@@ -40,8 +40,8 @@ class Scores:
     model_version: str
     frame: pd.DataFrame  # the rows of the score table
     # "exact TreeSHAP", "approximate (Saabas)" or "none (baseline)"; with a short window it adds that the
-    # reasons are the mean of both models' contributions and, for LTV, the factor that brought the short
-    # model's scores to the main model's total (or why the main model scored alone).
+    # reasons are the weighted mean of both models' contributions and, for LTV, the factor that brought the
+    # short model's scores to the main model's total (or why the main model scored alone).
     reasons_method: str
 
     @property
@@ -161,7 +161,10 @@ def _average_short_window(
         booster, matrix, metadata.features, metadata.kind, short.calibration_scale, margin
     )
     short_contribs = explain.contributions(booster, matrix, metadata.features, exact, base_margin=margin)
-    note = f", the mean of the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions"
+    note = (
+        f", the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions averaged "
+        f"with weights {1.0 - short.weight:g} and {short.weight:g}"
+    )
     if metadata.kind != CHURN:
         # How far the short model's level was off is worth seeing: the scores carry only its ranking.
         level = short_level(metadata.kind, predicted, short_predicted)

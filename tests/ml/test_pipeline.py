@@ -261,6 +261,8 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
             # The report says how far off the short model's level was.
             method = score(scoring, model_dir, kind).reasons_method
             assert f"the 60-day model's scores scaled by {level:.3f} to the main model's total" in method
+        method = score(scoring, model_dir, kind).reasons_method
+        assert "contributions averaged with weights 0.3 and 0.7" in method, method
         np.testing.assert_allclose(shipped, 0.3 * main_only + 0.7 * short_only, rtol=1e-6)
         assert np.abs(shipped - main_only).mean() > 1e-3, kind
         np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
