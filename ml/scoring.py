@@ -165,11 +165,11 @@ def _average_short_window(
         f", the {metadata.horizon_days}-day and {short.horizon_days}-day models' contributions averaged "
         f"with weights {1.0 - short.weight:g} and {short.weight:g}"
     )
-    if metadata.kind != CHURN:
-        # How far the short model's level was off is worth seeing: the scores carry only its ranking.
-        level = short_level(metadata.kind, predicted, short_predicted)
-        note += f"; the {short.horizon_days}-day model's scores scaled by {level:.3f} "
-        note += "to the main model's total"
+    # How far the short model's level was off is worth seeing: the scores carry only its ranking.
+    level = short_level(metadata.kind, predicted, short_predicted)
+    moved = f"log-odds shifted by {level:+.3f}" if metadata.kind == CHURN else f"scores scaled by {level:.3f}"
+    reached = "mean" if metadata.kind == CHURN else "total"
+    note += f"; the {short.horizon_days}-day model's {moved} to the main model's {reached}"
     return (
         average_scores(metadata.kind, predicted, short_predicted, short.weight),
         average_windows(contribs, short_contribs, short.weight),

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 
 from ml import registry
 from ml.frames import ExampleFrame, feature_matrix, load_scoring_features, load_training_examples
@@ -251,27 +252,35 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
             feature_matrix(short_scoring, metadata.features), metadata.features, kind,
             metadata.short_window.calibration_scale,
         )  # fmt: skip
+        # The short window supplies the ranking, the main window the level: the short LTV's total over the
+        # people scored is the main model's, the short churn probabilities' mean (in log-odds) the main one's.
+        method = score(scoring, model_dir, kind).reasons_method
         if kind == "ltv":
-            # The short window supplies the ranking, the main window the level: its total over the people
-            # scored is the main model's.
             assert abs(short_only.sum() / main_only.sum() - 1) > 0.01
             level = main_only.sum() / short_only.sum()
             short_only = short_only * level
             np.testing.assert_allclose(shipped.sum(), main_only.sum(), rtol=1e-6)
             # The report says how far off the short model's level was.
-            method = score(scoring, model_dir, kind).reasons_method
             assert f"the 60-day model's scores scaled by {level:.3f} to the main model's total" in method
-        method = score(scoring, model_dir, kind).reasons_method
+        else:
+            assert abs(short_only.mean() - main_only.mean()) > 0.005
+            short_only, shift = _shifted_to_mean(short_only, main_only.mean())
+            np.testing.assert_allclose(shipped.mean(), main_only.mean(), rtol=1e-6)
+            assert f"the 60-day model's log-odds shifted by {shift:+.3f} to the main model's mean" in method
         assert "contributions averaged with weights 0.3 and 0.7" in method, method
         np.testing.assert_allclose(shipped, 0.3 * main_only + 0.7 * short_only, rtol=1e-6)
         assert np.abs(shipped - main_only).mean() > 1e-3, kind
         np.testing.assert_allclose(score(scoring, model_dir, kind).frame["score"], shipped, rtol=1e-9)
         counterfactual = score(opened, model_dir, kind).frame["score"].to_numpy()
+        # The others' short scores move by the one factor (LTV) or log-odds shift (churn) that keeps them at
+        # the main model's level.
+        before, after = (shipped - 0.3 * main_only) / 0.7, (counterfactual - 0.3 * main_only) / 0.7
         if kind == "churn":
-            np.testing.assert_array_equal(counterfactual[~silent], shipped[~silent])
+            shifted = np.log(after / (1 - after)) - np.log(before / (1 - before))
+            np.testing.assert_allclose(shifted[~silent], shifted[~silent][0], atol=1e-6)
+            assert shifted[~silent][0] > 0.01
         else:
-            # The others' short scores change by the one factor that keeps them at the main model's total.
-            factor = (counterfactual - 0.3 * main_only)[~silent] / (shipped - 0.3 * main_only)[~silent]
+            factor = after[~silent] / before[~silent]
             np.testing.assert_allclose(factor, factor[0], rtol=1e-6)
             assert factor[0] < 0.99
         change = (counterfactual - shipped)[silent].mean()
@@ -281,14 +290,24 @@ def test_scores_average_the_main_and_the_short_model(short_run) -> None:
         assert any(item["feature"] == "f_email_opens_30d" for row in reasons for item in row), kind
 
 
-def test_the_short_window_supplies_the_ltv_ranking_and_the_main_window_its_level() -> None:
+def _shifted_to_mean(probabilities: np.ndarray, mean: float) -> tuple[np.ndarray, float]:
+    """The probabilities with their log-odds shifted by the one amount that gives them this mean."""
+    log_odds = np.log(probabilities / (1 - probabilities))
+    shift = brentq(lambda c: (1 / (1 + np.exp(-log_odds - c))).mean() - mean, -10, 10, xtol=1e-12)
+    return 1 / (1 + np.exp(-log_odds - shift)), shift
+
+
+def test_the_short_window_supplies_the_ranking_and_the_main_window_the_level() -> None:
     main, short = np.array([10.0, 20.0, 30.0]), np.array([1.0, 0.0, 5.0])
     # LTV: the short scores at the main total (60: 10, 0, 50), then the weighted mean, 0.7 on the short.
     np.testing.assert_allclose(average_scores("ltv", main, short), [10.0, 6.0, 44.0])
     np.testing.assert_allclose(average_scores("ltv", main, short, 0.5), [10.0, 10.0, 40.0])
-    # Churn probabilities are averaged as they are.
-    np.testing.assert_allclose(average_scores("churn", main / 100, short / 10, 0.5), [0.1, 0.1, 0.4])
-    np.testing.assert_allclose(average_scores("churn", main / 100, short / 10), [0.1, 0.06, 0.44])
+    # Churn: the short probabilities shifted in log-odds to the main mean, then the weighted mean.
+    # Odds 1/3 and 3 times 3 are 1 and 9: probabilities 0.5 and 0.9, whose mean is the main mean, 0.7.
+    main_churn, short_churn = np.array([0.6, 0.8]), np.array([0.25, 0.75])
+    np.testing.assert_allclose(average_scores("churn", main_churn, short_churn), [0.53, 0.87])
+    # Short probabilities already at the main mean are averaged as they are.
+    np.testing.assert_allclose(average_scores("churn", main_churn, main_churn[::-1], 0.5), [0.7, 0.7])
     # A short model that predicts nothing has no level to scale: it averages in as zeros.
     np.testing.assert_allclose(average_scores("ltv", main, np.zeros(3), 0.25), 0.75 * main)
 
@@ -304,12 +323,15 @@ def test_the_evaluation_and_promotion_judge_the_average(short_run) -> None:
         averaged = pair.averaged(main_only)
         assert not np.allclose(averaged.validation_predicted, main_only.validation_predicted)
         short_validation = pair.validation_predicted
+        # Judged as it scores: the short predictions at the main model's level (average_scores).
         if kind == "ltv":
-            # Judged as it scores: the short predictions at the main model's total (average_scores).
             assert abs(short_validation.sum() / main_only.validation_predicted.sum() - 1) > 0.01
             short_validation = (
                 short_validation * main_only.validation_predicted.sum() / short_validation.sum()
             )
+        else:
+            assert abs(short_validation.mean() - main_only.validation_predicted.mean()) > 0.005
+            short_validation, _ = _shifted_to_mean(short_validation, main_only.validation_predicted.mean())
         np.testing.assert_allclose(
             averaged.validation_predicted, 0.3 * main_only.validation_predicted + 0.7 * short_validation
         )
