@@ -91,7 +91,8 @@ class ModelMetadata:
     short_window: ShortModelMetadata | None = None
     short_window_decision: str = ""
     # The per-row base margin both boosters were trained with and must score with: "none", or
-    # SEASONAL_MARGIN (ml.stacking.seasonal_margin). "none" in metadata written before it was recorded.
+    # SEASONAL_MARGIN (ml.stacking.seasonal_margin). "none" in metadata written before it was recorded;
+    # churn models trained before the churn seasonal margin existed say "none" and score without it.
     base_margin: str = NO_MARGIN
 
     def to_json(self) -> str:
