@@ -932,8 +932,9 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
         ORACLE_PURCHASES: (None, dict.fromkeys(values, oracle_purchases)),
         CLAIRVOYANT: (seer_churn, {m: seer_purchases * order_value[m] for m in values}),
     }
-    churn = {n: churn_metrics(churned, c) for n, (c, _) in scorers.items() if c is not None}
-    auc = {n: churn[n].auc if n in churn else float("nan") for n in scorers}
+    auc = {
+        n: churn_metrics(churned, c).auc if c is not None else float("nan") for n, (c, _) in scorers.items()
+    }
     gini = {
         (n, m): ltv_metrics(values[m], v[m]).normalized_gini if v[m] is not None else float("nan")
         for n, (_, v) in scorers.items()
@@ -944,7 +945,6 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     mean_no_purchase = {
         n: float(np.mean(c)) if c is not None else float("nan") for n, (c, _) in scorers.items()
     }
-    brier = {n: churn[n].brier if n in churn else float("nan") for n in scorers}
     # The oracle's purchase forecast counts orders, not spend: no total to compare.
     total_ratio = {
         n: float(np.sum(v[NET]) / values[NET].sum()) if v[NET] is not None else float("nan")
@@ -953,15 +953,15 @@ def run_synthetic(work: Path, dataset: SyntheticDataset = DEMO) -> tuple[str, st
     }
     lines = [
         "| scorer | churn AUC | AUC / oracle | LTV Gini (net revenue) | Gini / oracle | LTV Gini (billed "
-        f"total) | Gini / oracle | mean P(no purchase) (observed {churned.mean():.3f}) | churn Brier score "
-        "| LTV total / actual (net) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"total) | Gini / oracle | mean P(no purchase) (observed {churned.mean():.3f}) | LTV total / actual "
+        "(net) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in scorers:
         cells = [_cell(auc[name]), _cell(auc[name] / auc[ORACLE])]
         for m in values:
             cells += [_cell(gini[name, m]), _cell(gini[name, m] / gini[ORACLE, m])]
-        cells += [_cell(mean_no_purchase[name]), _cell(brier[name]), _cell(total_ratio.get(name))]
+        cells += [_cell(mean_no_purchase[name]), _cell(total_ratio.get(name))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     model = FULL_MODEL

@@ -27,8 +27,8 @@ from ml.training import CHURN, LTV, TrainedModel
 BLEND_BASELINE = BGNBD
 BLEND_WEIGHTS = tuple(i / 10 for i in range(10, -1, -1))  # model-heavy first: ties keep more model
 # The base margins a model is trained with: the stacked BG/NBD prediction, or none (XGBoost's constant
-# start, shifted by what the window's season adds, ml.stacking.seasonal_margin, which is none without a
-# year of history, as on CDNOW), chosen per kind on the validation cutoff with the partner and w. With
+# start; for LTV shifted by the window's seasonal exposure, ml.stacking.seasonal_margin, which is 0 without
+# a year of history, as on CDNOW), chosen per kind on the validation cutoff with the partner and w. With
 # the BG/NBD margin early stopping keeps one or two trees on CDNOW (the model stays BG/NBD); without it 32
 # (churn) and 19 (LTV).
 # CDNOW, comparisons unwon on the validation cutoff 1997-07-02 (the rule), best w, AUC / Gini; and on the

@@ -91,8 +91,7 @@ class ModelMetadata:
     short_window: ShortModelMetadata | None = None
     short_window_decision: str = ""
     # The per-row base margin both boosters were trained with and must score with: "none", or
-    # SEASONAL_MARGIN (ml.stacking.seasonal_margin). "none" in metadata written before it was recorded;
-    # churn models trained before the churn seasonal margin existed say "none" and score without it.
+    # SEASONAL_MARGIN (ml.stacking.seasonal_margin). "none" in metadata written before it was recorded.
     base_margin: str = NO_MARGIN
 
     def to_json(self) -> str:

@@ -118,16 +118,13 @@ STACKED_FEATURES = (
     "f_stack_gg_spend_per_purchase", "f_stack_bgnbd_gg_ltv",
 )  # fmt: skip
 
-# Not a feature: what the window's season adds to the log-odds of no purchase, by BG/NBD (seasonal_margin).
-CHURN_SEASON_COLUMN = "stack_churn_season_log_odds"
-
 
 def stack_btyd(
     frame: ExampleFrame, training_horizon: int, unfittable: Callable[[str], None] | None = None
 ) -> ExampleFrame:
     """The frame plus STACKED_FEATURES: each cutoff's own BTYD fit's view of the training window, which
     becomes the frame's window (``horizon_days``): a scoring frame stacked for a short model is scored for
-    the short window. Also CHURN_SEASON_COLUMN, the churn seasonal_margin of that window.
+    the short window.
 
     Rows come back sorted by cutoff and person: dbt's row order varies between builds, and the fits'
     samples and XGBoost's row subsampling follow row order, so the same data must give the same order.
@@ -136,7 +133,7 @@ def stack_btyd(
     scores with the order history alone rather than stopping on data too thin for BG/NBD.
     """
     rows = frame.rows.sort_values(["cutoff_date", "person_id"], kind="stable").reset_index(drop=True)
-    for name in (*STACKED_FEATURES, CHURN_SEASON_COLUMN):
+    for name in STACKED_FEATURES:
         rows[name] = np.nan
     for cutoff, index in rows.groupby("cutoff_date").groups.items():
         try:
@@ -151,13 +148,8 @@ def stack_btyd(
                 raise StackingError(message) from exc
             unfittable(message)
             continue
-        days = effective_days(frame, cutoff, training_horizon)
-        features = view.features(days)
-        for name, values in features.items():
+        for name, values in view.features(effective_days(frame, cutoff, training_horizon)).items():
             rows.loc[index, name] = values
-        seasonal = features["f_stack_bgnbd_no_purchase"]
-        average = seasonal if days == training_horizon else view.no_purchase(training_horizon)
-        rows.loc[index, CHURN_SEASON_COLUMN] = log_odds(seasonal) - log_odds(average)
     # A frame stacked before (for another window) is restacked: its features keep one copy of each.
     features = tuple(name for name in frame.features if name not in STACKED_FEATURES)
     return replace(frame.with_rows(rows, (*features, *STACKED_FEATURES)), horizon_days=training_horizon)
@@ -223,7 +215,8 @@ def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
     """
     rows = frame.rows
     if kind == CHURN:
-        return log_odds(rows["f_stack_bgnbd_no_purchase"].to_numpy(dtype=np.float64))
+        p = np.clip(rows["f_stack_bgnbd_no_purchase"].to_numpy(dtype=np.float64), 1e-4, 1 - 1e-4)
+        return np.log(p / (1 - p))
     spend = rows["f_stack_bgnbd_gg_ltv"].to_numpy(dtype=np.float64)
     fallback = rows["f_stack_bgnbd_purchases"].to_numpy(dtype=np.float64) * rows[
         "f_avg_order_value"
@@ -233,12 +226,9 @@ def btyd_margin(frame: ExampleFrame, kind: str) -> np.ndarray:
 
 
 def seasonal_margin(frame: ExampleFrame, kind: str) -> np.ndarray | None:
-    """The margin of a model without a BTYD prior: what its window's season (the seasonal exposure of its
-    cutoff's window of the frame's ``horizon_days``) adds to each row, so the trees learn behaviour per
-    average stretch and the scores carry the scoring window's season; None without exposures (no year of
-    history). For LTV it is the log of the exposure; for churn, which a stacked frame holds
-    (CHURN_SEASON_COLUMN), the log-odds of no purchase in the window's effective days less those in its
-    length, by the cutoff's BG/NBD fit (0 where that fit failed).
+    """The margin of a model without a BTYD prior: for LTV, the log of each row's seasonal exposure (its
+    cutoff's window of the frame's ``horizon_days``), so the trees learn spend per average stretch and the
+    scores carry the scoring window's season; None for churn, and without exposures (no year of history).
 
     Spend in a window is proportional to its exposure, so with the Tweedie model's log link this offset is
     exact. Without it a model validated on a window holding the holidays is calibrated to them: on the
@@ -247,31 +237,14 @@ def seasonal_margin(frame: ExampleFrame, kind: str) -> np.ndarray | None:
     the short window's LTV averaged at this model's total since, 0.96 ± 0.03 over five seeds (README,
     Seasonality). The margin has no level of its own (0 in an average stretch): ml.training.train_model
     gives LTV margins the data's.
-
-    No purchase in a window is not proportional to its exposure, so for churn no offset is exact; BG/NBD's
-    is each person's own. In a scratch comparison of the 180-day churn model alone on three synthetic seeds
-    (42, 43, 46; trained up to a July-December window, scoring January-June) its mean P(no purchase) went
-    from 0.006-0.022 below what happened to between 0.011 below and 0.005 above, its Brier score down on
-    each seed (by 0.0002-0.0005) and its AUC within 0.0004.
     """
-    if not frame.seasonal_exposures:
+    if kind == CHURN or not frame.seasonal_exposures:
         return None
-    if kind == CHURN:
-        if CHURN_SEASON_COLUMN not in frame.rows.columns:
-            raise ValueError(f"{frame.table}: the churn margin needs stack_btyd's {CHURN_SEASON_COLUMN}")
-        return np.nan_to_num(frame.rows[CHURN_SEASON_COLUMN].to_numpy(dtype=np.float64), nan=0.0)
     cutoffs = pd.to_datetime(frame.rows["cutoff_date"])
     exposure = {cutoff: frame.exposure(cutoff, frame.horizon_days) for cutoff in cutoffs.unique()}
     # An exposure of 0 (no orders in those days a year earlier) forecasts next to nothing, as btyd_margin
     # floors a zero spend, rather than minus infinity.
     return np.log(np.maximum(cutoffs.map(exposure).to_numpy(dtype=np.float64), 1e-3))
-
-
-def log_odds(probability: np.ndarray) -> np.ndarray:
-    """Log-odds of probabilities clipped to [1e-4, 1 - 1e-4]: +-9.2 is certainty enough for a margin, and
-    0 and 1 have none."""
-    p = np.clip(probability, 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
 
 
 def bgnbd_prediction(view: BtydView, rows: pd.DataFrame, kind: str, days: float) -> np.ndarray:

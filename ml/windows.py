@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from ml.frames import (
     ExampleFrame,
@@ -35,7 +35,7 @@ from ml.frames import (
     load_scoring_features,
     load_training_examples,
 )
-from ml.stacking import horizon_ratios, log_odds, stack_btyd
+from ml.stacking import horizon_ratios, stack_btyd
 from ml.training import (
     CHURN,
     LTV,
@@ -241,15 +241,19 @@ def short_level(kind: Kind, main: np.ndarray, short: np.ndarray) -> float:
     target = float(np.mean(main))
     if not 0.0 < target < 1.0:
         return 0.0
-    short_log_odds = log_odds(short)
+    log_odds = _log_odds(short)
     # Shifts of +-50 take every clipped probability to within 1e-12 of 0 or 1: the root lies between.
-    return float(brentq(lambda shift: expit(short_log_odds + shift).mean() - target, -50.0, 50.0, xtol=1e-12))
+    return float(brentq(lambda shift: expit(log_odds + shift).mean() - target, -50.0, 50.0, xtol=1e-12))
 
 
 def at_main_level(kind: Kind, main: np.ndarray, short: np.ndarray) -> np.ndarray:
     """The short window's scores at the main window's level (short_level), their order unchanged."""
     level = short_level(kind, main, short)
-    return short * level if kind == LTV else expit(log_odds(short) + level)
+    return short * level if kind == LTV else expit(_log_odds(short) + level)
+
+
+def _log_odds(probabilities: np.ndarray) -> np.ndarray:
+    return logit(np.clip(probabilities, 1e-9, 1 - 1e-9))
 
 
 def _validation_rows(frame: ExampleFrame) -> ExampleFrame:

@@ -1,7 +1,7 @@
 """Seasonal exposure and clock: the loaders attach dbt's ml_seasonal_exposure and ml_seasonal_clock tables
 to the frames, the BTYD stacking and the horizon ratios forecast each window for its effective days
 (length x exposure) from each person's history measured on the clock (average days), and the production
-models start each row from what its window's season adds (seasonal_margin).
+LTV model starts each row from the log of its window's exposure (seasonal_margin).
 
 The tables' SQL is checked by the dbt unit tests ml_seasonal_exposure_reads_last_year and
 ml_seasonal_clock_weighs_days_by_last_year and the point-in-time tests; here they are written by hand on
@@ -32,11 +32,9 @@ from ml.frames import (
 from ml.pipeline import train_candidates
 from ml.scoring import score
 from ml.stacking import (
-    CHURN_SEASON_COLUMN,
     BtydView,
     btyd_summary,
     horizon_ratios,
-    log_odds,
     seasonal_margin,
     stack_btyd,
     with_btyd_features,
@@ -165,6 +163,7 @@ def test_the_ltv_margin_is_the_log_of_each_windows_exposure(con, exposed) -> Non
     at_validation = _at(training, training.validation_cutoff)
     np.testing.assert_allclose(margin[at_validation], np.log(1.4))
     np.testing.assert_array_equal(margin[~at_validation], 0.0)
+    assert seasonal_margin(training, CHURN) is None
     assert seasonal_margin(replace(training, seasonal_exposures={}), LTV) is None
     # A scoring frame stacked for the short window is scored for it: its margin is the short window's.
     short_scoring = stack_btyd(load_scoring_features(con), SHORT)
@@ -172,45 +171,25 @@ def test_the_ltv_margin_is_the_log_of_each_windows_exposure(con, exposed) -> Non
     np.testing.assert_allclose(seasonal_margin(short_scoring, LTV), np.log(0.5))
 
 
-def test_the_churn_margin_is_what_the_season_adds_to_the_log_odds_of_no_purchase(con, exposed) -> None:
-    training = stack_btyd(load_training_examples(con), HORIZON)
-    margin = seasonal_margin(training, CHURN)
-    assert margin is not None
-    at_validation = _at(training, training.validation_cutoff)
-    # The holiday window (1.4 x 90 days) by the cutoff's own fit: more buying, fewer without a purchase.
-    view = BtydView.fit(training.rows.loc[at_validation], seed=training.validation_cutoff.timetuple().tm_yday)
-    expected = log_odds(view.no_purchase(1.4 * HORIZON)) - log_odds(view.no_purchase(HORIZON))
-    np.testing.assert_allclose(margin[at_validation], expected, rtol=1e-9)
-    assert (margin[at_validation] <= 0).all() and (margin[at_validation] < 0).mean() > 0.95
-    np.testing.assert_array_equal(margin[~at_validation], 0.0)
-    # The scoring cutoff's short window is the slow season: more people without a purchase.
-    assert (seasonal_margin(stack_btyd(load_scoring_features(con), SHORT), CHURN) >= 0).all()
-    assert seasonal_margin(replace(training, seasonal_exposures={}), CHURN) is None
-    with pytest.raises(ValueError, match="stack_churn_season_log_odds"):
-        seasonal_margin(load_training_examples(con), CHURN)
-
-
-def test_the_production_models_train_and_score_on_the_seasonal_margin(con, exposed, tmp_path) -> None:
+def test_the_production_ltv_model_trains_and_scores_on_the_seasonal_margin(con, exposed, tmp_path) -> None:
     config = TrainingConfig(max_rounds=30, early_stopping_rounds=5, learning_rate=0.3, max_depth=3)
     candidates = train_candidates(con, tmp_path, config=config)
+    assert candidates[LTV].metadata.base_margin == registry.SEASONAL_MARGIN
+    assert candidates[CHURN].metadata.base_margin == registry.NO_MARGIN
+    assert registry.load_metadata(tmp_path, LTV, candidates[LTV].metadata.version).base_margin == (
+        registry.SEASONAL_MARGIN
+    )
     for kind in (CHURN, LTV):
-        version = candidates[kind].metadata.version
-        assert candidates[kind].metadata.base_margin == registry.SEASONAL_MARGIN
-        assert registry.load_metadata(tmp_path, kind, version).base_margin == registry.SEASONAL_MARGIN
-        registry.activate(tmp_path, kind, version)
+        registry.activate(tmp_path, kind, candidates[kind].metadata.version)
     scoring = with_btyd_features(load_scoring_features(con))
     (as_of,) = scoring.cutoffs
-    # The same people and features, the scoring window twice as busy: twice the spend, and each person's
-    # log-odds of no purchase moved by what BG/NBD says the busier season does to them.
+    # The same people and features, the scoring window twice as busy: twice the spend, the same churn.
     busier = replace(scoring, seasonal_exposures={**scoring.seasonal_exposures, (as_of, HORIZON): 1.6})
-    season = with_btyd_features(busier).rows[CHURN_SEASON_COLUMN].to_numpy()
-    busier = busier.with_rows(busier.rows.assign(**{CHURN_SEASON_COLUMN: season}))
     ltv, busier_ltv = (score(frame, tmp_path, LTV).frame["score"].to_numpy() for frame in (scoring, busier))
     np.testing.assert_allclose(busier_ltv, 2 * ltv, rtol=1e-5)
-    churn, busier_churn = (score(f, tmp_path, CHURN).frame["score"].to_numpy() for f in (scoring, busier))
-    moved = seasonal_margin(busier, CHURN) - seasonal_margin(scoring, CHURN)
-    assert (moved <= 0).all() and (moved < 0).mean() > 0.95
-    np.testing.assert_allclose(log_odds(busier_churn) - log_odds(churn), moved, atol=1e-4)
+    np.testing.assert_array_equal(
+        score(scoring, tmp_path, CHURN).frame["score"], score(busier, tmp_path, CHURN).frame["score"]
+    )
 
 
 def _write_clock(con: duckdb.DuckDBPyConnection, first_day, index: np.ndarray) -> None:
