@@ -40,8 +40,9 @@ class Scores:
     model_version: str
     frame: pd.DataFrame  # the rows of the score table
     # "exact TreeSHAP", "approximate (Saabas)" or "none (baseline)"; with a short window it adds that the
-    # reasons are the weighted mean of both models' contributions and, for LTV, the factor that brought the
-    # short model's scores to the main model's total (or why the main model scored alone).
+    # reasons are the weighted mean of both models' contributions and how the short model's scores were
+    # brought to the main model's level: an LTV factor, a churn log-odds shift (or why the main model scored
+    # alone).
     reasons_method: str
 
     @property
@@ -137,9 +138,9 @@ def _average_short_window(
 
     The short model reads the BTYD features fitted for its own window, and its scores are carried to the
     horizon by BG/NBD fitted at the as-of, as in training, and averaged as in validation (average_scores:
-    for LTV at the main model's total over the people scored, a factor the note gives). Each score's
-    reasons are the weighted mean of the two models' contributions: they add up to the same mean of the two
-    raw margins, in margin units.
+    at the main model's LTV total or churn mean over the people scored, a factor or shift the note gives).
+    Each score's reasons are the weighted mean of the two models' contributions: they add up to the same
+    mean of the two raw margins, in margin units.
     When BG/NBD cannot be fitted on these people, the main model alone scores everyone and the note says so.
     """
     short = metadata.short_window
@@ -171,7 +172,7 @@ def _average_short_window(
     reached = "mean" if metadata.kind == CHURN else "total"
     note += f"; the {short.horizon_days}-day model's {moved} to the main model's {reached}"
     return (
-        average_scores(metadata.kind, predicted, short_predicted, short.weight),
+        average_scores(metadata.kind, predicted, short_predicted, short.weight, level),
         average_windows(contribs, short_contribs, short.weight),
         note,
     )

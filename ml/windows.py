@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
-from scipy.special import expit, logit
+from scipy.special import expit
 
 from ml.frames import (
     ExampleFrame,
@@ -35,7 +35,7 @@ from ml.frames import (
     load_scoring_features,
     load_training_examples,
 )
-from ml.stacking import horizon_ratios, stack_btyd
+from ml.stacking import horizon_ratios, log_odds, stack_btyd
 from ml.training import (
     CHURN,
     LTV,
@@ -212,10 +212,15 @@ def average_windows(main: np.ndarray, short: np.ndarray, weight: float = SHORT_W
 
 
 def average_scores(
-    kind: Kind, main: np.ndarray, short: np.ndarray, weight: float = SHORT_WINDOW_WEIGHT
+    kind: Kind,
+    main: np.ndarray,
+    short: np.ndarray,
+    weight: float = SHORT_WINDOW_WEIGHT,
+    level: float | None = None,
 ) -> np.ndarray:
     """The final model score of a kind: the main and the short window's scores of the same people, both
-    for the horizon, averaged after the short scores are brought to the main scores' level (short_level).
+    for the horizon, averaged after the short scores are brought to the main scores' level (short_level;
+    ``level`` is its value when the caller has it already).
 
     The short window supplies ranking, the main window the level. The short model's level is the least
     reliable thing about it: its window is a third of the horizon, carried there by a BG/NBD ratio. On
@@ -229,11 +234,17 @@ def average_scores(
     depends on the other people scored through this one level, as every score already does through the
     BG/NBD fits at the as-of (ml/stacking.py).
     """
-    return average_windows(main, at_main_level(kind, main, short), weight)
+    return average_windows(
+        main, at_level(kind, short, short_level(kind, main, short) if level is None else level), weight
+    )
+
+
+# Clipped only this close to 0 and 1, the short churn probabilities keep their order when moved in log-odds.
+SHORT_LOG_ODDS_FLOOR = 1e-9
 
 
 def short_level(kind: Kind, main: np.ndarray, short: np.ndarray) -> float:
-    """How at_main_level moves the short window's scores: for LTV the factor they are multiplied by, the
+    """How at_level moves the short window's scores: for LTV the factor they are multiplied by, the
     main scores' total over theirs (1 when they predict no spend at all, which has no level to scale); for
     churn the shift of their log-odds that gives them the main scores' mean (0 when that mean is 0 or 1)."""
     if kind == LTV:
@@ -242,19 +253,14 @@ def short_level(kind: Kind, main: np.ndarray, short: np.ndarray) -> float:
     target = float(np.mean(main))
     if not 0.0 < target < 1.0:
         return 0.0
-    log_odds = _log_odds(short)
+    short_log_odds = log_odds(short, floor=SHORT_LOG_ODDS_FLOOR)
     # Shifts of +-50 take every clipped probability to within 1e-12 of 0 or 1: the root lies between.
-    return float(brentq(lambda shift: expit(log_odds + shift).mean() - target, -50.0, 50.0, xtol=1e-12))
+    return float(brentq(lambda shift: expit(short_log_odds + shift).mean() - target, -50.0, 50.0, xtol=1e-12))
 
 
-def at_main_level(kind: Kind, main: np.ndarray, short: np.ndarray) -> np.ndarray:
-    """The short window's scores at the main window's level (short_level), their order unchanged."""
-    level = short_level(kind, main, short)
-    return short * level if kind == LTV else expit(_log_odds(short) + level)
-
-
-def _log_odds(probabilities: np.ndarray) -> np.ndarray:
-    return logit(np.clip(probabilities, 1e-9, 1 - 1e-9))
+def at_level(kind: Kind, short: np.ndarray, level: float) -> np.ndarray:
+    """The short window's scores moved by short_level's ``level``, their order unchanged."""
+    return short * level if kind == LTV else expit(log_odds(short, floor=SHORT_LOG_ODDS_FLOOR) + level)
 
 
 def _validation_rows(frame: ExampleFrame) -> ExampleFrame:
