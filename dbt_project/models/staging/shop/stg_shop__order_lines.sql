@@ -15,8 +15,8 @@ select
     is_known_product,
     coalesce(quantity, 1) as quantity,
     unit_price,
-    unit_price * fx_rate_to_reporting as unit_price_reporting,
-    coalesce(quantity, 1) * unit_price * fx_rate_to_reporting as line_value_reporting,
+    {{ in_reporting_currency('unit_price') }} as unit_price_reporting,
+    {{ in_reporting_currency('coalesce(quantity, 1) * unit_price') }} as line_value_reporting,
     -- base_'s run stamp, passed through so that a build's data tests of this view check only the lines
     -- base_shop__order_lines rewrote (meta loaded_at_from).
     loaded_at

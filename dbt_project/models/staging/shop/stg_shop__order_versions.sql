@@ -40,8 +40,8 @@ select
     currency,
     fx_rate_to_reporting,
     -- Net revenue excludes shipping and tax, as in stg_shop__orders.
-    (coalesce(subtotal, total) - coalesce(discount, 0)) * fx_rate_to_reporting as net_revenue_reporting,
-    total * fx_rate_to_reporting as total_reporting,
+    {{ in_reporting_currency('coalesce(subtotal, total) - coalesce(discount, 0)') }} as net_revenue_reporting,
+    {{ in_reporting_currency('total') }} as total_reporting,
     created_at,
     updated_at as valid_from_at,
     next_version_at as valid_to_at,

@@ -23,8 +23,8 @@ select
     coalesce(tax, 0) as tax,
     total,
     -- Net revenue excludes shipping and tax; the reporting currency is var('reporting_currency').
-    (coalesce(subtotal, total) - coalesce(discount, 0)) * fx_rate_to_reporting as net_revenue_reporting,
-    total * fx_rate_to_reporting as total_reporting,
+    {{ in_reporting_currency('coalesce(subtotal, total) - coalesce(discount, 0)') }} as net_revenue_reporting,
+    {{ in_reporting_currency('total') }} as total_reporting,
     created_at,
     updated_at,
     -- base_'s run stamp, passed through so that a build's data tests of this view check only the orders

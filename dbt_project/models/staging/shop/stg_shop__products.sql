@@ -16,7 +16,7 @@ select
     brand,
     price,
     currency,
-    price * fx_rate_to_reporting as price_reporting,
+    {{ in_reporting_currency('price') }} as price_reporting,
     is_active,
     image_url,
     product_url,
