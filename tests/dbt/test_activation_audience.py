@@ -227,6 +227,21 @@ def test_audience_has_no_capped_person_by_raw_esp_events(build: Build) -> None:
     assert truth_capped >= capped
 
 
+def test_scores_reach_activation_at_full_precision(build: Build) -> None:
+    # The scorer writes doubles; a 32-bit float on the way (dbt.type_float() on DuckDB) would move tier and
+    # band cut points between scores that differ past the seventh digit.
+    for kind in ("churn", "ltv"):
+        compared, different = _rows(
+            build,
+            f"""
+            select count(*), count(*) filter (where activation_scores.{kind}_score != written.score)
+            from activation.customer_scores as activation_scores
+            inner join ml.{kind}_scores as written using (person_id)
+            """,
+        )[0]
+        assert compared > 0 and different == 0, (kind, compared, different)
+
+
 def test_ltv_tiers_are_20_30_50_of_scored_people(build: Build) -> None:
     shares = dict(
         _rows(

@@ -4,7 +4,7 @@
 -- (macro source_or_empty).
 {%- set score_columns = {
     'person_id': dbt.type_string(),
-    'score': dbt.type_float(),
+    'score': type_double(),
     'model_version': dbt.type_string(),
     'scored_at': dbt.type_timestamp(),
 } %}

@@ -22,7 +22,8 @@ rfm_values as (
 
 rfm_scores as (
 
-    -- Quintiles with ties broken by person_id, so equal values always get the same, reproducible scores.
+    -- Quintiles with ties broken by person_id, so the scores are reproducible. Equal values at a quintile's
+    -- edge can still fall on either side of it: person_id decides which (ntile fills equal-sized buckets).
     select
         *,
         ntile(5) over (order by recency_days desc, person_id asc) as r_score,

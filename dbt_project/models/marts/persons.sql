@@ -6,13 +6,21 @@ with identity_map as (
 
 )
 
+-- Counts cast to bigint: a sum of integers widens to a 128-bit HUGEINT on DuckDB, a type other warehouses
+-- do not have, in a public mart with a contract.
 select
     person_id,
-    count(*) as identifier_count,
-    sum(case when identifier_type = 'email' then 1 else 0 end) as email_count,
-    sum(case when identifier_type = 'crm_customer_id' then 1 else 0 end) as crm_customer_id_count,
-    sum(case when identifier_type = 'shop_customer_id' then 1 else 0 end) as shop_customer_id_count,
-    sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as anonymous_id_count,
+    cast(count(*) as {{ dbt.type_bigint() }}) as identifier_count,
+    cast(sum(case when identifier_type = 'email' then 1 else 0 end) as {{ dbt.type_bigint() }}) as email_count,
+    cast(
+        sum(case when identifier_type = 'crm_customer_id' then 1 else 0 end) as {{ dbt.type_bigint() }}
+    ) as crm_customer_id_count,
+    cast(
+        sum(case when identifier_type = 'shop_customer_id' then 1 else 0 end) as {{ dbt.type_bigint() }}
+    ) as shop_customer_id_count,
+    cast(
+        sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as {{ dbt.type_bigint() }}
+    ) as anonymous_id_count,
     min(case when identifier_type = 'email' then identifier end) as primary_email
 from identity_map
 group by person_id

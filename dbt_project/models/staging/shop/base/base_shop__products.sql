@@ -29,7 +29,8 @@ parsed as (
         nullif(lower({{ trimmed('category') }}), '') as category,
         nullif({{ trimmed('brand') }}, '') as brand,
         {{ safe_cast(trimmed('price'), dbt.type_numeric()) }} as price,
-        coalesce(upper({{ trimmed('currency') }}), '{{ var("reporting_currency") }}') as currency,
+        -- A blank code (spaces only) is missing too, not a currency of its own.
+        coalesce(nullif(upper({{ trimmed('currency') }}), ''), '{{ var("reporting_currency") }}') as currency,
         lower({{ trimmed('is_active') }}) in ('true', 't', '1', 'yes', 'y') as is_active,
         nullif({{ trimmed('image_url') }}, '') as image_url,
         nullif({{ trimmed('product_url') }}, '') as product_url,
