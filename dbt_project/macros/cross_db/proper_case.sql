@@ -10,6 +10,11 @@
     nullif(initcap(trim(regexp_replace({{ expression }}, '\\s+', ' ', 'g'))), '')
 {%- endmacro %}
 
+{% macro postgres__proper_case(expression) -%}
+    {#- Macro text is not a Jinja string: the backslash reaches PostgreSQL as written. -#}
+    nullif(initcap(trim(regexp_replace({{ expression }}, '\s+', ' ', 'g'))), '')
+{%- endmacro %}
+
 {% macro duckdb__proper_case(expression) -%}
     nullif(array_to_string(list_transform(
         string_split(lower(trim(regexp_replace({{ expression }}, '\s+', ' ', 'g'))), ' '),

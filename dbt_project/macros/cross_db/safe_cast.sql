@@ -11,11 +11,19 @@
 {%- endmacro %}
 
 {% macro postgres__safe_cast(expression, type) -%}
-    {#- PostgreSQL has no try_cast; the raw tables are text, so cast only values that look right. -#}
-    {%- if type | lower in ['double', 'double precision', 'numeric', 'float', 'bigint', 'integer', 'int'] -%}
-        case when trim({{ expression }}) ~ '^[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$'
-            then cast(trim({{ expression }}) as {{ type }}) end
+    {#- PostgreSQL has no try_cast: the functions of create_cast_functions return null where a cast fails.
+        Types are matched on their name without precision, so numeric(28,6) is a numeric. -#}
+    {%- set base = (type | lower).split('(')[0] | trim -%}
+    {%- if base in ['numeric', 'decimal'] -%}
+        cast({{ postgres_try_cast('numeric', expression) }} as {{ type }})
+    {%- elif base in ['double', 'double precision', 'float', 'float8', 'real'] -%}
+        cast({{ postgres_try_cast('double', expression) }} as {{ type }})
+    {%- elif base in ['bigint', 'integer', 'int', 'int8', 'int4', 'smallint'] -%}
+        cast({{ postgres_try_cast('bigint', expression) }} as {{ type }})
+    {%- elif base == 'date' -%}
+        {{ postgres_try_cast('date', expression) }}
     {%- else -%}
+        {#- Text and the like, which cannot fail; also dbt's unit-test fixtures, which call safe_cast. -#}
         cast({{ expression }} as {{ type }})
     {%- endif -%}
 {%- endmacro %}

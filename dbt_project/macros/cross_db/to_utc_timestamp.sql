@@ -28,9 +28,11 @@
 {%- endmacro %}
 
 {% macro postgres__to_utc_timestamp(expression) -%}
+    {#- The shape check keeps out what PostgreSQL reads but DuckDB does not ('yesterday', 'epoch'); the
+        function (create_cast_functions) turns an impossible date or time into null. -#}
     case
         when trim({{ expression }}) ~ '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$'
-            then (trim({{ expression }})::timestamptz at time zone 'UTC')
+            then ({{ postgres_try_cast('timestamptz', 'trim(' ~ expression ~ ')') }} at time zone 'UTC')
     end
 {%- endmacro %}
 

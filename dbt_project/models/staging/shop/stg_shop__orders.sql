@@ -18,9 +18,10 @@ select
     currency,
     fx_rate_to_reporting,
     coalesce(subtotal, total) as subtotal,
-    coalesce(discount, 0) as discount,
-    coalesce(shipping, 0) as shipping,
-    coalesce(tax, 0) as tax,
+    -- Cast back to the amounts' type: with the literal 0, PostgreSQL's coalesce drops numeric's scale.
+    cast(coalesce(discount, 0) as {{ dbt.type_numeric() }}) as discount,
+    cast(coalesce(shipping, 0) as {{ dbt.type_numeric() }}) as shipping,
+    cast(coalesce(tax, 0) as {{ dbt.type_numeric() }}) as tax,
     total,
     -- Net revenue excludes shipping and tax; the reporting currency is var('reporting_currency').
     {{ in_reporting_currency('coalesce(subtotal, total) - coalesce(discount, 0)') }} as net_revenue_reporting,
