@@ -42,6 +42,7 @@ TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	@tests/dagster/ensure_chromium.sh
+	@tests/dbt/ensure_postgres.sh
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: $(STAMP)

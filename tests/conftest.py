@@ -29,6 +29,7 @@ LONGEST_FILES_FIRST = (
     "tests/dagster/test_dagster_ui.py",
     "tests/test_backtest.py",
     "tests/dbt/test_staging_against_truth.py",
+    "tests/dbt/test_postgres.py",
     "tests/dbt/test_activation_audience.py",
     "tests/dagster/test_dagster_checks.py",
 )
