@@ -578,6 +578,10 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
     say = progress or (lambda _message: None)
     if config.horizon_days < 1:
         raise BacktestError(f"--horizon-days must be at least 1, got {config.horizon_days}")
+    # Absolute from here on: dbt runs in the warehouse's folder and reads its target path from the project's.
+    config = replace(config, out=config.out.absolute())
+    if config.out.exists() and not config.out.is_dir():
+        raise BacktestError(f"--out {config.out} exists and is not a directory")
     files = duckdb.connect()
     load_orders(files, config.orders)
     truth = read_truth(files, config.truth) if config.truth else None

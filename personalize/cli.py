@@ -18,7 +18,7 @@ from pathlib import Path
 
 from personalize.dbt import DbtError
 from personalize.pipeline import RunFailed
-from personalize.settings import Settings, load_settings
+from personalize.settings import load_settings
 
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
@@ -117,16 +117,40 @@ def cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
-def _has_orders(settings: Settings) -> bool:
-    folder = settings.raw_dir / "shop_orders"
-    return folder.is_dir() and any(p.suffix in {".csv", ".parquet", ".gz"} for p in folder.iterdir())
+# What the landing-zone hook reads (macro personalize_landing_files): any case, hidden files skipped.
+LANDING_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def _landing_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and not path.name.startswith(".")
+        and path.name.lower().endswith(LANDING_FILE_SUFFIXES)
+    ]
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     settings = load_settings()
-    if _has_orders(settings):
+    if _landing_files(settings.raw_dir / "shop_orders"):
         print(f"using the raw data in {settings.raw_dir}", file=sys.stderr)
     else:
+        # The demo replaces every source folder it writes: never over files of the user's.
+        if settings.raw_dir.is_dir():
+            present = sorted(
+                folder.name
+                for folder in settings.raw_dir.iterdir()
+                if folder.is_dir() and _landing_files(folder)
+            )
+            if present:
+                raise CliError(
+                    f"{settings.raw_dir} has no shop_orders export but holds files in {', '.join(present)}; "
+                    "add the orders to shop_orders/ (the one required source), or point PERSONALIZE_RAW_DIR "
+                    "at an empty folder to generate the demo there"
+                )
         print(
             f"no raw data in {settings.raw_dir}: "
             f"generating the {args.customers:,}-customer demo (seed {args.seed})",

@@ -37,8 +37,10 @@ class Settings:
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: absolute paths, so the working directory does not matter."""
         return {
-            RAW_DIR_ENV: str(self.raw_dir),
-            DUCKDB_PATH_ENV: str(self.duckdb_path),
+            # dbt runs in the warehouse's folder (personalize.dbt.run_dbt): a relative path would be read from
+            # there, not from where the command was given.
+            RAW_DIR_ENV: str(self.raw_dir.absolute()),
+            DUCKDB_PATH_ENV: str(self.duckdb_path.absolute()),
             "DBT_PROFILES_DIR": str(PROJECT_DIR),
             # When one asset or model is selected, run only the tests all of whose parents are selected:
             # dbt's default would also run, say, a relationships test from a staging model to a seed when

@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from datagen import GeneratorConfig
-from personalize.cli import main
+from personalize.cli import _landing_files, main
+from personalize.settings import Settings
 
 PERSONALIZE = str(Path(sys.executable).with_name("personalize"))
 
@@ -50,6 +51,74 @@ def test_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 2
     assert f"--out {target} exists and is not a directory" in capsys.readouterr().err
     assert target.read_text() == "not a directory"
+
+
+def test_backtest_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,email,status,currency,total,created_at,updated_at\n")
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+
+    code = main(
+        [
+            "backtest",
+            "--orders",
+            str(orders),
+            "--cutoff",
+            "2025-01-01",
+            "--horizon-days",
+            "30",
+            "--out",
+            str(target),
+        ]
+    )
+
+    assert code == 2
+    assert f"--out {target} exists and is not a directory" in capsys.readouterr().err
+    assert target.read_text() == "not a directory"
+
+
+def test_dbt_reads_relative_paths_from_where_the_command_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run_dbt runs dbt in the warehouse's folder; `personalize backtest --out data/backtest` once looked
+    # for data/backtest/data/backtest/raw there.
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(raw_dir=Path("out/raw"), duckdb_path=Path("out/warehouse.duckdb"))
+
+    environment = settings.dbt_env()
+
+    assert environment["PERSONALIZE_RAW_DIR"] == str(tmp_path / "out" / "raw")
+    assert environment["PERSONALIZE_DUCKDB_PATH"] == str(tmp_path / "out" / "warehouse.duckdb")
+
+
+def test_run_never_generates_the_demo_over_a_users_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "raw"
+    mine = raw / "crm_customers" / "mine.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("customer_id,email\nc-1,ann@example.com\n")
+    (raw / "shop_orders").mkdir()
+    (raw / "shop_orders" / "notes.txt").write_text("not an export")
+    monkeypatch.setenv("PERSONALIZE_RAW_DIR", str(raw))
+    monkeypatch.setenv("PERSONALIZE_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+
+    code = main(["run"])
+
+    assert code == 2
+    assert "has no shop_orders export but holds files in crm_customers" in capsys.readouterr().err
+    assert mine.read_text() == "customer_id,email\nc-1,ann@example.com\n"
+    assert sorted(path.name for path in raw.iterdir()) == ["crm_customers", "shop_orders"]
+
+
+def test_an_orders_export_is_found_whatever_the_case_of_its_suffix(tmp_path: Path) -> None:
+    folder = tmp_path / "shop_orders"
+    folder.mkdir()
+    for name in ("ORDERS.CSV", "b.Csv.Gz", "c.PARQUET", ".hidden.csv", "notes.txt"):
+        (folder / name).write_text("")
+
+    assert sorted(path.name for path in _landing_files(folder)) == ["ORDERS.CSV", "b.Csv.Gz", "c.PARQUET"]
 
 
 def test_unknown_command_from_the_installed_script() -> None:
