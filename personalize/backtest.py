@@ -574,6 +574,25 @@ def _train_and_score(
     return scored, scoring, examples, blends, horizon_reference, short
 
 
+def _check_clean_orders(warehouse: duckdb.DuckDBPyConnection, config: BacktestConfig, say: Progress) -> None:
+    """Say how many order rows staging kept and why it quarantined the rest; stop when it kept none."""
+    reasons = warehouse.sql(
+        "select coalesce(quarantine_reason, 'clean'), count(*) from staging.base_shop__orders group by all "
+        "order by 2 desc"
+    ).fetchall()
+    counts = dict(reasons)
+    clean = counts.pop("clean", 0)
+    quarantined = ", ".join(f"{reason} {rows:,}" for reason, rows in counts.items())
+    say(f"staging: {clean:,} clean order row(s)" + (f"; quarantined: {quarantined}" if quarantined else ""))
+    if clean == 0:
+        warehouse_file = config.out / "warehouse.duckdb"
+        raise BacktestError(
+            f"no order in {config.orders} passed staging (quarantined: {quarantined or 'none'}); the reason "
+            f"of each row is in staging.base_shop__orders.quarantine_reason of {warehouse_file} "
+            "(amounts must be plain numbers such as 29.33, timestamps ISO-8601)"
+        )
+
+
 def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> BacktestResult:
     say = progress or (lambda _message: None)
     if config.horizon_days < 1:
@@ -627,6 +646,7 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
         capture=True,
     )
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as warehouse:
+        _check_clean_orders(warehouse, config, say)
         try:
             trained = _train_and_score(warehouse, plan, config, say)
         except (StackingError, ShortWindowError) as exc:

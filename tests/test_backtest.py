@@ -22,7 +22,7 @@ from ml.baselines import BASELINES
 from ml.blend import BASE_MARGINS, choose_blend, target_metrics, unwon_comparisons
 from ml.frames import ExampleFrame
 from ml.windows import short_window, unseen_features
-from personalize.backtest import BacktestConfig, training_plan
+from personalize.backtest import BacktestConfig, BacktestError, _check_clean_orders, training_plan
 from personalize.cli import main
 from tests.conftest import SHOP_ORDERS_HEADER, write_csv
 from tests.ml.cdnow import CDNOW_SAMPLE
@@ -213,6 +213,31 @@ def test_a_missing_column_is_named_with_the_file(tmp_path: Path, capsys: pytest.
     assert code == 2
     error = capsys.readouterr().err
     assert str(orders) in error and "updated_at" in error
+
+
+def test_a_file_whose_every_order_is_quarantined_stops_with_the_reasons(tmp_path: Path) -> None:
+    # Staging's verdicts as `personalize backtest` reads them after its dbt build, e.g. amounts as "$29.33".
+    config = BacktestConfig(
+        orders=tmp_path / "orders.csv", cutoff=date(1997, 9, 30), horizon_days=30, out=tmp_path
+    )
+    messages: list[str] = []
+    with duckdb.connect() as warehouse:
+        warehouse.execute("create schema staging")
+        warehouse.execute(
+            "create table staging.base_shop__orders as select * from (values ('non_numeric_amount'), "
+            "('non_numeric_amount'), ('unparseable_timestamp')) as rows (quarantine_reason)"
+        )
+        with pytest.raises(BacktestError) as stopped:
+            _check_clean_orders(warehouse, config, messages.append)
+        warehouse.execute("insert into staging.base_shop__orders values (null)")
+        _check_clean_orders(warehouse, config, messages.append)
+
+    assert str(config.orders) in str(stopped.value)
+    assert "non_numeric_amount 2, unparseable_timestamp 1" in str(stopped.value)
+    assert (
+        messages[-1]
+        == "staging: 1 clean order row(s); quarantined: non_numeric_amount 2, unparseable_timestamp 1"
+    )
 
 
 def test_a_bad_truth_value_names_the_customer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
