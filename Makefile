@@ -39,10 +39,13 @@ run: $(STAMP)
 # build per module) are built once. Files go out in collection order, the longest first (tests/conftest.py
 # LONGEST_FILES_FIRST), so both workers finish together. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
+# Real programs some tests drive (the UI test and the PostgreSQL portability test), installed when missing.
+CHROMIUM := /usr/bin/chromium
+POSTGRES_INITDB := /usr/lib/postgresql/*/bin/initdb
 
 test: $(STAMP)
-	@tests/dagster/ensure_chromium.sh
-	@tests/dbt/ensure_postgres.sh
+	@tests/ensure_debian_packages.sh $(CHROMIUM) chromium fonts-dejavu-core
+	@tests/ensure_debian_packages.sh '$(POSTGRES_INITDB)' postgresql
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: $(STAMP)

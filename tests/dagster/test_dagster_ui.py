@@ -1,7 +1,8 @@
 """The Dagster UI in a real browser: `dagster dev` serves the asset graph, and a run launched through its
 GraphQL API builds the warehouse.
 
-Needs Debian's chromium at /usr/bin/chromium (`make test` installs it with tests/dagster/ensure_chromium.sh).
+Needs Debian's chromium at /usr/bin/chromium (`make test` installs it with
+tests/ensure_debian_packages.sh).
 """
 
 import contextlib
@@ -28,7 +29,7 @@ from dagster_app.instance import ensure_instance_config
 from personalize.settings import PROJECT_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
-ENSURE_CHROMIUM = Path(__file__).with_name("ensure_chromium.sh")
+ENSURE_PACKAGES = Path(__file__).parents[1] / "ensure_debian_packages.sh"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -159,7 +160,8 @@ def chromium() -> Path:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the UI test needs Debian's chromium. Install it with "
-            "`tests/dagster/ensure_chromium.sh` (as root); `make test` runs that first."
+            "`tests/ensure_debian_packages.sh /usr/bin/chromium chromium` (as root); `make test` runs that "
+            "first."
         )
     return CHROMIUM
 
@@ -172,7 +174,9 @@ def test_ensure_chromium_does_nothing_when_chromium_is_installed(chromium, tmp_p
         (fake_bin / tool).write_text("#!/bin/sh\necho unexpected call: $0 >&2\nexit 97\n")
         (fake_bin / tool).chmod(0o755)
     env = {**os.environ, "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(["bash", str(ENSURE_CHROMIUM)], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(ENSURE_PACKAGES), str(CHROMIUM), "chromium"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert "unexpected call" not in result.stderr
 

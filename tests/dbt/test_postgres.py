@@ -1,11 +1,11 @@
 """The same dbt project on PostgreSQL: every model, seed, snapshot, data test and unit test, on a real server.
 
 DuckDB is the embedded default, but the SQL is meant to port (README, Portability). A throwaway PostgreSQL
-server (Debian's, installed by tests/dbt/ensure_postgres.sh) is started on 127.0.0.1 in a temporary
-folder. The raw tables are loaded as an EL tool would: the generator's landing zone, read through the DuckDB
-hook's raw views (so the same contract columns and `_source_file`), copied as text into the `raw` schema.
-Then one `dbt build` on the `postgres` target of profiles.yml. The unit tests compare each business rule's
-output with the same expected rows on both warehouses.
+server (Debian's, which `make test` installs with tests/ensure_debian_packages.sh) is started on 127.0.0.1
+in a temporary folder. The raw tables are loaded as an EL tool would: the generator's landing zone, read
+through the DuckDB hook's raw views (so the same contract columns and `_source_file`), copied as text into
+the `raw` schema. Then one `dbt build` on the `postgres` target of profiles.yml. The unit tests compare each
+business rule's output with the same expected rows on both warehouses.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def _postgres_bin() -> Path:
     candidates = sorted(installed, key=lambda path: int(path.parts[-3]))
     if not candidates:
         raise RuntimeError(
-            "no PostgreSQL server is installed; run tests/dbt/ensure_postgres.sh (make test does)"
+            "no PostgreSQL server is installed: as root, run `tests/ensure_debian_packages.sh "
+            "'/usr/lib/postgresql/*/bin/initdb' postgresql` (make test does)"
         )
     return candidates[-1].parent
 
