@@ -76,7 +76,7 @@ def sync_audience(
     try:
         # The environment is read here and, for API keys, by the destinations themselves: secrets never
         # pass through an argument that could end up in a log or a repr.
-        target = settings_from_env(destination, export_dir=settings.export_dir)
+        target = settings_from_env(destination, export_dir=settings.export_dir, require_api_key=not dry_run)
     except MissingSetting as error:
         raise SyncSetupError(str(error)) from None
     missing = f"no {AUDIENCE_RELATION} in {settings.duckdb_path}: run `personalize run` first"

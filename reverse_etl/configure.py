@@ -80,15 +80,26 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 
 
 def settings_from_env(
-    kind: str, environ: Mapping[str, str] | None = None, *, export_dir: Path = Path("data/exports")
+    kind: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    export_dir: Path = Path("data/exports"),
+    require_api_key: bool = True,
 ) -> DestinationSettings:
-    """Settings for `kind` from the environment; a missing variable raises MissingSetting naming it."""
+    """Settings for `kind` from the environment; a missing variable raises MissingSetting naming it.
+
+    Without `require_api_key` (a dry run, which sends nothing) the API key may be missing; the list id
+    may not, since the sync state that the dry run compares with is kept per list."""
     env = os.environ if environ is None else environ
     if kind == "mailchimp":
-        api_key = _required(env, MAILCHIMP_API_KEY)  # checked here, read by the destination itself
+        # Checked here, read by the destination itself when it first connects.
+        api_key = _required(env, MAILCHIMP_API_KEY) if require_api_key else (env.get(MAILCHIMP_API_KEY) or "")
         list_id = _required(env, MAILCHIMP_LIST_ID)
         base_url = (env.get(MAILCHIMP_BASE_URL) or "").strip() or None
         prefix = (env.get(MAILCHIMP_SERVER_PREFIX) or "").strip()
+        if base_url is None and not api_key.strip() and not prefix:
+            # A dry run without a key never connects: no server to name.
+            return DestinationSettings(kind, list_id=list_id)
         if base_url is None:
             if not prefix:
                 suffix = api_key.rsplit("-", 1)[-1] if "-" in api_key else ""
@@ -103,7 +114,8 @@ def settings_from_env(
             base_url = f"https://{prefix}.api.mailchimp.com/3.0"
         return DestinationSettings(kind, base_url=base_url, list_id=list_id)
     if kind == "klaviyo":
-        _required(env, KLAVIYO_API_KEY)
+        if require_api_key:
+            _required(env, KLAVIYO_API_KEY)
         return DestinationSettings(
             kind,
             base_url=(env.get(KLAVIYO_BASE_URL) or "").strip() or None,

@@ -133,6 +133,28 @@ def test_dry_run_sends_nothing_and_prints_no_email(
     assert members(esp) == expected_merge_fields(rows)
 
 
+@pytest.mark.parametrize(
+    ("destination", "list_var"), [("mailchimp", "MAILCHIMP_LIST_ID"), ("klaviyo", "KLAVIYO_LIST_ID")]
+)
+def test_a_dry_run_needs_no_api_key_but_a_real_run_does(
+    warehouse: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    destination: str,
+    list_var: str,
+) -> None:
+    # Marketing operations can preview what a first sync would send before anyone hands them the key.
+    write_audience(warehouse, people(range(5)))
+    monkeypatch.setenv(list_var, LIST_ID)
+
+    assert main(["sync", "--destination", destination, "--dry-run"]) == 0
+    table = summary(capsys.readouterr().out)
+    assert (table["inserts"], table["sent"]) == ("5", "0")
+
+    assert main(["sync", "--destination", destination]) == 2
+    assert f"environment variable {destination.upper()}_API_KEY is not set" in capsys.readouterr().err
+
+
 def test_mailchimp_full_resync_updates_everyone_without_duplicates(
     warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
