@@ -117,25 +117,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
-# What the landing-zone hook reads (macro personalize_landing_files): any case, hidden files skipped.
-LANDING_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-
-
-def _landing_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return [
-        path
-        for path in folder.iterdir()
-        if path.is_file()
-        and not path.name.startswith(".")
-        and path.name.lower().endswith(LANDING_FILE_SUFFIXES)
-    ]
-
-
 def cmd_run(args: argparse.Namespace) -> None:
     settings = load_settings()
-    if _landing_files(settings.raw_dir / "shop_orders"):
+    # The files the dbt hook and the Dagster sensors read (any case of .csv, .csv.gz, .parquet).
+    from dagster_app.landing_zone import snapshot_folder
+
+    if snapshot_folder(settings.raw_dir / "shop_orders").file_count:
         print(f"using the raw data in {settings.raw_dir}", file=sys.stderr)
     else:
         # The demo replaces every source folder it writes: never over files of the user's.
@@ -143,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             present = sorted(
                 folder.name
                 for folder in settings.raw_dir.iterdir()
-                if folder.is_dir() and _landing_files(folder)
+                if folder.is_dir() and snapshot_folder(folder).file_count
             )
             if present:
                 raise CliError(

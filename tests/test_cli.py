@@ -9,8 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_app.landing_zone import snapshot_folder
 from datagen import GeneratorConfig
-from personalize.cli import _landing_files, main
+from personalize.cli import main
 from personalize.settings import Settings
 
 PERSONALIZE = str(Path(sys.executable).with_name("personalize"))
@@ -118,7 +119,11 @@ def test_an_orders_export_is_found_whatever_the_case_of_its_suffix(tmp_path: Pat
     for name in ("ORDERS.CSV", "b.Csv.Gz", "c.PARQUET", ".hidden.csv", "notes.txt"):
         (folder / name).write_text("")
 
-    assert sorted(path.name for path in _landing_files(folder)) == ["ORDERS.CSV", "b.Csv.Gz", "c.PARQUET"]
+    assert sorted(file.name for file in snapshot_folder(folder).files) == [
+        "ORDERS.CSV",
+        "b.Csv.Gz",
+        "c.PARQUET",
+    ]
 
 
 def test_unknown_command_from_the_installed_script() -> None:
