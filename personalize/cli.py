@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         "changes (and in mirror mode removals). Settings come from environment variables: "
         "MAILCHIMP_API_KEY, MAILCHIMP_LIST_ID (optional MAILCHIMP_BASE_URL or MAILCHIMP_SERVER_PREFIX); "
         "KLAVIYO_API_KEY, KLAVIYO_LIST_ID (optional KLAVIYO_BASE_URL, KLAVIYO_REVISION); "
-        "PERSONALIZE_EXPORT_DIR (file, default data/exports).",
+        "PERSONALIZE_EXPORT_DIR (file, default exports/ beside the warehouse file).",
     )
     sync.add_argument("--destination", choices=["file", "mailchimp", "klaviyo"], required=True)
     sync.add_argument("--dry-run", action="store_true", help="count and show sample payloads, send nothing")

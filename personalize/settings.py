@@ -1,14 +1,15 @@
 """Locations shared by dbt, the Python libraries and Dagster.
 
 Two environment variables decide where data lives; profiles.yml and the dbt hook read the same two, so a
-value set once applies everywhere.
+value set once applies everywhere. The model registry and the file exports belong to one warehouse, so by
+default they sit beside it (`models/` and `exports/` in the warehouse file's folder).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 RAW_DIR_ENV = "PERSONALIZE_RAW_DIR"
@@ -16,9 +17,10 @@ DUCKDB_PATH_ENV = "PERSONALIZE_DUCKDB_PATH"
 MODEL_DIR_ENV = "PERSONALIZE_MODEL_DIR"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
-DEFAULT_MODEL_DIR = "data/models"
 EXPORT_DIR_ENV = "PERSONALIZE_EXPORT_DIR"
-DEFAULT_EXPORT_DIR = "data/exports"
+# Folder names beside the warehouse file, used when PERSONALIZE_MODEL_DIR / PERSONALIZE_EXPORT_DIR are unset.
+MODEL_DIR_NAME = "models"
+EXPORT_DIR_NAME = "exports"
 
 # The dbt project (dbt_project.yml, profiles.yml) sits at the repository root.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -28,11 +30,19 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 class Settings:
     raw_dir: Path
     duckdb_path: Path
-    # The model registry (ml.registry) is Python-only, so dbt never sees it. Defaulted so callers that
-    # only care about dbt can keep building Settings from the two data paths.
-    model_dir: Path = field(default_factory=lambda: _resolve(DEFAULT_MODEL_DIR))
-    # Where the file destination writes its exports (personalize sync --destination file).
-    export_dir: Path = field(default_factory=lambda: _resolve(DEFAULT_EXPORT_DIR))
+    # The model registry (ml.registry) is Python-only, so dbt never sees it. None (the default) puts it
+    # beside the warehouse: a registry shared by two warehouses would let one's promoted model score the
+    # other's people whenever a candidate trained there is not promoted.
+    model_dir: Path = None  # type: ignore[assignment]
+    # Where the file destination writes its exports (personalize sync --destination file); None: beside the
+    # warehouse, whose sync state records what those files hold.
+    export_dir: Path = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.model_dir is None:
+            object.__setattr__(self, "model_dir", self.duckdb_path.parent / MODEL_DIR_NAME)
+        if self.export_dir is None:
+            object.__setattr__(self, "export_dir", self.duckdb_path.parent / EXPORT_DIR_NAME)
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: absolute paths, so the working directory does not matter."""
@@ -57,9 +67,10 @@ def _resolve(value: str) -> Path:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
+    model_dir, export_dir = env.get(MODEL_DIR_ENV), env.get(EXPORT_DIR_ENV)
     return Settings(
         raw_dir=_resolve(env.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR),
         duckdb_path=_resolve(env.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH),
-        model_dir=_resolve(env.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR),
-        export_dir=_resolve(env.get(EXPORT_DIR_ENV) or DEFAULT_EXPORT_DIR),
+        model_dir=_resolve(model_dir) if model_dir else None,  # type: ignore[arg-type]
+        export_dir=_resolve(export_dir) if export_dir else None,  # type: ignore[arg-type]
     )

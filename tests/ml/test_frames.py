@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -18,7 +19,7 @@ from ml.frames import (
     load_scoring_features,
     load_training_examples,
 )
-from personalize.settings import PROJECT_DIR, load_settings
+from personalize.settings import PROJECT_DIR, Settings, load_settings
 from tests.ml.examples import SimulatedTables, simulate_tables, write_tables
 
 
@@ -149,3 +150,24 @@ def test_model_dir_setting_resolves_like_the_other_paths() -> None:
         == PROJECT_DIR / "elsewhere/models"
     )
     assert load_settings({"PERSONALIZE_MODEL_DIR": "/abs/models"}).model_dir.as_posix() == "/abs/models"
+
+
+def test_the_registry_and_exports_default_to_beside_the_warehouse() -> None:
+    """Pointing only PERSONALIZE_DUCKDB_PATH at another warehouse gives it its own registry and exports, so
+    the demo's promoted models never score another warehouse's people; explicit settings still win."""
+    assert load_settings({}).export_dir == PROJECT_DIR / "data/exports"
+    mine = load_settings({"PERSONALIZE_DUCKDB_PATH": "data/mine/warehouse.duckdb"})
+    assert (mine.model_dir, mine.export_dir) == (
+        PROJECT_DIR / "data/mine/models",
+        PROJECT_DIR / "data/mine/exports",
+    )
+    shared = load_settings(
+        {
+            "PERSONALIZE_DUCKDB_PATH": "/w/a.duckdb",
+            "PERSONALIZE_MODEL_DIR": "/r",
+            "PERSONALIZE_EXPORT_DIR": "/e",
+        }
+    )
+    assert (shared.model_dir.as_posix(), shared.export_dir.as_posix()) == ("/r", "/e")
+    built = Settings(raw_dir=Path("/raw"), duckdb_path=Path("/w/b.duckdb"))
+    assert (built.model_dir.as_posix(), built.export_dir.as_posix()) == ("/w/models", "/w/exports")
