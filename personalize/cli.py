@@ -175,8 +175,11 @@ def cmd_sync(args: argparse.Namespace) -> None:
     except SyncSetupError as error:
         raise CliError(str(error)) from None
     print(format_summary(result))
-    if not result.ok:
-        raise SyncIncomplete(f"{result.rejected:,} rejected and {result.failed:,} failed rows")
+    if not result.ok or result.erase_failed:
+        raise SyncIncomplete(
+            f"{result.rejected:,} rejected and {result.failed:,} failed rows, "
+            f"{result.erase_failed:,} failed erasures"
+        )
 
 
 def cmd_backtest(args: argparse.Namespace) -> None:

@@ -20,13 +20,14 @@ from personalize.settings import Settings
 from reverse_etl.configure import (
     AUDIENCE_RELATION,
     DESTINATION_KINDS,
+    ERASURE_RELATION,
     MissingSetting,
     build_destination,
     build_sync_config,
     settings_from_env,
 )
 from reverse_etl.diff import missing_columns
-from reverse_etl.engine import sync
+from reverse_etl.engine import erase_requested, sync
 from reverse_etl.models import Progress, SyncMode, SyncResult, email_digest
 
 _AUDIENCE_SCHEMA, _AUDIENCE_TABLE = AUDIENCE_RELATION.split(".")
@@ -103,7 +104,19 @@ def sync_audience(
                 f"{AUDIENCE_RELATION} in {settings.duckdb_path} has no column "
                 f"{', '.join(missing_audience_columns)}: rebuild it with `personalize run`"
             )
-        return sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
+        # Erasure requests first, down the destination's delete path (a destination of their own: erase()
+        # closes it): a person erased since the last sync is deleted, never merely archived as a leaver.
+        erasures = erase_requested(con, config, build_destination(target), ERASURE_RELATION, dry_run=dry_run)
+        failed_erasures = sum(outcome.startswith("failed") for outcome in erasures.values())
+        if progress and erasures:
+            verb = "would erase" if dry_run else "erased"
+            progress(
+                f"{destination}: {verb} {len(erasures) - failed_erasures:,} addresses with an erasure request"
+                + (f"; {failed_erasures:,} failed and are tried again next run" if failed_erasures else "")
+            )
+        result = sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
+        result.erased, result.erase_failed = len(erasures) - failed_erasures, failed_erasures
+        return result
     finally:
         con.close()
 
@@ -119,6 +132,8 @@ SUMMARY_ROWS = (
     ("confirmed", "confirmed"),
     ("rejected", "rejected"),
     ("failed", "failed"),
+    ("erased", "erasures (privacy requests)"),
+    ("erase_failed", "erasures failed"),
 )
 
 
@@ -146,6 +161,11 @@ def format_summary(result: SyncResult) -> str:
     if result.dry_run and result.samples:
         lines += ["", "sample payloads (emails shown as digests):"]
         lines += [f"  {json.dumps(_masked(sample), default=str)}" for sample in result.samples]
+    if result.erase_failed:
+        lines += [
+            "",
+            "failed erasures are listed in reverse_etl.erasures; they are tried again on the next run",
+        ]
     if result.rejected or result.failed:
         lines += [
             "",

@@ -27,6 +27,8 @@ from reverse_etl.retry import RetryPolicy
 
 DESTINATION_KINDS = ("file", "mailchimp", "klaviyo")
 AUDIENCE_RELATION = "activation.esp_audience"
+# Addresses to erase at every destination (column email), read before each sync (engine.erase_requested).
+ERASURE_RELATION = "activation.esp_erasures"
 
 # Klaviyo cannot archive (mirror mode is refused); the others mirror the audience, so a person who leaves it
 # (opted out, erased, capped, moved to the control group) is archived rather than left subscribed.

@@ -21,7 +21,7 @@ import duckdb
 
 from reverse_etl.destinations.base import DeliveryContext, Destination
 from reverse_etl.diff import Diff, PayloadSql, Plan, plan_sync, read_audience
-from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult
+from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult, email_digest
 from reverse_etl.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -265,6 +265,43 @@ def erase(
     finally:
         if owned:
             connection.close()
+
+
+def erase_requested(
+    con: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    destination: Destination,
+    relation: str,
+    *,
+    dry_run: bool = False,
+) -> dict[str, str]:
+    """Erase at this destination every address in `relation` (column email) it has not erased yet, and
+    forget them in its snapshot; the outcomes by address. A dry run erases nothing and reports the
+    addresses as "would_erase". Run before a sync, so that a person erased since the last one is deleted,
+    not archived, and is never counted as a removal. Without the relation (a warehouse built before it
+    existed) there is nothing to erase."""
+    schema, table = relation.split(".")
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
+    emails = StateStore(con, config.state_schema).unerased_emails(config.destination, relation)
+    if not emails:
+        return {}
+    if dry_run:
+        return dict.fromkeys(emails, "would_erase")
+    outcomes = erase(con, config, destination, emails)
+    log.info(
+        "%s: erased %d of %d requested addresses (%s)",
+        config.destination,
+        sum(not outcome.startswith("failed") for outcome in outcomes.values()),
+        len(outcomes),
+        ", ".join(email_digest(email) for email in list(outcomes)[:5])
+        + (", ..." if len(outcomes) > 5 else ""),
+    )
+    return outcomes
 
 
 def run_summary(result: SyncResult) -> dict[str, Any]:

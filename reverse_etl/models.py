@@ -149,6 +149,10 @@ class SyncResult:
     removed: int = 0
     failed: int = 0
     resumed_jobs: int = 0
+    # Addresses erased before the sync (engine.erase_requested; in a dry run, those it would erase) and
+    # erasures that failed (tried again next run).
+    erased: int = 0
+    erase_failed: int = 0
     outcome: str = "running"
     duration_seconds: float = 0.0
     samples: list[dict[str, Any]] = field(default_factory=list)

@@ -7,7 +7,7 @@ Tables:
   pending_jobs  asynchronous jobs submitted but not yet confirmed (Klaviyo), so a resumed run polls them
   erasures      explicit erasure requests and their result (email as a sha256 digest)
 
-All writes happen on the caller's thread; each batch is committed on its own.
+All writes happen on the caller's thread; confirmed batches are committed in groups (engine.COMMIT_ROWS).
 """
 
 from __future__ import annotations
@@ -256,6 +256,20 @@ class StateStore:
             f"from {self.s}.runs where destination = ? order by started_at",
             [destination],
         ).fetchall()
+
+    def unerased_emails(self, destination: str, relation: str) -> list[str]:
+        """The addresses in `relation` (column email) with no erasure at `destination` that went through
+        (a failed one is tried again). Matched by digest: the erasures table holds no address."""
+        rows = self.con.execute(
+            f"""select distinct requested.email from {relation} as requested
+                where requested.email is not null and not exists (
+                    select 1 from {self.s}.erasures as done
+                    where done.destination = ? and done.outcome not like 'failed%'
+                      and done.email_sha256 = sha256(lower(trim(requested.email))))
+                order by requested.email""",
+            [destination],
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def record_erasure(self, destination: str, email: str, outcome: str) -> None:
         self.con.execute(

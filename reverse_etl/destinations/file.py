@@ -88,8 +88,47 @@ class FileDestination(Destination):
             yield BatchResult(removed=[r.key for r in rows])
 
     def erase(self, emails: Sequence[str]) -> dict[str, str]:
-        # The next run rewrites the audience file without them (erased people never appear in it).
-        return dict.fromkeys(emails, "state_only")
+        """Rewrite the audience file and every changes file without the rows of these addresses: the
+        changes files are the history a file destination keeps, so an erasure has to reach them too."""
+        wanted = {email.strip().lower() for email in emails}
+        found: set[str] = set()
+        directory = self.config.directory
+        files = [self.audience_path, *directory.glob(f"{self.config.name}_changes_*.{self.config.format}")]
+        for path in files:
+            if path.is_file():
+                found |= self._drop_rows(path, wanted)
+        return {email: "erased" if email.strip().lower() in found else "not_found" for email in emails}
+
+    def _drop_rows(self, path: Path, wanted: set[str]) -> set[str]:
+        """Rewrite `path` (atomically) without the rows whose email is in `wanted`; the emails it dropped."""
+        dropped: set[str] = set()
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with (
+            path.open(newline="", encoding="utf-8") as source,
+            tmp.open("w", newline="", encoding="utf-8") as out,
+        ):
+            if self.config.format == "csv":
+                reader = csv.DictReader(source)
+                writer = csv.DictWriter(out, fieldnames=reader.fieldnames or [])
+                writer.writeheader()
+                for row in reader:
+                    email = (row.get("email") or "").strip().lower()
+                    if email in wanted:
+                        dropped.add(email)
+                    else:
+                        writer.writerow(row)
+            else:
+                for line in source:
+                    email = str(json.loads(line).get("email") or "").strip().lower()
+                    if email in wanted:
+                        dropped.add(email)
+                    else:
+                        out.write(line)
+        if dropped:
+            os.replace(tmp, path)
+        else:
+            tmp.unlink()
+        return dropped
 
     def close(self) -> None:
         if self._changes is not None:

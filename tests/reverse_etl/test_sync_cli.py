@@ -272,3 +272,112 @@ def test_an_audience_without_a_mapped_column_is_named(
         f"personalize sync: error: activation.esp_audience in {warehouse} has no column rec_2_product_id: "
         "rebuild it with `personalize run`\n"
     )
+
+
+def write_erasures(db: Path, emails: list[str]) -> None:
+    """activation.esp_erasures as dbt builds it: the addresses to erase at every destination."""
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("create schema if not exists activation")
+        con.execute(
+            "create or replace table activation.esp_erasures as "
+            "select unnest(?::varchar[]) as email, null::varchar as person_id, now() as requested_at",
+            [emails],
+        )
+    finally:
+        con.close()
+
+
+def _erasures(db: Path) -> list[tuple[str, str]]:
+    con = duckdb.connect(str(db))
+    try:
+        return con.execute(
+            "select destination, outcome from reverse_etl.erasures order by destination, outcome"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_erasure_requests_are_deleted_at_mailchimp_once_before_the_sync(
+    warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A synced person who asks for erasure is deleted permanently (Mailchimp's delete path), not archived
+    as a leaver of the audience; an address Mailchimp never had costs a request and is recorded as not found.
+    A dry run only counts them, and a later sync does not ask again. No address reaches the output."""
+    rows = people(range(5))
+    write_audience(warehouse, rows)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    capsys.readouterr()
+
+    # user1 asked for erasure: dbt drops them from the audience and lists their address.
+    write_audience(warehouse, [r for r in rows if r["person_id"] != "p00001"])
+    write_erasures(warehouse, ["user1@example.com", "stranger@example.com"])
+    assert main(["sync", "--destination", "mailchimp", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "would erase 2 addresses" in out + err and summary(out)["erasures (privacy requests)"] == "2"
+    assert esp.mailchimp.erasures == [] and _erasures(warehouse) == []
+
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    out, err = capsys.readouterr()
+    table = summary(out)
+    assert (table["erasures (privacy requests)"], table["removals"], table["sent"]) == ("2", "0", "0")
+    assert [e.email for e in esp.mailchimp.erasures] == ["user1@example.com"]
+    assert esp.mailchimp.member(LIST_ID, "user1@example.com") is None
+    assert members(esp) == expected_merge_fields([r for r in rows if r["person_id"] != "p00001"])
+    assert _erasures(warehouse) == [("mailchimp:L1", "erased"), ("mailchimp:L1", "not_found")]
+    assert "@example.com" not in out + err
+
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    assert summary(capsys.readouterr().out)["erasures (privacy requests)"] == "0"
+    assert len(esp.mailchimp.erasures) == 1
+
+
+def test_a_failed_erasure_fails_the_sync_and_is_tried_again(
+    warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reverse_etl.testing.faults import FaultKind, FaultSpec
+
+    rows = people(range(3))
+    write_audience(warehouse, rows)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    write_audience(warehouse, rows[1:])
+    write_erasures(warehouse, [rows[0]["email"]])
+    # A 400 is not retried: the erasure fails for this run.
+    esp.faults.queue(FaultSpec(FaultKind.SERVER_ERROR, path_prefix="/3.0/lists", method="POST", status=400))
+    assert main(["sync", "--destination", "mailchimp"]) == 1
+    out = capsys.readouterr().out
+    assert summary(out)["erasures failed"] == "1" and "tried again on the next run" in out
+    assert esp.mailchimp.member(LIST_ID, rows[0]["email"]) is not None
+    assert main(["sync", "--destination", "mailchimp"]) == 0
+    assert esp.mailchimp.member(LIST_ID, rows[0]["email"]) is None
+    assert _erasures(warehouse) == [("mailchimp:L1", "erased"), ("mailchimp:L1", "failed:400")]
+
+
+def test_erasure_scrubs_the_file_destinations_history(warehouse: Path, tmp_path: Path) -> None:
+    """The file destination keeps every run's changes file: an erasure removes the address from all of
+    them, and from the audience file."""
+    rows = people(range(4))
+    write_audience(warehouse, rows)
+    assert main(["sync", "--destination", "file"]) == 0
+    changed = [dict(r, first_name="Changed") if r["person_id"] == "p00002" else r for r in rows]
+    write_audience(warehouse, changed)
+    assert main(["sync", "--destination", "file"]) == 0
+    exports = tmp_path / "exports"
+    assert sum("user2@example.com" in path.read_text() for path in exports.glob("audience_changes_*.csv")) == 2
+
+    write_audience(warehouse, [r for r in changed if r["person_id"] != "p00002"])
+    write_erasures(warehouse, ["user2@example.com"])
+    assert main(["sync", "--destination", "file"]) == 0
+    files = sorted(exports.glob("audience*.csv"))
+    assert len(files) == 4  # the audience and three changes files
+    assert not [path.name for path in files if "user2@example.com" in path.read_text()]
+    # The first run's 4 inserts less user2's, the second run's one change gone, and the third run: user2 is
+    # erased (and forgotten), not a removal.
+    assert sorted(len(_csv(path)) for path in files if "changes" in path.name) == [0, 0, 3]
+    assert _erasures(warehouse) == [("file", "erased")]

@@ -1,7 +1,8 @@
 -- One row per person: segment, tiers, and whether the person may be emailed now, with the first reason
 -- when not. The audience gate, in order: customer_360's consent state (no_email, opted_out, erased,
--- hard_bounced, no_consent_record), then the control group, then frequency capping. esp_audience holds
--- exactly the people with is_in_audience.
+-- hard_bounced, no_consent_record), then an erasure request customer_360 does not see as of its date
+-- (esp_erasures), then the control group, then frequency capping. esp_audience holds exactly the people
+-- with is_in_audience.
 with customers as (
 
     select
@@ -39,6 +40,14 @@ frequency_caps as (
 
 ),
 
+erased_people as (
+
+    select distinct person_id
+    from {{ ref('esp_erasures') }}
+    where person_id is not null
+
+),
+
 gated as (
 
     select
@@ -54,6 +63,8 @@ gated as (
             when not customers.can_email then customers.cannot_email_reason
             -- customer_360 already gives these reasons; kept so the gate never depends on rule order there.
             when customers.is_erased then 'erased'
+            -- An erasure is honoured when it arrives, also when it is later than the as-of date.
+            when erased_people.person_id is not null then 'erased'
             when customers.is_hard_bounced then 'hard_bounced'
             when control_group.is_control then 'control_group'
             when frequency_caps.is_frequency_capped then 'frequency_capped'
@@ -67,6 +78,8 @@ gated as (
         on customers.person_id = control_group.person_id
     inner join frequency_caps
         on customers.person_id = frequency_caps.person_id
+    left join erased_people
+        on customers.person_id = erased_people.person_id
 
 )
 
