@@ -292,7 +292,9 @@ class KlaviyoDestination(Destination):
             state, failures = self._poll(job_id)
             if state == "missing":  # expired or unknown: nothing confirmed, re-sent on the next run
                 return failed(404, "job_missing", f"import job {job_id} not found")
-            if state != "complete":
+            if state in ("cancelled", "failed"):  # final, nothing imported: dropped, re-sent next run
+                return failed(None, "job_" + state, f"import job {job_id} {state}")
+            if state != "complete":  # "unknown" or "timeout": the job stays pending, polled next run
                 return BatchResult(
                     failed=[
                         (r.key, Reject(r.key, None, "job_" + state, f"import job {job_id}")) for r in recs

@@ -243,6 +243,9 @@ class KlaviyoApi:
         self.faults = faults
         self.api_key = api_key
         self.runner = runner
+        # The next this-many import jobs are cancelled before they run (as a Klaviyo admin or an account
+        # problem can): they report status "cancelled" and import nothing.
+        self.cancel_next_jobs = 0
         self.limiter = limiter or FixedWindowLimiter()
         self.rate_limits: dict[str, RateLimit] = {}
         if rate_limits is not False:
@@ -512,6 +515,11 @@ class KlaviyoApi:
 
     def _process_import(self, job: ImportJob) -> None:
         with self._lock:
+            if self.cancel_next_jobs > 0:
+                self.cancel_next_jobs -= 1
+                job.status = "cancelled"
+                job.payload = None
+                return
             job.status = "processing"
             job.started_at = iso_now()
         if self.runner.processing_time:

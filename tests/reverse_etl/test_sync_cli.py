@@ -369,7 +369,9 @@ def test_erasure_scrubs_the_file_destinations_history(warehouse: Path, tmp_path:
     write_audience(warehouse, changed)
     assert main(["sync", "--destination", "file"]) == 0
     exports = tmp_path / "exports"
-    assert sum("user2@example.com" in path.read_text() for path in exports.glob("audience_changes_*.csv")) == 2
+    assert (
+        sum("user2@example.com" in path.read_text() for path in exports.glob("audience_changes_*.csv")) == 2
+    )
 
     write_audience(warehouse, [r for r in changed if r["person_id"] != "p00002"])
     write_erasures(warehouse, ["user2@example.com"])

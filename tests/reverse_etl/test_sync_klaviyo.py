@@ -360,3 +360,20 @@ def test_a_job_that_cannot_be_polled_stays_pending_for_the_next_run(
     assert (second.resumed_jobs, second.confirmed, second.sent, second.outcome) == (1, 12, 0, "success")
     assert len(esp.klaviyo.jobs()) == 1
     assert profiles(esp) == expected_profiles(rows)
+
+
+def test_a_cancelled_import_job_is_dropped_and_its_rows_sent_again(
+    esp: EspEmulator, warehouse: Warehouse
+) -> None:
+    """A job Klaviyo cancelled imported nothing and never will: it leaves the pending jobs (it used to be
+    polled, and its rows counted as failed, on every run for ever) and the next run sends its rows again."""
+    con, _ = warehouse
+    rows = people(range(6))
+    write_audience(con, rows)
+    esp.klaviyo.cancel_next_jobs = 1
+    first = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (first.confirmed, first.failed, first.outcome) == (0, 6, "partial")
+    assert StateStore(con).pending_jobs("klaviyo") == []
+    second = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (second.resumed_jobs, second.confirmed, second.failed, second.outcome) == (0, 6, 0, "success")
+    assert profiles(esp) == expected_profiles(rows)
