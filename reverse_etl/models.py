@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -167,3 +168,16 @@ def email_digest(email: str | None) -> str:
     if not email:
         return "-"
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:12]
+
+
+# Any run of characters holding an @ between quotes, brackets, commas or whitespace: vendors quote the address
+# in their error texts ("x@y.com is already a list member", "Invalid email address: 'x@y'"), malformed
+# ones included.
+_ADDRESS_LIKE = re.compile(r"""[^\s'"<>(),;\[\]{}]*@[^\s'"<>(),;\[\]{}]*""")
+
+
+def redact_emails(text: str | None) -> str | None:
+    """`text` with every address-like token replaced by its digest, for error messages that are stored."""
+    if not text or "@" not in text:
+        return text
+    return _ADDRESS_LIKE.sub(lambda match: f"<sha256:{email_digest(match.group(0))}>", text)

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from reverse_etl.models import Record, Reject, SnapshotRow, SyncResult
+from reverse_etl.models import Record, Reject, SnapshotRow, SyncResult, redact_emails
 
 
 def now_utc() -> datetime:
@@ -167,7 +167,8 @@ class StateStore:
                 [e.key for e in errors],
                 [e.http_status for e in errors],
                 [e.code for e in errors],
-                [e.message for e in errors],
+                # Vendors quote addresses in their error texts; the state holds none (see redact_emails).
+                [redact_emails(e.message) for e in errors],
                 ts,
             ],
         )

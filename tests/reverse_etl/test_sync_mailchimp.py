@@ -12,7 +12,7 @@ import pytest
 
 from reverse_etl.destinations import MailchimpDestination
 from reverse_etl.engine import erase, plan, sync
-from reverse_etl.models import Record, SyncMode
+from reverse_etl.models import Record, SyncMode, email_digest
 from reverse_etl.state import StateStore
 from reverse_etl.testing import EspEmulator, FaultKind, FaultSpec
 from tests.reverse_etl.sync_fixtures import (
@@ -327,3 +327,21 @@ def test_mirror_mode_archives_the_old_address_of_a_changed_email(
     assert StateStore(con).snapshot("mailchimp")["p00003"].email == "new.address3@example.com"
     assert esp.mailchimp.consent_changes() == []
     assert sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp)).sent == 0
+
+
+def test_vendor_error_texts_are_stored_without_addresses(esp: EspEmulator, warehouse: Warehouse) -> None:
+    """Mailchimp quotes the address when it refuses one ("... was permanently deleted and cannot be
+    re-imported"); reverse_etl.errors keeps the reason with the address replaced by its digest."""
+    con, _ = warehouse
+    rows = people(range(3))
+    write_audience(con, rows)
+    sync(con, mailchimp_config(), mailchimp(esp))
+    erase(con, mailchimp_config(), mailchimp(esp), ["user1@example.com"])
+    result = sync(con, mailchimp_config(), mailchimp(esp))  # user1 is back in the audience: refused
+    assert result.rejected == 1
+    [(key, message)] = con.execute("select key, message from reverse_etl.errors").fetchall()
+    assert key == "p00001" and "permanently deleted" in message
+    assert (
+        "@" not in message.replace("<sha256:", "")
+        and f"<sha256:{email_digest('user1@example.com')}>" in message
+    )
