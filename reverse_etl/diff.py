@@ -191,6 +191,11 @@ class Diff:
     retries: list[Record] = field(default_factory=list)  # unchanged, but rejected last time
     removals: list[SnapshotRow] = field(default_factory=list)  # only filled in mirror mode
     moved: list[SnapshotRow] = field(default_factory=list)  # mirror mode: old address of a changed email
+    # Mirror mode: keys that left the audience while their address stayed in it under another key (a
+    # person_id changes when identity groups merge). Dropped from the snapshot, never archived: archiving
+    # the address would take the person who still has it out of the list. For the same reason `moved` leaves
+    # out an old address that another person in the audience now has.
+    rekeyed: list[SnapshotRow] = field(default_factory=list)
     resends: list[Record] = field(default_factory=list)  # full resync only: unchanged, sent again anyway
 
     @property
@@ -205,6 +210,7 @@ def compute_diff(
     already in the destination is never treated as new, e.g. subscribed again)."""
     diff = Diff()
     present: set[str] = set()
+    kept_addresses = {record.email.lower() for record in audience}
     for record in audience:
         present.add(record.key)
         last = snapshot.get(record.key)
@@ -212,14 +218,18 @@ def compute_diff(
             diff.inserts.append(record)
         elif last.row_hash != record.row_hash:
             diff.changes.append(record)
-            if mode is SyncMode.MIRROR and last.email and last.email.lower() != record.email.lower():
+            moved = last.email and last.email.lower() != record.email.lower()
+            if mode is SyncMode.MIRROR and moved and last.email.lower() not in kept_addresses:
                 diff.moved.append(last)
         elif last.status == "rejected":
             diff.retries.append(record)
         elif full:
             diff.resends.append(record)
     if mode is SyncMode.MIRROR:
-        diff.removals = [row for key, row in sorted(snapshot.items()) if key not in present]
+        for key, row in sorted(snapshot.items()):
+            if key not in present:
+                kept = row.email is not None and row.email.lower() in kept_addresses
+                (diff.rekeyed if kept else diff.removals).append(row)
     return diff
 
 
@@ -312,6 +322,10 @@ def plan_sync(
             where key is not null
         ),
         snapshot as (select * from {snapshot_table} where destination = $destination),
+        -- The addresses the audience keeps that SQL can judge (the others reach Python anyway).
+        kept_addresses as (
+            select distinct lower(email) as address from checked where key_rank = 1 and email_check = 'ok'
+        ),
         classified as (
             select checked.*,
                    case
@@ -321,18 +335,21 @@ def plan_sync(
                        when snapshot.last_status = 'rejected' then 'retry'
                        when $full then 'resend'
                    end as kind,
-                   snapshot.row_hash as last_hash, snapshot.last_status, snapshot.email as last_email
+                   snapshot.row_hash as last_hash, snapshot.last_status, snapshot.email as last_email,
+                   coalesce(lower(snapshot.email) in (select address from kept_addresses), false)
+                       as last_email_kept
             from checked
             left join snapshot on snapshot.key = checked.key and checked.key_rank = 1
         )
         select raw_key, key, email{field_list}, consent, row_hash, key_rank, email_check, kind,
-               last_hash, last_status, last_email
+               last_hash, last_status, last_email, last_email_kept
         from classified
         where kind is not null or key_rank > 1 or email_check <> 'ok'
         union all
         -- mirror mode: who left the audience (no row with the key, or its kept row has a bad address)
         select null, snapshot.key, null{", null" * n}, null, null, 1, 'ok', 'remove',
-               snapshot.row_hash, snapshot.last_status, snapshot.email
+               snapshot.row_hash, snapshot.last_status, snapshot.email,
+               coalesce(lower(snapshot.email) in (select address from kept_addresses), false)
         from snapshot
         where $mirror and not exists (
             select 1 from checked
@@ -349,11 +366,16 @@ def plan_sync(
     diff = Diff()
     by_kind = {"insert": diff.inserts, "change": diff.changes, "retry": diff.retries, "resend": diff.resends}
     invalid: list[Reject] = []
+    # Snapshot rows that left (or whose address moved), with whether SQL found their address kept; decided
+    # once the addresses only Python can judge are known too (python_addresses).
+    leaving: list[tuple[SnapshotRow, bool]] = []
+    moving: list[tuple[SnapshotRow, bool]] = []
+    python_addresses: set[str] = set()
     for row in rows:
         key_text, raw_email = row[1], row[2]
-        key_rank, email_check, kind, last_hash, last_status, last_email = row[5 + n :]
+        key_rank, email_check, kind, last_hash, last_status, last_email, last_email_kept = row[5 + n :]
         if kind == "remove":
-            diff.removals.append(SnapshotRow(key_text, last_hash, last_status, last_email))
+            leaving.append((SnapshotRow(key_text, last_hash, last_status, last_email), last_email_kept))
             continue
         if key_rank > 1:
             invalid.append(Reject(key_text, None, "duplicate_key", "key appears more than once"))
@@ -363,8 +385,10 @@ def plan_sync(
             invalid.append(Reject(key_text, None, "invalid_email", "missing or malformed email"))
             if mirror and email_check == "python" and last_status is not None:
                 # In the snapshot, but its address failed the Python check: gone from the audience.
-                diff.removals.append(SnapshotRow(key_text, last_hash, last_status, last_email))
+                leaving.append((SnapshotRow(key_text, last_hash, last_status, last_email), last_email_kept))
             continue
+        if email_check == "python":
+            python_addresses.add(address.lower())
         if kind is None:
             continue  # checked in Python, valid and unchanged
         consents = bool(row[3 + n]) if has_consent else gated
@@ -376,8 +400,16 @@ def plan_sync(
             )
         by_kind[kind].append(record)
         if kind == "change" and mirror and last_email and last_email.lower() != address.lower():
-            diff.moved.append(SnapshotRow(key_text, last_hash, last_status, last_email))
+            moving.append((SnapshotRow(key_text, last_hash, last_status, last_email), last_email_kept))
+
+    def kept(row: SnapshotRow, kept_in_sql: bool) -> bool:
+        return kept_in_sql or (row.email is not None and row.email.lower() in python_addresses)
+
+    for snapshot_row, kept_in_sql in leaving:
+        (diff.rekeyed if kept(snapshot_row, kept_in_sql) else diff.removals).append(snapshot_row)
+    diff.moved = [snapshot_row for snapshot_row, kept_in_sql in moving if not kept(snapshot_row, kept_in_sql)]
     invalid += [Reject("", None, "missing_key", "row without a key")] * missing_keys
     diff.removals.sort(key=lambda row: row.key)
+    diff.rekeyed.sort(key=lambda row: row.key)
     bad_kept = sum(1 for r in invalid if r.code == "invalid_email")
     return Plan(diff, invalid, distinct_keys - bad_kept)

@@ -188,7 +188,10 @@ def _sync(
             return result
         if invalid:
             state.record_errors(name, result.run_id, invalid)
-        ctx.new_keys = {r.key for r in diff.inserts}
+        # New to the destination: an insert whose address it already holds under another key (a person_id
+        # that changed when identity groups merged) is not, so it is never subscribed again (which, at
+        # Klaviyo, would lift an unsubscribe the person made there).
+        ctx.new_keys = {r.key for r in diff.inserts} - state.keys_with_known_address(name, diff.inserts)
         destination.open(result.run_id, read_audience(con, config)[0] if destination.needs_audience else [])
         try:
             total = len(to_send)
@@ -206,6 +209,12 @@ def _sync(
                 for batch in destination.remove(moved, ctx):
                     commit(BatchResult(failed=batch.failed))
                     result.removed += len(batch.removed)
+            if diff.rekeyed:
+                # Their address is in the audience under its new key (upserted above): only the old key is
+                # forgotten, nothing is archived.
+                flush()
+                state.commit_batch(name, result.run_id, [], [], [row.key for row in diff.rekeyed], [])
+                log.info("%s: %d keys replaced by a new key with the same address", name, len(diff.rekeyed))
             if diff.removals:
                 done = 0
                 for batch in destination.remove(diff.removals, ctx):

@@ -183,6 +183,24 @@ class StateStore:
             params.append(run_id)
         return self.con.execute(sql + " order by recorded_at, key", params).fetchall()
 
+    def keys_with_known_address(self, destination: str, records: Iterable[Record]) -> set[str]:
+        """The keys of `records` whose address the destination confirmed under another key."""
+        by_address: dict[str, list[str]] = {}
+        for record in records:
+            by_address.setdefault(record.email.lower(), []).append(record.key)
+        if not by_address:
+            return set()
+        rows = self.con.execute(
+            f"""select lower(email), key from {self.s}.snapshot
+                where destination = ? and row_hash is not null
+                  and lower(email) in (select unnest(?::varchar[]))""",
+            [destination, list(by_address)],
+        ).fetchall()
+        known: set[str] = set()
+        for address, snapshot_key in rows:
+            known.update(key for key in by_address[address] if key != snapshot_key)
+        return known
+
     def forget_emails(self, destination: str, emails: Iterable[str]) -> int:
         lowered = [e.strip().lower() for e in emails]
         if not lowered:

@@ -377,3 +377,20 @@ def test_a_cancelled_import_job_is_dropped_and_its_rows_sent_again(
     second = sync(con, klaviyo_config(), klaviyo(esp))
     assert (second.resumed_jobs, second.confirmed, second.failed, second.outcome) == (0, 6, 0, "success")
     assert profiles(esp) == expected_profiles(rows)
+
+
+def test_a_person_whose_key_changes_is_not_subscribed_again(esp: EspEmulator, warehouse: Warehouse) -> None:
+    """A person_id changes when identity groups merge; Klaviyo already has the address, so the person is
+    not new there, and subscribing them again would lift an unsubscribe they made in Klaviyo since."""
+    con, _ = warehouse
+    rows = people(range(4))  # is_subscribable: even ids
+    write_audience(con, rows)
+    sync(con, klaviyo_config(), klaviyo(esp))
+    subscribed = len(esp.klaviyo.subscription_changes)
+    assert subscribed == 2
+    rekeyed = [dict(r, person_id="pNEW0") if r["person_id"] == "p00000" else r for r in rows]
+    write_audience(con, [*rekeyed, person(4)])  # p00004: new and consenting
+    result = sync(con, klaviyo_config(), klaviyo(esp))
+    esp.wait_idle()
+    assert (result.inserts, result.confirmed, result.outcome) == (2, 2, "success")
+    assert [c.email for c in esp.klaviyo.subscription_changes[subscribed:]] == ["user4@example.com"]

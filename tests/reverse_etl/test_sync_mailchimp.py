@@ -345,3 +345,33 @@ def test_vendor_error_texts_are_stored_without_addresses(esp: EspEmulator, wareh
         "@" not in message.replace("<sha256:", "")
         and f"<sha256:{email_digest('user1@example.com')}>" in message
     )
+
+
+def test_a_person_whose_key_changes_keeps_their_membership(esp: EspEmulator, warehouse: Warehouse) -> None:
+    """When identity groups merge, a person's person_id changes while their address stays. Mirror mode must
+    not archive the address as the old key's removal (after upserting it under the new key, that archived a
+    person still in the audience, and nothing ever brought them back); nor may the old address of a changed
+    email be archived when another person in the audience has it now."""
+    con, _ = warehouse
+    rows = people(range(4))
+    write_audience(con, rows)
+    sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp))
+
+    rekeyed = [dict(r, person_id="pNEW1") if r["person_id"] == "p00001" else r for r in rows]
+    # p00002 takes p00003's address, and p00003 a new one: p00003's old address must stay subscribed.
+    swapped = [
+        dict(r, email="user3@example.com")
+        if r["person_id"] == "p00002"
+        else dict(r, email="user3.new@example.com")
+        if r["person_id"] == "p00003"
+        else r
+        for r in rekeyed
+    ]
+    write_audience(con, swapped)
+    result = sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp))
+    assert (result.inserts, result.removals, result.outcome) == (1, 0, "success")
+    assert members(esp) == expected_merge_fields(swapped)  # nobody in the audience is archived
+    archived = {e for e, m in esp.mailchimp.members(LIST_ID).items() if m.archived}
+    assert archived == {"user2@example.com"}  # p00002's old address: nobody has it now
+    assert set(StateStore(con).snapshot("mailchimp")) == {"p00000", "pNEW1", "p00002", "p00003"}
+    assert sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp)).sent == 0
