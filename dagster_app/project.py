@@ -130,7 +130,12 @@ def _dbt_parse(project: DbtProject) -> None:
     # A plain subprocess rather than DbtCliResource.cli(): that also loads a dbt adapter in this process,
     # which adds seconds and is of no use for parsing.
     # dbt_project.yml turns dbt's usage tracking off for every command, this one included.
-    completed = subprocess.run(command, cwd=project.project_dir, capture_output=True, text=True, check=False)
+    # The environment of the runs that follow (absolute paths, Settings.dbt_env): dbt keys its saved parse on
+    # the profile, so a parse under a relative PERSONALIZE_DUCKDB_PATH was thrown away by the first run.
+    env = {**os.environ, **load_settings().dbt_env()}
+    completed = subprocess.run(
+        command, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False
+    )
     if completed.returncode != 0:
         output = (completed.stdout + completed.stderr).strip()
         raise DbtParseError(f"`dbt parse` of {project.project_dir} failed:\n{output[-6000:]}")
