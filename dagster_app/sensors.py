@@ -47,9 +47,10 @@ def changed_landing_folders(
 ) -> tuple[dict[AssetKey, str], dict[str, str]]:
     """Raw assets whose folder differs from what was last seen, and the versions seen now, per folder.
 
-    "Last seen" is the sensor's own cursor, else the last observation recorded in the instance: a sensor
-    switched on after a full build does not rebuild files that build already read. A folder never seen and
-    still empty is no news (sources may be absent).
+    "Last seen" is the sensor's own cursor or the last observation recorded in the instance: a sensor
+    switched on after a full build does not rebuild files that build already read, also when its cursor is
+    from before that build (Dagster keeps a stopped sensor's cursor). A folder never seen and still empty is
+    no news (sources may be absent).
     """
     raw_dir = load_settings().raw_dir
     changed: dict[AssetKey, str] = {}
@@ -57,11 +58,15 @@ def changed_landing_folders(
     for spec in raw_landing_zone.specs:
         folder = spec.metadata[FOLDER_METADATA_KEY]
         snapshot = snapshot_folder(raw_dir / folder)
-        last = known_versions.get(folder) or latest_observed_version(instance, spec.key)
-        if last is None and snapshot.file_count == 0:
+        cursor_version = known_versions.get(folder)
+        if snapshot.data_version == cursor_version:
+            seen[folder] = snapshot.data_version
+            continue
+        observed = latest_observed_version(instance, spec.key)
+        if cursor_version is None and observed is None and snapshot.file_count == 0:
             continue
         seen[folder] = snapshot.data_version
-        if snapshot.data_version != last:
+        if snapshot.data_version != observed:
             changed[spec.key] = snapshot.data_version
     return changed, seen
 

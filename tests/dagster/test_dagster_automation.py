@@ -166,6 +166,17 @@ def test_raw_files_sensor_trusts_the_last_observation_of_the_landing_zone(defs, 
         result = _evaluate_sensor(defs, instance)
         assert not result.run_requests and result.skip_message
 
+        # The sensor is switched off, a file lands and the daily build reads it; switched on again, the
+        # sensor's cursor is from before that build, and the build is not repeated.
+        stale_cursor = result.cursor
+        orders = next((data_paths.raw_dir / "shop_orders").iterdir())
+        (orders.parent / "orders_more.csv").write_text(orders.read_text())
+        assert dg.materialize(
+            [raw_landing_zone], instance=instance, selection=list(raw_landing_zone.keys)
+        ).success
+        result = _evaluate_sensor(defs, instance, stale_cursor)
+        assert not result.run_requests and result.skip_message
+
 
 def test_instance_settings_queue_runs_one_at_a_time(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
