@@ -48,6 +48,13 @@ def esp() -> Iterator[EspEmulator]:
         yield emulator
 
 
+def use_mailchimp_emulator(monkeypatch: pytest.MonkeyPatch, esp: EspEmulator) -> None:
+    """Point `personalize sync --destination mailchimp` at the emulator's list, as a user's env vars would."""
+    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+
+
 def write_audience(db: Path, rows: list[dict[str, object]]) -> None:
     con = duckdb.connect(str(db))
     try:
@@ -114,9 +121,7 @@ def test_dry_run_sends_nothing_and_prints_no_email(
 ) -> None:
     rows = people(range(12))
     write_audience(warehouse, rows)
-    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
-    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
-    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    use_mailchimp_emulator(monkeypatch, esp)
 
     assert main(["sync", "--destination", "mailchimp", "--dry-run"]) == 0
     out, err = capsys.readouterr()
@@ -160,9 +165,7 @@ def test_mailchimp_full_resync_updates_everyone_without_duplicates(
 ) -> None:
     rows = people(range(30))
     write_audience(warehouse, rows)
-    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
-    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
-    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    use_mailchimp_emulator(monkeypatch, esp)
     assert main(["sync", "--destination", "mailchimp"]) == 0
     # Someone edits a member by hand in Mailchimp: only a full resync puts the warehouse's values back.
     with mailchimp_session(esp) as session:
@@ -306,9 +309,7 @@ def test_erasure_requests_are_deleted_at_mailchimp_once_before_the_sync(
     A dry run only counts them, and a later sync does not ask again. No address reaches the output."""
     rows = people(range(5))
     write_audience(warehouse, rows)
-    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
-    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
-    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    use_mailchimp_emulator(monkeypatch, esp)
     assert main(["sync", "--destination", "mailchimp"]) == 0
     capsys.readouterr()
 
@@ -342,9 +343,7 @@ def test_a_failed_erasure_fails_the_sync_and_is_tried_again(
 
     rows = people(range(3))
     write_audience(warehouse, rows)
-    monkeypatch.setenv("MAILCHIMP_API_KEY", esp.mailchimp_api_key)
-    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
-    monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
+    use_mailchimp_emulator(monkeypatch, esp)
     assert main(["sync", "--destination", "mailchimp"]) == 0
     write_audience(warehouse, rows[1:])
     write_erasures(warehouse, [rows[0]["email"]])
