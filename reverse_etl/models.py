@@ -163,11 +163,16 @@ class SyncResult:
         return self.outcome in ("success", "dry_run")
 
 
+def email_sha256(email: str) -> str:
+    """The sha256 of the normalized address (trimmed, lower-cased): how state records an erased address."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 def email_digest(email: str | None) -> str:
-    """What logs show instead of an email address."""
+    """What logs show instead of an email address: the start of its email_sha256."""
     if not email:
         return "-"
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:12]
+    return email_sha256(email)[:12]
 
 
 # Any run of characters holding an @ between quotes, brackets, commas or whitespace: vendors quote the address

@@ -12,7 +12,6 @@ All writes happen on the caller's thread; confirmed batches are committed in gro
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -21,15 +20,11 @@ from typing import Any
 import duckdb
 import orjson
 
-from reverse_etl.models import Record, Reject, SnapshotRow, SyncResult, redact_emails
+from reverse_etl.models import Record, Reject, SnapshotRow, SyncResult, email_sha256, redact_emails
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def email_sha(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 class StateStore:
@@ -293,7 +288,7 @@ class StateStore:
     def record_erasure(self, destination: str, email: str, outcome: str) -> None:
         self.con.execute(
             f"insert into {self.s}.erasures values (?, ?, ?, ?)",
-            [destination, email_sha(email), now_utc(), outcome],
+            [destination, email_sha256(email), now_utc(), outcome],
         )
 
 
