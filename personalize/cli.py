@@ -175,10 +175,10 @@ def cmd_sync(args: argparse.Namespace) -> None:
     except SyncSetupError as error:
         raise CliError(str(error)) from None
     print(format_summary(result))
-    if not result.ok or result.erase_failed:
+    if not result.ok or result.erase_failed or result.unsubscribe_failed:
         raise SyncIncomplete(
             f"{result.rejected:,} rejected and {result.failed:,} failed rows, "
-            f"{result.erase_failed:,} failed erasures"
+            f"{result.erase_failed:,} failed erasures, {result.unsubscribe_failed:,} failed unsubscribes"
         )
 
 

@@ -21,13 +21,14 @@ from reverse_etl.configure import (
     AUDIENCE_RELATION,
     DESTINATION_KINDS,
     ERASURE_RELATION,
+    OPT_OUT_RELATION,
     MissingSetting,
     build_destination,
     build_sync_config,
     settings_from_env,
 )
 from reverse_etl.diff import missing_columns
-from reverse_etl.engine import erase_requested, sync
+from reverse_etl.engine import erase_requested, sync, unsubscribe_opted_out
 from reverse_etl.models import Progress, SyncMode, SyncResult, email_digest
 
 _AUDIENCE_SCHEMA, _AUDIENCE_TABLE = AUDIENCE_RELATION.split(".")
@@ -114,8 +115,20 @@ def sync_audience(
                 f"{destination}: {verb} {len(erasures) - failed_erasures:,} addresses with an erasure request"
                 + (f"; {failed_erasures:,} failed and are tried again next run" if failed_erasures else "")
             )
+        # Explicit opt-outs next, where leaving the audience would leave them subscribed (Klaviyo).
+        opt_outs = unsubscribe_opted_out(
+            con, config, build_destination(target), OPT_OUT_RELATION, dry_run=dry_run
+        )
+        failed_opt_outs = sum(outcome.startswith("failed") for outcome in opt_outs.values())
+        if progress and opt_outs:
+            verb = "would unsubscribe" if dry_run else "unsubscribed"
+            progress(
+                f"{destination}: {verb} {len(opt_outs) - failed_opt_outs:,} people who opted out"
+                + (f"; {failed_opt_outs:,} failed and are tried again next run" if failed_opt_outs else "")
+            )
         result = sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
         result.erased, result.erase_failed = len(erasures) - failed_erasures, failed_erasures
+        result.unsubscribed, result.unsubscribe_failed = len(opt_outs) - failed_opt_outs, failed_opt_outs
         return result
     finally:
         con.close()
@@ -134,6 +147,8 @@ SUMMARY_ROWS = (
     ("failed", "failed"),
     ("erased", "erasures (privacy requests)"),
     ("erase_failed", "erasures failed"),
+    ("unsubscribed", "unsubscribed (opted out)"),
+    ("unsubscribe_failed", "unsubscribes failed"),
 )
 
 
@@ -166,6 +181,8 @@ def format_summary(result: SyncResult) -> str:
             "",
             "failed erasures are listed in reverse_etl.erasures; they are tried again on the next run",
         ]
+    if result.unsubscribe_failed:
+        lines += ["", "failed unsubscribes are tried again on the next run"]
     if result.rejected or result.failed:
         lines += [
             "",

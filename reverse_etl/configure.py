@@ -29,6 +29,8 @@ DESTINATION_KINDS = ("file", "mailchimp", "klaviyo")
 AUDIENCE_RELATION = "activation.esp_audience"
 # Addresses to erase at every destination (column email), read before each sync (engine.erase_requested).
 ERASURE_RELATION = "activation.esp_erasures"
+# People who opted out (column person_id): unsubscribed where leavers stay (engine.unsubscribe_opted_out).
+OPT_OUT_RELATION = "activation.esp_opt_outs"
 
 # Klaviyo cannot archive (mirror mode is refused); the others mirror the audience, so a person who leaves it
 # (opted out, erased, capped, moved to the control group) is archived rather than left subscribed.

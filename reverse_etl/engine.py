@@ -276,6 +276,45 @@ def erase(
             connection.close()
 
 
+def _relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    schema, table = relation.split(".")
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def unsubscribe_opted_out(
+    con: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    destination: Destination,
+    relation: str,
+    *,
+    dry_run: bool = False,
+) -> dict[str, str]:
+    """Unsubscribe at this destination the people of `relation` (column person_id: an explicit opt-out in
+    the warehouse) it holds as synced, and forget them in its snapshot, so that if they consent again they
+    are new and subscribed again; the outcomes by key. Only for destinations that leave leavers alone
+    (Klaviyo upserts): mirror mode archives them as removals. A dry run reports "would_unsubscribe"."""
+    if not destination.supports_unsubscribe or not _relation_exists(con, relation):
+        return {}
+    state = StateStore(con, config.state_schema)
+    rows = state.confirmed_rows_of(config.destination, relation)
+    if not rows:
+        return {}
+    if dry_run:
+        return dict.fromkeys((row.key for row in rows), "would_unsubscribe")
+    try:
+        outcomes = destination.unsubscribe(rows)
+    finally:
+        destination.close()
+    done = [key for key, outcome in outcomes.items() if not outcome.startswith("failed")]
+    state.commit_batch(config.destination, "unsubscribe", [], [], done, [])
+    log.info("%s: unsubscribed %d of %d people who opted out", config.destination, len(done), len(outcomes))
+    return outcomes
+
+
 def erase_requested(
     con: duckdb.DuckDBPyConnection,
     config: SyncConfig,
@@ -289,12 +328,7 @@ def erase_requested(
     addresses as "would_erase". Run before a sync, so that a person erased since the last one is deleted,
     not archived, and is never counted as a removal. Without the relation (a warehouse built before it
     existed) there is nothing to erase."""
-    schema, table = relation.split(".")
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()[0][0]
-    if not exists:
+    if not _relation_exists(con, relation):
         return {}
     emails = StateStore(con, config.state_schema).unerased_emails(config.destination, relation)
     if not emails:

@@ -154,6 +154,9 @@ class SyncResult:
     # erasures that failed (tried again next run).
     erased: int = 0
     erase_failed: int = 0
+    # People who opted out in the warehouse, unsubscribed before the sync (engine.unsubscribe_opted_out).
+    unsubscribed: int = 0
+    unsubscribe_failed: int = 0
     outcome: str = "running"
     duration_seconds: float = 0.0
     samples: list[dict[str, Any]] = field(default_factory=list)

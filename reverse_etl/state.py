@@ -178,6 +178,17 @@ class StateStore:
             params.append(run_id)
         return self.con.execute(sql + " order by recorded_at, key", params).fetchall()
 
+    def confirmed_rows_of(self, destination: str, relation: str) -> list[SnapshotRow]:
+        """The snapshot rows the destination confirmed whose key is a person_id of `relation`."""
+        rows = self.con.execute(
+            f"""select key, row_hash, last_status, email from {self.s}.snapshot
+                where destination = ? and row_hash is not null
+                  and key in (select person_id from {relation})
+                order by key""",
+            [destination],
+        ).fetchall()
+        return [SnapshotRow(*row) for row in rows]
+
     def keys_with_known_address(self, destination: str, records: Iterable[Record]) -> set[str]:
         """The keys of `records` whose address the destination confirmed under another key."""
         by_address: dict[str, list[str]] = {}

@@ -25,6 +25,7 @@ from reverse_etl.models import SyncResult
 
 ESP_AUDIENCE = AssetKey(["activation", "esp_audience"])
 ESP_ERASURES = AssetKey(["activation", "esp_erasures"])
+ESP_OPT_OUTS = AssetKey(["activation", "esp_opt_outs"])
 # In the activation group so the 15-minute refresh (which selects the activation group downstream of the
 # refreshed models) delivers what it rebuilt; the `esp` key prefix keeps them apart in the asset list.
 SYNC_GROUP = "activation"
@@ -64,6 +65,8 @@ def sync_metadata(result: SyncResult) -> dict[str, object]:
         "confirmed": result.confirmed,
         "erased": result.erased,
         "erase_failed": result.erase_failed,
+        "unsubscribed": result.unsubscribed,
+        "unsubscribe_failed": result.unsubscribe_failed,
         "duration_seconds": MetadataValue.float(round(result.duration_seconds, 3)),
         "sync_run_id": result.run_id,
     }
@@ -72,14 +75,15 @@ def sync_metadata(result: SyncResult) -> dict[str, object]:
 def build_sync_asset(destination: str) -> AssetsDefinition:
     @asset(
         key=sync_asset_key(destination),
-        deps=[ESP_AUDIENCE, ESP_ERASURES],
+        deps=[ESP_AUDIENCE, ESP_ERASURES, ESP_OPT_OUTS],
         group_name=SYNC_GROUP,
         owners=SYNC_OWNERS,
         kinds={destination},
         description=(
             f"Sends the rows of activation.esp_audience that changed since the last confirmed sync to "
             f"{destination} (inserts, changes, removals in mirror mode), after erasing there every address "
-            "of activation.esp_erasures not erased yet. Only consenting, not erased people are in the "
+            "of activation.esp_erasures not erased yet (and, at Klaviyo, unsubscribing the people of "
+            "activation.esp_opt_outs). Only consenting, not erased people are in the "
             "audience. Metadata: sent, changed, inserted, removed, rejected, failed, erased, duration."
         ),
         automation_condition=AutomationCondition.eager(),
@@ -91,13 +95,13 @@ def build_sync_asset(destination: str) -> AssetsDefinition:
         except SyncSetupError as error:
             raise Failure(description=f"{destination} sync cannot start: {error}") from None
         metadata = sync_metadata(result)
-        if result.failed or result.erase_failed:
+        if result.failed or result.erase_failed or result.unsubscribe_failed:
             # Nothing confirmed these rows or erasures: the next materialization sends them again.
             raise Failure(
                 description=(
                     f"{destination} sync: {result.failed:,} rows failed to send "
                     f"(see reverse_etl.errors, run {result.run_id}), {result.erase_failed:,} erasures failed "
-                    "(see reverse_etl.erasures)"
+                    f"(see reverse_etl.erasures), {result.unsubscribe_failed:,} unsubscribes failed"
                 ),
                 metadata=metadata,
             )

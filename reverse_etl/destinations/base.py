@@ -24,6 +24,9 @@ class DeliveryContext:
 class Destination(ABC):
     name: str = "destination"
     supports_removal: bool = True
+    # Whether `unsubscribe` exists: a destination whose mode leaves leavers alone (Klaviyo upserts) needs it
+    # to hear of an explicit opt-out made in the warehouse; mirror mode archives leavers instead.
+    supports_unsubscribe: bool = False
     # Whether `open` needs the whole audience; the others get an empty one and the engine never reads
     # unchanged rows into Python.
     needs_audience: bool = False
@@ -58,6 +61,11 @@ class Destination(ABC):
     ) -> Iterator[BatchResult]:
         """Finish jobs a killed run submitted but never confirmed."""
         return iter(())
+
+    def unsubscribe(self, rows: Sequence[SnapshotRow]) -> dict[str, str]:
+        """Unsubscribe people who opted out in the warehouse from marketing; returns key -> outcome
+        ("unsubscribed", or "failed..." to be tried again)."""
+        raise NotImplementedError(f"{self.name} does not support unsubscribing")
 
     def erase(self, emails: Sequence[str]) -> dict[str, str]:
         """Permanently delete people (GDPR/CCPA); returns email -> outcome."""

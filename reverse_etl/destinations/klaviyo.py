@@ -27,7 +27,7 @@ import requests
 
 from reverse_etl.destinations.base import DeliveryContext, Destination, secret_from_env
 from reverse_etl.diff import sql_json_object
-from reverse_etl.models import BatchResult, Record, Reject
+from reverse_etl.models import BatchResult, Record, Reject, SnapshotRow
 from reverse_etl.retry import RETRYABLE_STATUS, RetryPolicy, TransportError, send
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ _PREFIX = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{
 _PROFILE_EMAIL = b'{"type":"profile","attributes":{"email":'
 _SUBSCRIBE_HEAD = b'{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":['
 _SUBSCRIBE_CONSENT = b',"subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}'
+MAX_UNSUBSCRIBE = 100  # profiles per bulk-unsubscribe request (Klaviyo's limit)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class KlaviyoConfig:
 class KlaviyoDestination(Destination):
     name = "klaviyo"
     supports_removal = False  # removing from a list without touching consent is not part of this subset
+    supports_unsubscribe = True
 
     def __init__(self, config: KlaviyoConfig | None = None) -> None:
         self.config = config or KlaviyoConfig()
@@ -402,6 +404,44 @@ class KlaviyoDestination(Destination):
         if response.status_code not in (200, 201, 202, 204):
             return Reject("", response.status_code, "subscribe_failed", _error_detail(response))
         return None
+
+    # -- opt-outs -------------------------------------------------------------------------------------------
+    def unsubscribe(self, rows: Sequence[SnapshotRow]) -> dict[str, str]:
+        """Bulk-unsubscribe from email marketing, with the list named: the spec warns that a profile not in
+        the list given is unsubscribed globally, and without a list every profile is."""
+        outcomes: dict[str, str] = {}
+        for start in range(0, len(rows), MAX_UNSUBSCRIBE):
+            part = rows[start : start + MAX_UNSUBSCRIBE]
+            data: dict[str, Any] = {
+                "type": "profile-subscription-bulk-delete-job",
+                "attributes": {
+                    "profiles": {
+                        "data": [
+                            {
+                                "type": "profile",
+                                "attributes": {
+                                    "email": row.email,
+                                    "subscriptions": {"email": {"marketing": {"consent": "UNSUBSCRIBED"}}},
+                                },
+                            }
+                            for row in part
+                        ]
+                    }
+                },
+            }
+            if self.config.list_id:
+                data["relationships"] = {"list": {"data": {"type": "list", "id": self.config.list_id}}}
+            try:
+                response = self._send("POST", "profile-subscription-bulk-delete-jobs", json={"data": data})
+                outcome = (
+                    "unsubscribed"
+                    if response.status_code in (200, 202, 204)
+                    else (f"failed:{response.status_code}")
+                )
+            except TransportError:
+                outcome = "failed"
+            outcomes.update(dict.fromkeys((row.key for row in part), outcome))
+        return outcomes
 
     # -- erasure ---------------------------------------------------------------------------------------------
     def erase(self, emails: Sequence[str]) -> dict[str, str]:

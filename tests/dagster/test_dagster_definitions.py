@@ -200,11 +200,15 @@ def test_file_sync_always_and_esp_syncs_only_when_configured(defs, asset_graph, 
 
     sync = asset_graph.get(FILE_SYNC)
     assert sync.group_name == "activation", "the 15-minute refresh delivers the activation group"
-    # The audience to send, and the addresses to erase first (both dbt models of the refresh).
-    erasures = dg.AssetKey(["activation", "esp_erasures"])
-    assert sync.parent_keys == {dg.AssetKey(["activation", "esp_audience"]), erasures}
+    # The audience to send, the addresses to erase and the people to unsubscribe first (dbt models of the
+    # refresh).
+    erasures, opt_outs = (
+        dg.AssetKey(["activation", "esp_erasures"]),
+        dg.AssetKey(["activation", "esp_opt_outs"]),
+    )
+    assert sync.parent_keys == {dg.AssetKey(["activation", "esp_audience"]), erasures, opt_outs}
     refreshed = defs.resolve_job_def("frequent_refresh").asset_layer.selected_asset_keys
-    assert {FILE_SYNC, erasures} <= refreshed
+    assert {FILE_SYNC, erasures, opt_outs} <= refreshed
     configured = {key for key in ESP_SYNCS if key in asset_graph.get_all_asset_keys()}
     assert configured == {key for key in ESP_SYNCS if os.environ.get(f"{key.path[-1][:-5].upper()}_API_KEY")}
 

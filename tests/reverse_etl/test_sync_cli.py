@@ -55,6 +55,13 @@ def use_mailchimp_emulator(monkeypatch: pytest.MonkeyPatch, esp: EspEmulator) ->
     monkeypatch.setenv("MAILCHIMP_BASE_URL", esp.mailchimp_url)
 
 
+def use_klaviyo_emulator(monkeypatch: pytest.MonkeyPatch, esp: EspEmulator) -> None:
+    monkeypatch.setenv("KLAVIYO_API_KEY", esp.klaviyo_api_key)
+    monkeypatch.setenv("KLAVIYO_LIST_ID", "KL1")
+    monkeypatch.setenv("KLAVIYO_BASE_URL", esp.base_url)
+    monkeypatch.setenv("KLAVIYO_REVISION", REVISION)
+
+
 def write_audience(db: Path, rows: list[dict[str, object]]) -> None:
     con = duckdb.connect(str(db))
     try:
@@ -187,10 +194,7 @@ def test_klaviyo_subscribes_new_people_of_the_consent_gated_audience_once(
 ) -> None:
     rows = people(range(10))
     write_audience(warehouse, rows)
-    monkeypatch.setenv("KLAVIYO_API_KEY", esp.klaviyo_api_key)
-    monkeypatch.setenv("KLAVIYO_LIST_ID", "KL1")
-    monkeypatch.setenv("KLAVIYO_BASE_URL", esp.base_url)
-    monkeypatch.setenv("KLAVIYO_REVISION", REVISION)
+    use_klaviyo_emulator(monkeypatch, esp)
     assert main(["sync", "--destination", "klaviyo"]) == 0
     assert main(["sync", "--destination", "klaviyo", "--full"]) == 0
     out = capsys.readouterr().out
@@ -382,3 +386,54 @@ def test_erasure_scrubs_the_file_destinations_history(warehouse: Path, tmp_path:
     # erased (and forgotten), not a removal.
     assert sorted(len(_csv(path)) for path in files if "changes" in path.name) == [0, 0, 3]
     assert _erasures(warehouse) == [("file", "erased")]
+
+
+def write_opt_outs(db: Path, person_ids: list[str]) -> None:
+    """activation.esp_opt_outs as dbt builds it: the people who opted out of email."""
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("create schema if not exists activation")
+        con.execute(
+            "create or replace table activation.esp_opt_outs as select unnest(?::varchar[]) as person_id",
+            [person_ids],
+        )
+    finally:
+        con.close()
+
+
+def test_klaviyo_unsubscribes_people_who_opt_out_in_the_warehouse(
+    warehouse: Path, esp: EspEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Klaviyo only upserts, so leaving the audience left an opted-out person subscribed there. An explicit
+    opt-out (esp_opt_outs) is now unsubscribed from the list, once; someone who leaves for another reason
+    (here p00002, say frequency-capped) is not. Whoever consents again is new and subscribed again."""
+    rows = people(range(4))
+    write_audience(warehouse, rows)
+    use_klaviyo_emulator(monkeypatch, esp)
+    assert main(["sync", "--destination", "klaviyo"]) == 0
+    assert esp.wait_idle()
+    before = len(esp.klaviyo.subscription_changes)
+
+    write_audience(warehouse, [r for r in rows if r["person_id"] not in ("p00000", "p00002")])
+    write_opt_outs(warehouse, ["p00000", "p09999"])  # p09999 was never sent to Klaviyo
+    assert main(["sync", "--destination", "klaviyo", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "would unsubscribe 1 people who opted out" in out + err
+    assert esp.wait_idle() and len(esp.klaviyo.subscription_changes) == before
+
+    assert main(["sync", "--destination", "klaviyo"]) == 0
+    out, err = capsys.readouterr()
+    assert summary(out)["unsubscribed (opted out)"] == "1" and "@example.com" not in out + err
+    assert esp.wait_idle()
+    [change] = esp.klaviyo.subscription_changes[before:]
+    assert (change.email, change.new, change.list_id) == ("user0@example.com", "UNSUBSCRIBED", "KL1")
+    assert esp.klaviyo.profile("user2@example.com").consent("email.marketing") == "SUBSCRIBED"
+
+    assert main(["sync", "--destination", "klaviyo"]) == 0  # nothing left to unsubscribe
+    assert summary(capsys.readouterr().out)["unsubscribed (opted out)"] == "0"
+
+    write_opt_outs(warehouse, [])  # p00000 consents again
+    write_audience(warehouse, rows)
+    assert main(["sync", "--destination", "klaviyo"]) == 0
+    assert esp.wait_idle()
+    assert esp.klaviyo.profile("user0@example.com").consent("email.marketing") == "SUBSCRIBED"
