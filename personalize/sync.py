@@ -28,23 +28,14 @@ from reverse_etl.configure import (
     settings_from_env,
 )
 from reverse_etl.diff import missing_columns
-from reverse_etl.engine import erase_requested, sync, unsubscribe_opted_out
+from reverse_etl.engine import erase_requested, relation_exists, sync, unsubscribe_opted_out
 from reverse_etl.models import Progress, SyncMode, SyncResult, email_digest
 
-_AUDIENCE_SCHEMA, _AUDIENCE_TABLE = AUDIENCE_RELATION.split(".")
 _EMAIL_KEYS = frozenset({"email", "email_address"})
 
 
 class SyncSetupError(Exception):
     """The sync cannot start (missing setting, no warehouse, no audience): one line for the user."""
-
-
-def _audience_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [_AUDIENCE_SCHEMA, _AUDIENCE_TABLE],
-    ).fetchall()
-    return bool(found[0][0])
 
 
 def audience_exists(settings: Settings) -> bool:
@@ -53,7 +44,7 @@ def audience_exists(settings: Settings) -> bool:
         return False
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
-        return _audience_exists(con)
+        return relation_exists(con, AUDIENCE_RELATION)
     finally:
         con.close()
 
@@ -89,7 +80,7 @@ def sync_audience(
     except duckdb.IOException as error:
         raise SyncSetupError(f"cannot open the warehouse {settings.duckdb_path}: {error}") from None
     try:
-        if not _audience_exists(con):
+        if not relation_exists(con, AUDIENCE_RELATION):
             raise SyncSetupError(missing)
         try:
             # esp_audience holds only people who may be emailed (consent-gated in dbt).
@@ -108,30 +99,37 @@ def sync_audience(
         # Erasure requests first, down the destination's delete path (a destination of their own: erase()
         # closes it): a person erased since the last sync is deleted, never merely archived as a leaver.
         erasures = erase_requested(con, config, build_destination(target), ERASURE_RELATION, dry_run=dry_run)
-        failed_erasures = sum(outcome.startswith("failed") for outcome in erasures.values())
-        if progress and erasures:
-            verb = "would erase" if dry_run else "erased"
-            progress(
-                f"{destination}: {verb} {len(erasures) - failed_erasures:,} addresses with an erasure request"
-                + (f"; {failed_erasures:,} failed and are tried again next run" if failed_erasures else "")
-            )
+        erased = _report(
+            erasures,
+            progress,
+            f"{destination}: {'would erase' if dry_run else 'erased'}",
+            "addresses with an erasure request",
+        )
         # Explicit opt-outs next, where leaving the audience would leave them subscribed (Klaviyo).
         opt_outs = unsubscribe_opted_out(
             con, config, build_destination(target), OPT_OUT_RELATION, dry_run=dry_run
         )
-        failed_opt_outs = sum(outcome.startswith("failed") for outcome in opt_outs.values())
-        if progress and opt_outs:
-            verb = "would unsubscribe" if dry_run else "unsubscribed"
-            progress(
-                f"{destination}: {verb} {len(opt_outs) - failed_opt_outs:,} people who opted out"
-                + (f"; {failed_opt_outs:,} failed and are tried again next run" if failed_opt_outs else "")
-            )
+        unsubscribed = _report(
+            opt_outs,
+            progress,
+            f"{destination}: {'would unsubscribe' if dry_run else 'unsubscribed'}",
+            "people who opted out",
+        )
         result = sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
-        result.erased, result.erase_failed = len(erasures) - failed_erasures, failed_erasures
-        result.unsubscribed, result.unsubscribe_failed = len(opt_outs) - failed_opt_outs, failed_opt_outs
+        result.erased, result.erase_failed = erased
+        result.unsubscribed, result.unsubscribe_failed = unsubscribed
         return result
     finally:
         con.close()
+
+
+def _report(outcomes: dict[str, str], progress: Progress | None, done: str, what: str) -> tuple[int, int]:
+    """How many of `outcomes` went through and how many failed (tried again next run), said on `progress`."""
+    failed = sum(outcome.startswith("failed") for outcome in outcomes.values())
+    if progress and outcomes:
+        retried = f"; {failed:,} failed and are tried again next run" if failed else ""
+        progress(f"{done} {len(outcomes) - failed:,} {what}{retried}")
+    return len(outcomes) - failed, failed
 
 
 SUMMARY_ROWS = (

@@ -276,7 +276,8 @@ def erase(
             connection.close()
 
 
-def _relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether `schema.table` exists in the warehouse (a relation dbt has not built yet does not)."""
     schema, table = relation.split(".")
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
@@ -297,7 +298,7 @@ def unsubscribe_opted_out(
     the warehouse) it holds as synced, and forget them in its snapshot, so that if they consent again they
     are new and subscribed again; the outcomes by key. Only for destinations that leave leavers alone
     (Klaviyo upserts): mirror mode archives them as removals. A dry run reports "would_unsubscribe"."""
-    if not destination.supports_unsubscribe or not _relation_exists(con, relation):
+    if not destination.supports_unsubscribe or not relation_exists(con, relation):
         return {}
     state = StateStore(con, config.state_schema)
     rows = state.confirmed_rows_of(config.destination, relation)
@@ -328,7 +329,7 @@ def erase_requested(
     addresses as "would_erase". Run before a sync, so that a person erased since the last one is deleted,
     not archived, and is never counted as a removal. Without the relation (a warehouse built before it
     existed) there is nothing to erase."""
-    if not _relation_exists(con, relation):
+    if not relation_exists(con, relation):
         return {}
     emails = StateStore(con, config.state_schema).unerased_emails(config.destination, relation)
     if not emails:
