@@ -189,23 +189,34 @@ class StateStore:
         ).fetchall()
         return [SnapshotRow(*row) for row in rows]
 
-    def keys_with_known_address(self, destination: str, records: Iterable[Record]) -> set[str]:
+    def keys_with_known_address(self, destination: str, records: list[Record]) -> set[str]:
         """The keys of `records` whose address the destination confirmed under another key."""
-        by_address: dict[str, list[str]] = {}
-        for record in records:
-            by_address.setdefault(record.email.lower(), []).append(record.key)
-        if not by_address:
-            return set()
+        confirmed_any = self.con.execute(
+            f"select count(*) from (select 1 from {self.s}.snapshot "
+            "where destination = ? and row_hash is not null limit 1)",
+            [destination],
+        ).fetchall()[0][0]
+        if not records or not confirmed_any:
+            return set()  # a first sync (a million inserts) has nothing to look up
+        # The columns travel as JSON text, as in commit_batch: a full sync asks this of a million inserts.
         rows = self.con.execute(
-            f"""select lower(email), key from {self.s}.snapshot
-                where destination = ? and row_hash is not null
-                  and lower(email) in (select unnest(?::varchar[]))""",
-            [destination, list(by_address)],
+            f"""with asked as (
+                    select unnest(from_json(?, '["varchar"]')) as key,
+                           unnest(from_json(?, '["varchar"]')) as address
+                )
+                select asked.key from asked
+                where exists (
+                    select 1 from {self.s}.snapshot as known
+                    where known.destination = ? and known.row_hash is not null
+                      and lower(known.email) = asked.address and known.key <> asked.key
+                )""",
+            [
+                orjson.dumps([r.key for r in records]).decode(),
+                orjson.dumps([r.email.lower() for r in records]).decode(),
+                destination,
+            ],
         ).fetchall()
-        known: set[str] = set()
-        for address, snapshot_key in rows:
-            known.update(key for key in by_address[address] if key != snapshot_key)
-        return known
+        return {row[0] for row in rows}
 
     def forget_emails(self, destination: str, emails: Iterable[str]) -> int:
         lowered = [e.strip().lower() for e in emails]
