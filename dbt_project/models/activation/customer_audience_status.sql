@@ -1,8 +1,8 @@
 -- One row per person: segment, tiers, and whether the person may be emailed now, with the first reason
 -- when not. The audience gate, in order: customer_360's consent state (no_email, opted_out, erased,
--- hard_bounced, no_consent_record), then an erasure request customer_360 does not see as of its date
--- (esp_erasures), then the control group, then frequency capping. esp_audience holds exactly the people
--- with is_in_audience.
+-- hard_bounced, no_consent_record), then an erasure request or an email opt-out customer_360 does not see as
+-- of its date (esp_erasures, int_email_opt_outs_received), then the control group, then frequency capping.
+-- esp_audience holds exactly the people with is_in_audience.
 with customers as (
 
     select
@@ -48,6 +48,12 @@ erased_people as (
 
 ),
 
+opted_out_on_arrival as (
+
+    select person_id from {{ ref('int_email_opt_outs_received') }}
+
+),
+
 gated as (
 
     select
@@ -65,6 +71,8 @@ gated as (
             when customers.is_erased then 'erased'
             -- An erasure is honoured when it arrives, also when it is later than the as-of date.
             when erased_people.person_id is not null then 'erased'
+            -- So is an opt-out (esp_opt_outs then unsubscribes the person where the ESP only upserts).
+            when opted_out_on_arrival.person_id is not null then 'opted_out'
             when customers.is_hard_bounced then 'hard_bounced'
             when control_group.is_control then 'control_group'
             when frequency_caps.is_frequency_capped then 'frequency_capped'
@@ -80,6 +88,8 @@ gated as (
         on customers.person_id = frequency_caps.person_id
     left join erased_people
         on customers.person_id = erased_people.person_id
+    left join opted_out_on_arrival
+        on customers.person_id = opted_out_on_arrival.person_id
 
 )
 
