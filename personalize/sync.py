@@ -105,7 +105,7 @@ def sync_audience(
             f"{destination}: {'would erase' if dry_run else 'erased'}",
             "addresses with an erasure request",
         )
-        # Explicit opt-outs next, where leaving the audience would leave them subscribed (Klaviyo).
+        # Explicit opt-outs next: leaving the audience alone would not record them at the ESP.
         opt_outs = unsubscribe_opted_out(
             con, config, build_destination(target), OPT_OUT_RELATION, dry_run=dry_run
         )

@@ -295,9 +295,12 @@ def unsubscribe_opted_out(
     dry_run: bool = False,
 ) -> dict[str, str]:
     """Unsubscribe at this destination the people of `relation` (column person_id: an explicit opt-out in
-    the warehouse) it holds as synced, and forget them in its snapshot, so that if they consent again they
-    are new and subscribed again; the outcomes by key. Only for destinations that leave leavers alone
-    (Klaviyo upserts): mirror mode archives them as removals. A dry run reports "would_unsubscribe"."""
+    the warehouse) it holds as synced; the outcomes by key. A dry run reports "would_unsubscribe".
+
+    In upsert mode they are then forgotten in the snapshot, so that if they consent again they are new (at
+    Klaviyo: subscribed again). In mirror mode they stay in it, and the sync that follows archives them as
+    leavers (Mailchimp: unsubscribed and archived, so they do not count as contacts); until that archive is
+    confirmed, the next run unsubscribes them again, which changes nothing."""
     if not destination.supports_unsubscribe or not relation_exists(con, relation):
         return {}
     state = StateStore(con, config.state_schema)
@@ -311,7 +314,8 @@ def unsubscribe_opted_out(
     finally:
         destination.close()
     done = [key for key, outcome in outcomes.items() if not outcome.startswith("failed")]
-    state.commit_batch(config.destination, "unsubscribe", [], [], done, [])
+    if config.mode is SyncMode.UPSERT:
+        state.commit_batch(config.destination, "unsubscribe", [], [], done, [])
     log.info("%s: unsubscribed %d of %d people who opted out", config.destination, len(done), len(outcomes))
     return outcomes
 

@@ -82,8 +82,8 @@ def build_sync_asset(destination: str) -> AssetsDefinition:
         description=(
             f"Sends the rows of activation.esp_audience that changed since the last confirmed sync to "
             f"{destination} (inserts, changes, removals in mirror mode), after erasing there every address "
-            "of activation.esp_erasures not erased yet (and, at Klaviyo, unsubscribing the people of "
-            "activation.esp_opt_outs). Only consenting, not erased people are in the "
+            "of activation.esp_erasures not erased yet and unsubscribing the people of "
+            "activation.esp_opt_outs (Mailchimp, Klaviyo). Only consenting, not erased people are in the "
             "audience. Metadata: sent, changed, inserted, removed, rejected, failed, erased, duration."
         ),
         automation_condition=AutomationCondition.eager(),

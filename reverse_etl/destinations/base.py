@@ -24,8 +24,9 @@ class DeliveryContext:
 class Destination(ABC):
     name: str = "destination"
     supports_removal: bool = True
-    # Whether `unsubscribe` exists: a destination whose mode leaves leavers alone (Klaviyo upserts) needs it
-    # to hear of an explicit opt-out made in the warehouse; mirror mode archives leavers instead.
+    # Whether `unsubscribe` exists: how an ESP hears of an explicit opt-out made in the warehouse. Leaving the
+    # audience is not enough: upsert mode leaves leavers alone, and an archived member re-added by another
+    # tool comes back subscribed.
     supports_unsubscribe: bool = False
     # Whether `open` needs the whole audience; the others get an empty one and the engine never reads
     # unchanged rows into Python.

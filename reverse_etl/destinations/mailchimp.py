@@ -1,7 +1,12 @@
-"""Mailchimp Marketing API v3: batch upsert (idempotent by subscriber hash), archive, delete-permanent.
+"""Mailchimp Marketing API v3: batch upsert (idempotent by subscriber hash), archive, unsubscribe,
+delete-permanent.
 
-Consent: new members get `status_if_new: subscribed` (the audience is consent-gated upstream); `status` is
-never sent, so an existing member's status (e.g. unsubscribed in Mailchimp) is never changed by a sync.
+Consent: new members get `status_if_new: subscribed` (the audience is consent-gated upstream); an upsert
+never sends `status`, so an existing member's status (e.g. unsubscribed in Mailchimp) is never changed by
+it. The one status a sync sets is `unsubscribed`, for a person who opted out in the warehouse
+(`unsubscribe`). A sync never lifts an unsubscribe: a person who consents again in the warehouse gets
+their fields updated but stays unsubscribed until they re-subscribe through Mailchimp (its signup form),
+which is also Mailchimp's own rule for unsubscribed contacts.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def _merge_value(value: Any) -> str | int | float:
 
 class MailchimpDestination(Destination):
     name = "mailchimp"
+    supports_unsubscribe = True
 
     def __init__(self, config: MailchimpConfig | None = None) -> None:
         self.config = config or MailchimpConfig()
@@ -205,6 +211,27 @@ class MailchimpDestination(Destination):
         if response.status_code in (200, 204, 404):  # 404: never arrived or already gone
             return None
         return Reject(row.key, response.status_code, "archive_failed", _problem_detail(response))
+
+    # -- opt-outs: unsubscribe ------------------------------------------------------------------------------
+    def unsubscribe(self, rows: Sequence[SnapshotRow]) -> dict[str, str]:
+        """Set each member's status to unsubscribed. Archiving alone (mirror mode) records no consent: an
+        archived member that another tool re-adds comes back with its old status, subscribed."""
+        with ThreadPoolExecutor(self.config.max_connections, thread_name_prefix="mailchimp") as pool:
+            return dict(zip((row.key for row in rows), pool.map(self._unsubscribe, rows), strict=True))
+
+    def _unsubscribe(self, row: SnapshotRow) -> str:
+        if not row.email:
+            return "not_found"
+        url = f"{self.base_url}/lists/{self.list_id}/members/{subscriber_hash(row.email)}"
+        try:
+            response = send(self._session(), "PATCH", url, self.config.retry, json={"status": "unsubscribed"})
+        except TransportError:
+            return "failed"
+        if response.status_code == 200:
+            return "unsubscribed"
+        if response.status_code == 404:  # never arrived, or deleted since: nothing to unsubscribe
+            return "not_found"
+        return f"failed:{response.status_code}"
 
     # -- erasure ---------------------------------------------------------------------------------------------
     def erase(self, emails: Sequence[str]) -> dict[str, str]:

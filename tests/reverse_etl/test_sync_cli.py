@@ -437,3 +437,55 @@ def test_klaviyo_unsubscribes_people_who_opt_out_in_the_warehouse(
     assert main(["sync", "--destination", "klaviyo"]) == 0
     assert esp.wait_idle()
     assert esp.klaviyo.profile("user0@example.com").consent("email.marketing") == "SUBSCRIBED"
+
+
+@pytest.mark.parametrize("mode", ["mirror", "upsert"])
+def test_mailchimp_unsubscribes_people_who_opt_out_in_the_warehouse(
+    mode: str,
+    warehouse: Path,
+    esp: EspEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An explicit opt-out becomes Mailchimp's status unsubscribed, once, in both modes. Upsert mode used to
+    leave the person subscribed; mirror mode only archived them, and an archived member that another tool
+    re-adds comes back subscribed. Mirror mode still archives them after. Someone who leaves for another
+    reason (p00002) keeps their status. Consenting again does not lift the unsubscribe (Mailchimp's rule)."""
+    rows = people(range(4))
+    write_audience(warehouse, rows)
+    use_mailchimp_emulator(monkeypatch, esp)
+    assert main(["sync", "--destination", "mailchimp", "--mode", mode]) == 0
+    capsys.readouterr()
+
+    write_audience(warehouse, [r for r in rows if r["person_id"] not in ("p00000", "p00002")])
+    write_opt_outs(warehouse, ["p00000", "p09999"])  # p09999 was never sent to Mailchimp
+    assert main(["sync", "--destination", "mailchimp", "--mode", mode, "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "would unsubscribe 1 people who opted out" in out + err
+    assert esp.mailchimp.status_changes == []
+
+    assert main(["sync", "--destination", "mailchimp", "--mode", mode]) == 0
+    out, err = capsys.readouterr()
+    table = summary(out)
+    assert table["unsubscribed (opted out)"] == "1" and "@example.com" not in out + err
+    assert table["removals"] == ("2" if mode == "mirror" else "0")
+    [change] = esp.mailchimp.consent_changes()
+    assert (change.email, change.old_status, change.new_status) == (
+        "user0@example.com",
+        "subscribed",
+        "unsubscribed",
+    )
+    archived = {c.email for c in esp.mailchimp.status_changes if c.kind == "archive"}
+    assert archived == ({"user0@example.com", "user2@example.com"} if mode == "mirror" else set())
+    assert esp.mailchimp.member(LIST_ID, "user0@example.com").status == "unsubscribed"
+    assert esp.mailchimp.member(LIST_ID, "user2@example.com").status == "subscribed"
+
+    assert main(["sync", "--destination", "mailchimp", "--mode", mode]) == 0  # nothing left to unsubscribe
+    assert summary(capsys.readouterr().out)["unsubscribed (opted out)"] == "0"
+    assert len(esp.mailchimp.consent_changes()) == 1
+
+    write_opt_outs(warehouse, [])  # p00000 consents again: fields updated, still unsubscribed
+    write_audience(warehouse, rows)
+    assert main(["sync", "--destination", "mailchimp", "--mode", mode]) == 0
+    assert esp.mailchimp.member(LIST_ID, "user0@example.com").status == "unsubscribed"
+    assert len(esp.mailchimp.consent_changes()) == 1
