@@ -20,15 +20,13 @@ from personalize.settings import Settings
 from reverse_etl.configure import (
     AUDIENCE_RELATION,
     DESTINATION_KINDS,
-    ERASURE_RELATION,
-    OPT_OUT_RELATION,
     MissingSetting,
     build_destination,
     build_sync_config,
     settings_from_env,
 )
 from reverse_etl.diff import missing_columns
-from reverse_etl.engine import erase_requested, relation_exists, sync, unsubscribe_opted_out
+from reverse_etl.engine import relation_exists, sync
 from reverse_etl.models import Progress, SyncMode, SyncResult, email_digest
 
 _EMAIL_KEYS = frozenset({"email", "email_address"})
@@ -96,40 +94,11 @@ def sync_audience(
                 f"{AUDIENCE_RELATION} in {settings.duckdb_path} has no column "
                 f"{', '.join(missing_audience_columns)}: rebuild it with `personalize run`"
             )
-        # Erasure requests first, down the destination's delete path (a destination of their own: erase()
-        # closes it): a person erased since the last sync is deleted, never merely archived as a leaver.
-        erasures = erase_requested(con, config, build_destination(target), ERASURE_RELATION, dry_run=dry_run)
-        erased = _report(
-            erasures,
-            progress,
-            f"{destination}: {'would erase' if dry_run else 'erased'}",
-            "addresses with an erasure request",
-        )
-        # Explicit opt-outs next: leaving the audience alone would not record them at the ESP.
-        opt_outs = unsubscribe_opted_out(
-            con, config, build_destination(target), OPT_OUT_RELATION, dry_run=dry_run
-        )
-        unsubscribed = _report(
-            opt_outs,
-            progress,
-            f"{destination}: {'would unsubscribe' if dry_run else 'unsubscribed'}",
-            "people who opted out",
-        )
-        result = sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
-        result.erased, result.erase_failed = erased
-        result.unsubscribed, result.unsubscribe_failed = unsubscribed
-        return result
+        # The engine resumes unfinished jobs, erases the addresses of activation.esp_erasures and
+        # unsubscribes the people of activation.esp_opt_outs (build_sync_config names both) before it diffs.
+        return sync(con, config, destination_client, dry_run=dry_run, full=full, progress=progress)
     finally:
         con.close()
-
-
-def _report(outcomes: dict[str, str], progress: Progress | None, done: str, what: str) -> tuple[int, int]:
-    """How many of `outcomes` went through and how many failed (tried again next run), said on `progress`."""
-    failed = sum(outcome.startswith("failed") for outcome in outcomes.values())
-    if progress and outcomes:
-        retried = f"; {failed:,} failed and are tried again next run" if failed else ""
-        progress(f"{done} {len(outcomes) - failed:,} {what}{retried}")
-    return len(outcomes) - failed, failed
 
 
 SUMMARY_ROWS = (

@@ -27,9 +27,9 @@ from reverse_etl.retry import RetryPolicy
 
 DESTINATION_KINDS = ("file", "mailchimp", "klaviyo")
 AUDIENCE_RELATION = "activation.esp_audience"
-# Addresses to erase at every destination (column email), read before each sync (engine.erase_requested).
+# Addresses to erase at every destination (column email), read before each sync (SyncConfig.erasure_relation).
 ERASURE_RELATION = "activation.esp_erasures"
-# People who opted out (column person_id): unsubscribed where leavers stay (engine.unsubscribe_opted_out).
+# People who opted out (column person_id): unsubscribed before each sync (SyncConfig.opt_out_relation).
 OPT_OUT_RELATION = "activation.esp_opt_outs"
 
 # Klaviyo cannot archive (mirror mode is refused); the others mirror the audience, so a person who leaves it
@@ -137,9 +137,13 @@ def build_sync_config(
     consent_column: str | None = None,
     consent_gated: bool = False,
     state_key: str | None = None,
+    erasure_relation: str | None = ERASURE_RELATION,
+    opt_out_relation: str | None = OPT_OUT_RELATION,
 ) -> SyncConfig:
     """Field mapping and mode for the destination. `consent_gated`: the relation holds only consenting
-    people (esp_audience does), so people new to Klaviyo are subscribed even without a consent column."""
+    people (esp_audience does), so people new to Klaviyo are subscribed even without a consent column.
+    Each sync first erases the addresses of `erasure_relation` and unsubscribes the people of
+    `opt_out_relation` (dbt's; skipped while the warehouse does not have them)."""
     return SyncConfig(
         destination=state_key or settings.state_key,
         fields=MAILCHIMP_FIELDS if settings.kind == "mailchimp" else IDENTITY_FIELDS,
@@ -147,6 +151,8 @@ def build_sync_config(
         audience_relation=relation,
         consent_column=consent_column,
         consent_gated=consent_gated,
+        erasure_relation=erasure_relation,
+        opt_out_relation=opt_out_relation,
     )
 
 

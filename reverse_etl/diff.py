@@ -184,6 +184,20 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
     return records, invalid
 
 
+def subscribable_keys(con: duckdb.DuckDBPyConnection, config: SyncConfig, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` the audience holds now as people who may be subscribed (`Record.consent`): whoever
+    left it since (opted out, erased) or withdrew consent is not."""
+    if not keys or not (config.consent_column or config.consent_gated):
+        return set()
+    key = f"cast({_quote(config.key_column)} as varchar)"
+    consent = f" and {_quote(config.consent_column)}" if config.consent_column else ""
+    rows = con.execute(
+        f"select {key} from {config.audience_relation} where {key} in (select unnest(?::varchar[])){consent}",
+        [list(keys)],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 @dataclass
 class Diff:
     inserts: list[Record] = field(default_factory=list)

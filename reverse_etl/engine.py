@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from reverse_etl.destinations.base import DeliveryContext, Destination
-from reverse_etl.diff import Diff, PayloadSql, Plan, plan_sync, read_audience
+from reverse_etl.diff import Diff, PayloadSql, Plan, plan_sync, read_audience, subscribable_keys
 from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult, email_digest
 from reverse_etl.state import StateStore
 
@@ -165,10 +165,30 @@ def _sync(
             pending = state.pending_jobs(name)
             if pending:
                 log.info("%s: resuming %d unconfirmed job(s)", name, len(pending))
-                for batch in destination.resume(pending, ctx):
+                for batch in destination.resume(_without_stale_subscriptions(con, config, pending), ctx):
                     commit(batch)
                 flush()  # the diff below must see what the resumed jobs confirmed
                 result.resumed_jobs = len(pending)
+        # After the resumed jobs, so that a job that re-created an address erased meanwhile is erased again
+        # (StateStore.unerased_emails), and whoever it delivered who has opted out since is unsubscribed.
+        if config.erasure_relation:
+            erasures = erase_requested(con, config, destination, config.erasure_relation, dry_run=dry_run)
+            result.erased, result.erase_failed = _report_outcomes(
+                erasures,
+                progress,
+                f"{name}: {'would erase' if dry_run else 'erased'}",
+                "addresses with an erasure request",
+            )
+        if config.opt_out_relation:
+            opt_outs = unsubscribe_opted_out(
+                con, config, destination, config.opt_out_relation, dry_run=dry_run
+            )
+            result.unsubscribed, result.unsubscribe_failed = _report_outcomes(
+                opt_outs,
+                progress,
+                f"{name}: {'would unsubscribe' if dry_run else 'unsubscribed'}",
+                "people who opted out",
+            )
         planned = _plan_without_collections(con, config, state.snapshot_table, full, destination.payload_sql)
         diff, invalid = planned.diff, planned.invalid
         result.inserts, result.changes = len(diff.inserts), len(diff.changes)
@@ -250,6 +270,47 @@ def _sync(
             result.rejected,
             result.failed,
         )
+
+
+def _without_stale_subscriptions(
+    con: duckdb.DuckDBPyConnection, config: SyncConfig, pending: list[tuple[str, list[dict[str, Any]]]]
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The pending jobs, each record's "subscribe" (decided when the job was submitted) kept only when the
+    audience still holds the person as someone who may be subscribed. A job resumed runs later; meanwhile
+    the person may have opted out or asked for erasure, and a subscription (which can start a welcome flow)
+    must not follow."""
+    asked = sorted({item["key"] for _, items in pending for item in items if item.get("subscribe")})
+    if not asked:
+        return pending
+    allowed = subscribable_keys(con, config, asked)
+    if len(allowed) == len(asked):
+        return pending
+    log.info(
+        "%s: %d resumed subscriptions withdrawn (no longer consenting)",
+        config.destination,
+        len(asked) - len(allowed),
+    )
+    return [
+        (
+            job_id,
+            [
+                dict(item, subscribe=False) if item.get("subscribe") and item["key"] not in allowed else item
+                for item in items
+            ],
+        )
+        for job_id, items in pending
+    ]
+
+
+def _report_outcomes(
+    outcomes: dict[str, str], progress: Progress | None, done: str, what: str
+) -> tuple[int, int]:
+    """How many of `outcomes` went through and how many failed (tried again next run), said on `progress`."""
+    failed = sum(outcome.startswith("failed") for outcome in outcomes.values())
+    if progress and outcomes:
+        retried = f"; {failed:,} failed and are tried again next run" if failed else ""
+        progress(f"{done} {len(outcomes) - failed:,} {what}{retried}")
+    return len(outcomes) - failed, failed
 
 
 def erase(

@@ -80,6 +80,11 @@ class SyncConfig:
     # The relation holds only people who consented (esp_audience is consent-gated upstream), so every row
     # may be subscribed when it is new to the destination. Ignored when consent_column is set.
     consent_gated: bool = False
+    # Read before each sync, in this order: addresses to erase at the destination (column email; dbt's
+    # activation.esp_erasures), then people who opted out, to unsubscribe there (column person_id;
+    # activation.esp_opt_outs). None: no such step.
+    erasure_relation: str | None = None
+    opt_out_relation: str | None = None
     state_schema: str = "reverse_etl"
     sample_size: int = 3  # sample payloads in a dry run
 
@@ -150,11 +155,11 @@ class SyncResult:
     removed: int = 0
     failed: int = 0
     resumed_jobs: int = 0
-    # Addresses erased before the sync (engine.erase_requested; in a dry run, those it would erase) and
+    # Addresses erased before the diff (engine.erase_requested; in a dry run, those it would erase) and
     # erasures that failed (tried again next run).
     erased: int = 0
     erase_failed: int = 0
-    # People who opted out in the warehouse, unsubscribed before the sync (engine.unsubscribe_opted_out).
+    # People who opted out in the warehouse, unsubscribed before the diff (engine.unsubscribe_opted_out).
     unsubscribed: int = 0
     unsubscribe_failed: int = 0
     outcome: str = "running"

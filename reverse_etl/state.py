@@ -295,15 +295,22 @@ class StateStore:
 
     def unerased_emails(self, destination: str, relation: str) -> list[str]:
         """The addresses in `relation` (column email) with no erasure at `destination` that went through
-        (a failed one is tried again). Matched by digest: the erasures table holds no address."""
+        (a failed one is tried again), or that the destination confirmed again since (an erasure forgets
+        the address in the snapshot, so only an import job submitted before it and finished after, resumed
+        by a later run, can put it back). Matched by digest: the erasures table holds no address."""
         rows = self.con.execute(
             f"""select distinct requested.email from {relation} as requested
-                where requested.email is not null and not exists (
-                    select 1 from {self.s}.erasures as done
-                    where done.destination = ? and done.outcome not like 'failed%'
-                      and done.email_sha256 = sha256(lower(trim(requested.email))))
+                where requested.email is not null and (
+                    not exists (
+                        select 1 from {self.s}.erasures as done
+                        where done.destination = ? and done.outcome not like 'failed%'
+                          and done.email_sha256 = sha256(lower(trim(requested.email))))
+                    or exists (
+                        select 1 from {self.s}.snapshot as delivered
+                        where delivered.destination = ? and delivered.row_hash is not null
+                          and lower(delivered.email) = lower(trim(requested.email))))
                 order by requested.email""",
-            [destination],
+            [destination, destination],
         ).fetchall()
         return [row[0] for row in rows]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -394,3 +395,47 @@ def test_a_person_whose_key_changes_is_not_subscribed_again(esp: EspEmulator, wa
     esp.wait_idle()
     assert (result.inserts, result.confirmed, result.outcome) == (2, 2, "success")
     assert [c.email for c in esp.klaviyo.subscription_changes[subscribed:]] == ["user4@example.com"]
+
+
+def test_a_resumed_job_acts_on_consent_and_erasures_as_they_are_now(
+    esp: EspEmulator, warehouse: Warehouse
+) -> None:
+    """A run that cannot confirm its import job leaves it pending, and a later run finishes it. Meanwhile
+    p00000 opted out and p00002 asked for erasure; both consented when the job was submitted, so it was to
+    subscribe them. The resumed job subscribes neither, p00000 is then unsubscribed, and p00002, deleted
+    while the job was still pending, is erased again once the job confirms it: an import that finishes
+    after a deletion re-creates the profile."""
+    con, _ = warehouse
+    rows = people(range(6))  # p00000, p00002 and p00004 consent (is_subscribable)
+    write_audience(con, rows)
+    config = replace(
+        klaviyo_config(),
+        erasure_relation="activation.esp_erasures",
+        opt_out_relation="activation.esp_opt_outs",
+    )
+    outage = esp.faults.queue(FaultSpec(FaultKind.SERVER_ERROR, path_prefix=IMPORT, method="GET", count=None))
+    assert sync(con, config, klaviyo(esp)).confirmed == 0
+    assert len(StateStore(con).pending_jobs("klaviyo")) == 1
+
+    # dbt drops both from the audience and lists them.
+    write_audience(con, [r for r in rows if r["person_id"] not in ("p00000", "p00002")])
+    con.execute("create or replace table activation.esp_opt_outs as select 'p00000' as person_id")
+    con.execute("create or replace table activation.esp_erasures as select 'user2@example.com' as email")
+    second = sync(con, config, klaviyo(esp))  # the first job still cannot be polled
+    assert (second.erased, second.unsubscribed) == (1, 0)
+
+    esp.faults.remove(outage)
+    third = sync(con, config, klaviyo(esp))
+    assert (third.resumed_jobs, third.erased, third.unsubscribed, third.outcome) == (2, 1, 1, "success")
+    assert esp.wait_idle()
+    changes = esp.klaviyo.subscription_changes
+    assert {c.email for c in changes if c.new == "SUBSCRIBED"} == {"user4@example.com"}
+    assert [(c.email, c.new) for c in changes if c.email == "user0@example.com"] == [
+        ("user0@example.com", "UNSUBSCRIBED")
+    ]
+    assert [e.email for e in esp.klaviyo.erasures] == ["user2@example.com", "user2@example.com"]
+    assert esp.klaviyo.profile("user2@example.com") is None
+    assert sorted(StateStore(con).snapshot("klaviyo")) == ["p00001", "p00003", "p00004", "p00005"]
+
+    fourth = sync(con, config, klaviyo(esp))  # nothing left to do
+    assert (fourth.erased, fourth.unsubscribed, fourth.sent) == (0, 0, 0)
