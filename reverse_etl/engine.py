@@ -214,21 +214,24 @@ def _sync(
         ctx.new_keys = {r.key for r in diff.inserts} - state.keys_with_known_address(name, diff.inserts)
         destination.open(result.run_id, read_audience(con, config)[0] if destination.needs_audience else [])
         try:
+            if diff.moved:
+                # A changed email: the old address is archived (never erased) before the new one is sent.
+                # The snapshot keeps the old address until the new one is confirmed, so an archive that
+                # fails, or a run killed in between, is simply tried again; a person whose old address could
+                # not be archived is not sent this run (their change stays pending).
+                not_archived: set[str] = set()
+                for batch in destination.remove(diff.moved, ctx):
+                    commit(BatchResult(failed=batch.failed))
+                    not_archived.update(key for key, _ in batch.failed)
+                    result.removed += len(batch.removed)
+                if not_archived:
+                    to_send = [r for r in to_send if r.key not in not_archived]
             total = len(to_send)
             report(0, total)
-            confirmed_keys: set[str] = set()
             for batch in destination.upsert(to_send, ctx):
                 commit(batch)
-                confirmed_keys.update(r.key for r in batch.confirmed)
                 result.sent += len(batch.confirmed) + len(batch.rejected) + len(batch.failed)
                 report(result.sent, total)
-            moved = [row for row in diff.moved if row.key in confirmed_keys]
-            if moved:
-                # The person's new address is in place: take the old one out (archive, never erase). The
-                # snapshot already holds the new address, so only failures are recorded.
-                for batch in destination.remove(moved, ctx):
-                    commit(BatchResult(failed=batch.failed))
-                    result.removed += len(batch.removed)
             if diff.rekeyed:
                 # Their address is in the audience under its new key (upserted above): only the old key is
                 # forgotten, nothing is archived.

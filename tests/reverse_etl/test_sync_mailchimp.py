@@ -329,6 +329,33 @@ def test_mirror_mode_archives_the_old_address_of_a_changed_email(
     assert sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp)).sent == 0
 
 
+def test_an_old_address_that_cannot_be_archived_is_tried_again(
+    esp: EspEmulator, warehouse: Warehouse
+) -> None:
+    """The old address of a changed email is archived before the new one is sent. When the archive fails,
+    the person's change waits (the snapshot keeps the old address), and the next run archives and sends.
+    It used to send the new address first and then only record the failed archive: the snapshot held the
+    new address, nothing tried again, and the old address stayed subscribed."""
+    con, _ = warehouse
+    rows = people(range(3))
+    write_audience(con, rows)
+    sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp))
+    rows[1] = person(1, email="new.address1@example.com")
+    write_audience(con, rows)
+    esp.faults.queue(FaultSpec(FaultKind.SERVER_ERROR, path_prefix="/3.0/lists", method="DELETE", status=400))
+    failed = sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp))
+    assert (failed.changes, failed.sent, failed.failed, failed.outcome) == (1, 0, 1, "partial")
+    assert not esp.mailchimp.member(LIST_ID, "user1@example.com").archived
+    assert esp.mailchimp.member(LIST_ID, "new.address1@example.com") is None
+    assert StateStore(con).snapshot("mailchimp")["p00001"].email == "user1@example.com"
+
+    retried = sync(con, mailchimp_config(SyncMode.MIRROR), mailchimp(esp))
+    assert (retried.changes, retried.confirmed, retried.removed, retried.outcome) == (1, 1, 1, "success")
+    assert esp.mailchimp.member(LIST_ID, "user1@example.com").archived
+    assert members(esp) == expected_merge_fields(rows)
+    assert StateStore(con).snapshot("mailchimp")["p00001"].email == "new.address1@example.com"
+
+
 def test_vendor_error_texts_are_stored_without_addresses(esp: EspEmulator, warehouse: Warehouse) -> None:
     """Mailchimp quotes the address when it refuses one ("... was permanently deleted and cannot be
     re-imported"); reverse_etl.errors keeps the reason with the address replaced by its digest."""
