@@ -211,6 +211,9 @@ class Diff:
     # out an old address that another person in the audience now has.
     rekeyed: list[SnapshotRow] = field(default_factory=list)
     resends: list[Record] = field(default_factory=list)  # full resync only: unchanged, sent again anyway
+    # Keys of `changes` whose address changed (any mode): to a destination keyed by address (Klaviyo) the
+    # new address is a new profile, so it is new there, as an insert is.
+    readdressed: list[str] = field(default_factory=list)
 
     @property
     def to_send(self) -> list[Record]:
@@ -233,6 +236,8 @@ def compute_diff(
         elif last.row_hash != record.row_hash:
             diff.changes.append(record)
             moved = last.email and last.email.lower() != record.email.lower()
+            if moved:
+                diff.readdressed.append(record.key)
             if mode is SyncMode.MIRROR and moved and last.email.lower() not in kept_addresses:
                 diff.moved.append(last)
         elif last.status == "rejected":
@@ -413,8 +418,10 @@ def plan_sync(
                 key_text, address, dict(zip(names, row[3 : 3 + n], strict=True)), row[4 + n], consents
             )
         by_kind[kind].append(record)
-        if kind == "change" and mirror and last_email and last_email.lower() != address.lower():
-            moving.append((SnapshotRow(key_text, last_hash, last_status, last_email), last_email_kept))
+        if kind == "change" and last_email and last_email.lower() != address.lower():
+            diff.readdressed.append(key_text)
+            if mirror:
+                moving.append((SnapshotRow(key_text, last_hash, last_status, last_email), last_email_kept))
 
     def kept(row: SnapshotRow, kept_in_sql: bool) -> bool:
         return kept_in_sql or (row.email is not None and row.email.lower() in python_addresses)

@@ -208,10 +208,13 @@ def _sync(
             return result
         if invalid:
             state.record_errors(name, result.run_id, invalid)
-        # New to the destination: an insert whose address it already holds under another key (a person_id
-        # that changed when identity groups merged) is not, so it is never subscribed again (which, at
-        # Klaviyo, would lift an unsubscribe the person made there).
-        ctx.new_keys = {r.key for r in diff.inserts} - state.keys_with_known_address(name, diff.inserts)
+        # New to the destination: inserts, and changes to an address it has never confirmed (at Klaviyo a
+        # new address is a new profile, to subscribe when the person consents). An address it already
+        # holds under another key (a person_id that changed when identity groups merged) is not new, so it
+        # is never subscribed again (which, at Klaviyo, would lift an unsubscribe the person made there).
+        readdressed = set(diff.readdressed)
+        arriving = [*diff.inserts, *(r for r in diff.changes if r.key in readdressed)]
+        ctx.new_keys = {r.key for r in arriving} - state.keys_with_known_address(name, arriving)
         destination.open(result.run_id, read_audience(con, config)[0] if destination.needs_audience else [])
         try:
             if diff.moved:

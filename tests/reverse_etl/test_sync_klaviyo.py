@@ -439,3 +439,26 @@ def test_a_resumed_job_acts_on_consent_and_erasures_as_they_are_now(
 
     fourth = sync(con, config, klaviyo(esp))  # nothing left to do
     assert (fourth.erased, fourth.unsubscribed, fourth.sent) == (0, 0, 0)
+
+
+def test_a_consenting_persons_new_address_is_subscribed(esp: EspEmulator, warehouse: Warehouse) -> None:
+    """Klaviyo keys profiles by address, so a changed email is a new profile. It used to be imported but
+    never subscribed (only inserts counted as new). p00000 consents, p00001 does not; p00002 takes an
+    address Klaviyo already holds for another person, which is not new and is not subscribed again."""
+    con, _ = warehouse
+    rows = people(range(4))
+    write_audience(con, rows)
+    sync(con, klaviyo_config(), klaviyo(esp))
+    assert esp.wait_idle()
+    before = len(esp.klaviyo.subscription_changes)
+    rows[0] = person(0, email="new.address0@example.com")
+    rows[1] = person(1, email="new.address1@example.com")
+    rows[2] = person(2, email="user3@example.com")
+    rows[3] = person(3, email="other3@example.com")
+    write_audience(con, rows)
+    result = sync(con, klaviyo_config(), klaviyo(esp))
+    assert (result.changes, result.confirmed, result.outcome) == (4, 4, "success")
+    assert esp.wait_idle()
+    subscribed = [(c.email, c.new) for c in esp.klaviyo.subscription_changes[before:]]
+    assert subscribed == [("new.address0@example.com", "SUBSCRIBED")]
+    assert esp.klaviyo.profile("new.address0@example.com").consent("email.marketing") == "SUBSCRIBED"

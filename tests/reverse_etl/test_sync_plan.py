@@ -107,5 +107,6 @@ def test_plan_in_the_warehouse_equals_the_python_diff(
     assert _rows(planned.diff.removals) == _rows(expected.removals)
     assert _rows(planned.diff.moved) == _rows(expected.moved)
     assert _rows(planned.diff.rekeyed) == _rows(expected.rekeyed)
+    assert planned.diff.readdressed == expected.readdressed
     assert _rejects(planned.invalid) == _rejects(invalid)
     assert planned.audience_size == len(records)
