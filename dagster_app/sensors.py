@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from dagster import (
     AssetKey,
@@ -32,6 +34,11 @@ TRIGGER_TAG = "personalize/trigger"
 CHANGED_SOURCES_TAG = "personalize/changed_sources"
 # Listing eight folders is cheap; a minute bounds how late a delivery is noticed.
 RAW_FILES_INTERVAL_SECONDS = 60
+# A folder whose newest file changed less than this long ago is still arriving: a build started on a
+# half-written file would load part of it, and the incremental models remember a file by name, so the rest
+# would never be read. The next tick looks again. Deliveries that take pauses longer than this should be
+# written under a name dbt skips (a hidden `.name` or a `.part` suffix) and renamed when complete.
+SETTLE_SECONDS = 30
 
 
 def latest_observed_version(instance: DagsterInstance, key: AssetKey) -> str | None:
@@ -42,33 +49,47 @@ def latest_observed_version(instance: DagsterInstance, key: AssetKey) -> str | N
     return records[0].asset_observation.tags.get("dagster/data_version")
 
 
+@dataclass(frozen=True)
+class LandingChanges:
+    changed: dict[AssetKey, str]  # raw assets to build, with their folder's version now
+    seen: dict[str, str]  # folder -> version, for the cursor
+    settling: list[str]  # folders with a change still being written (see SETTLE_SECONDS)
+
+
 def changed_landing_folders(
-    instance: DagsterInstance, known_versions: Mapping[str, str]
-) -> tuple[dict[AssetKey, str], dict[str, str]]:
+    instance: DagsterInstance, known_versions: Mapping[str, str], now: datetime | None = None
+) -> LandingChanges:
     """Raw assets whose folder differs from what was last seen, and the versions seen now, per folder.
 
     "Last seen" is the sensor's own cursor or the last observation recorded in the instance: a sensor
     switched on after a full build does not rebuild files that build already read, also when its cursor is
     from before that build (Dagster keeps a stopped sensor's cursor). A folder never seen and still empty is
-    no news (sources may be absent).
+    no news (sources may be absent). A changed folder whose newest file is younger than SETTLE_SECONDS is
+    left for a later tick, its cursor entry unchanged.
     """
     raw_dir = load_settings().raw_dir
-    changed: dict[AssetKey, str] = {}
-    seen: dict[str, str] = {}
+    now = now or datetime.now(UTC)
+    result = LandingChanges({}, {}, [])
     for spec in raw_landing_zone.specs:
         folder = spec.metadata[FOLDER_METADATA_KEY]
         snapshot = snapshot_folder(raw_dir / folder)
         cursor_version = known_versions.get(folder)
         if snapshot.data_version == cursor_version:
-            seen[folder] = snapshot.data_version
+            result.seen[folder] = snapshot.data_version
             continue
         observed = latest_observed_version(instance, spec.key)
         if cursor_version is None and observed is None and snapshot.file_count == 0:
             continue
-        seen[folder] = snapshot.data_version
-        if snapshot.data_version != observed:
-            changed[spec.key] = snapshot.data_version
-    return changed, seen
+        if snapshot.data_version == observed:
+            result.seen[folder] = snapshot.data_version
+            continue
+        modified = snapshot.last_modified
+        if modified is not None and (now - modified).total_seconds() < SETTLE_SECONDS:
+            result.settling.append(folder)
+            continue
+        result.seen[folder] = snapshot.data_version
+        result.changed[spec.key] = snapshot.data_version
+    return result
 
 
 @sensor(
@@ -78,21 +99,26 @@ def changed_landing_folders(
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         "Watches every landing folder ($PERSONALIZE_RAW_DIR/<source>/). When files are added, rewritten or "
-        "removed, it observes the changed sources and builds everything downstream of them."
+        f"removed, and the newest has been left alone for {SETTLE_SECONDS} s, it observes the changed "
+        "sources and builds everything downstream of them."
     ),
 )
 def raw_files_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     known = json.loads(context.cursor) if context.cursor else {}
-    changed, seen = changed_landing_folders(context.instance, known)
-    cursor = json.dumps({**known, **seen}, sort_keys=True)
+    landing = changed_landing_folders(context.instance, known)
+    changed = landing.changed
+    cursor = json.dumps({**known, **landing.seen}, sort_keys=True)
     if not changed:
-        return SensorResult(skip_reason=SkipReason("No new raw files."), cursor=cursor)
+        still = f" Still being written: {', '.join(landing.settling)}." if landing.settling else ""
+        return SensorResult(skip_reason=SkipReason(f"No new raw files.{still}"), cursor=cursor)
 
     # Everything fed by the changed folders: staging, marts, scores, activation. Checks of those assets run
     # with them, so a failing error-severity dbt test stops the run before anything is delivered.
     graph = context.repository_def.asset_graph
     selected = AssetSelection.assets(*changed).downstream().resolve(graph)
     folders = sorted(key.path[-1] for key in changed)
+    if landing.settling:
+        context.log.info("Still being written, left for a later tick: %s", ", ".join(landing.settling))
     # One run per distinct set of file versions: a sensor restarted from an old cursor cannot start the
     # same build twice.
     run_key = hashlib.sha256(json.dumps(sorted((str(k), v) for k, v in changed.items())).encode()).hexdigest()

@@ -112,8 +112,21 @@ def _evaluate_sensor(defs, instance, cursor: str | None = None):
     return sensor.evaluate_tick(context)
 
 
+def _settle(*paths: Path) -> None:
+    """Make these landing files (every file under a folder) older than the sensor's settle period, as if
+    written a while ago."""
+    from dagster_app.sensors import SETTLE_SECONDS
+
+    files = [file for given in paths for file in ([given] if given.is_file() else given.rglob("*"))]
+    for path in files:
+        if path.is_file():
+            stat = path.stat()
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - (SETTLE_SECONDS + 5) * 1_000_000_000))
+
+
 def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
+        _settle(data_paths.raw_dir)
         first = _evaluate_sensor(defs, instance)
         [request] = first.run_requests
         selected = set(request.asset_selection)
@@ -137,7 +150,12 @@ def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) ->
         web = data_paths.raw_dir / "web_events" / "events_2024_03_05.csv"
         web.parent.mkdir()
         web.write_text(header + "\n")
-        third = _evaluate_sensor(defs, instance, again.cursor)
+        # Just written, it may still be arriving: left for a later tick, which sees it once it settled.
+        settling = _evaluate_sensor(defs, instance, again.cursor)
+        assert not settling.run_requests and "Still being written: web_events" in settling.skip_message
+        assert settling.cursor == again.cursor
+        _settle(web)
+        third = _evaluate_sensor(defs, instance, settling.cursor)
         [request] = third.run_requests
         selected = set(request.asset_selection)
         assert {
@@ -148,7 +166,7 @@ def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) ->
         assert not {key("raw/shop_orders"), key("staging/stg_shop__orders")} & selected
         assert request.run_key != first.run_requests[0].run_key
 
-        # A rewritten file is news too.
+        # A rewritten file is news too (once settled).
         stat = web.stat()
         os.utime(web, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         assert _evaluate_sensor(defs, instance, third.cursor).run_requests
@@ -171,6 +189,7 @@ def test_raw_files_sensor_trusts_the_last_observation_of_the_landing_zone(defs, 
         stale_cursor = result.cursor
         orders = next((data_paths.raw_dir / "shop_orders").iterdir())
         (orders.parent / "orders_more.csv").write_text(orders.read_text())
+        _settle(orders.parent / "orders_more.csv")
         assert dg.materialize(
             [raw_landing_zone], instance=instance, selection=list(raw_landing_zone.keys)
         ).success
