@@ -27,7 +27,7 @@ from ml.frames import (
     load_training_examples,
     training_horizons,
 )
-from ml.promotion import PROMOTION_METRICS, PromotionDecision, best_baseline, decide
+from ml.promotion import PROMOTION_METRICS, REPORTED_METRICS, PromotionDecision, best_baseline, decide
 from ml.registry import ModelMetadata, ShortModelMetadata
 from ml.scoring import Scores, score, write_scores
 from ml.stacking import report_unfittable, seasonal_margin, with_btyd_features
@@ -303,9 +303,7 @@ class ModelRunReport:
         for kind, report in self.kinds.items():
             verdict = "PROMOTED" if report.promoted else "not promoted"
             lines.append(f"{kind}: candidate {report.candidate_version} {verdict}: {report.reason}")
-            columns = {CHURN: ("auc", "lift_at_10", "pr_auc", "brier")}.get(
-                kind, ("normalized_gini", "spearman", "top_20_capture", "decile_mape", "rmse", "total_ratio")
-            )
+            columns = REPORTED_METRICS[kind]
             lines.append(f"  validation {report.validation_cutoff} ({report.validation_rows} rows)")
             lines.append("  " + "".join(f"{name:>22}" for name in ("", *columns)))
             for scorer, metrics in report.metrics.items():

@@ -31,6 +31,12 @@ PROMOTION_METRICS: dict[Kind, tuple[str, ...]] = {
     CHURN: ("auc", "lift_at_10"),
     LTV: ("normalized_gini", "spearman"),
 }
+# The scalar metrics a metrics table shows (Dagster metadata, `personalize run`, `personalize backtest`),
+# the promotion metrics first.
+REPORTED_METRICS: dict[Kind, tuple[str, ...]] = {
+    CHURN: (*PROMOTION_METRICS[CHURN], "pr_auc", "brier"),
+    LTV: (*PROMOTION_METRICS[LTV], "top_20_capture", "decile_mape", "rmse", "total_ratio"),
+}
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ from ml.frames import (
     load_training_examples,
 )
 from ml.metrics import churn_metrics, ltv_metrics
+from ml.promotion import REPORTED_METRICS
 from ml.stacking import (
     BtydView,
     StackingError,
@@ -697,12 +698,8 @@ def run_backtest(config: BacktestConfig, progress: Progress | None = None) -> Ba
 
 def summary_lines(metrics: dict[str, object]) -> list[str]:
     """metrics.json as two small tables for the terminal."""
-    columns = {
-        CHURN: ("auc", "lift_at_10", "pr_auc", "brier"),
-        LTV: ("spearman", "normalized_gini", "top_20_capture", "decile_mape", "rmse", "total_ratio"),
-    }
     lines: list[str] = []
-    for kind, names in columns.items():
+    for kind, names in REPORTED_METRICS.items():
         table = metrics.get(kind)
         if not isinstance(table, dict):
             continue

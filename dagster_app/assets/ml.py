@@ -25,7 +25,7 @@ from dagster import (
 from dagster_app.instance import DUCKDB_POOL
 from dagster_app.resources import DuckDBResource
 from ml.pipeline import Candidate, iter_candidates, load_training_sets, score_active
-from ml.promotion import PROMOTION_METRICS
+from ml.promotion import PROMOTION_METRICS, REPORTED_METRICS
 from ml.scoring import SCORE_TABLES
 from ml.training import CHURN, KINDS, LTV, Kind
 from personalize.settings import load_settings
@@ -45,11 +45,6 @@ SCORE_KEYS: dict[Kind, AssetKey] = {
     CHURN: AssetKey(["ml", "churn_scores"]),
     LTV: AssetKey(["ml", "ltv_scores"]),
 }
-# Columns of the metrics table shown on a model asset, promotion metrics first.
-METRIC_COLUMNS: dict[Kind, tuple[str, ...]] = {
-    CHURN: ("auc", "lift_at_10", "pr_auc", "brier"),
-    LTV: ("normalized_gini", "spearman", "top_20_capture", "decile_mape", "rmse", "total_ratio"),
-}
 MODEL_DESCRIPTIONS: dict[Kind, str] = {
     CHURN: "XGBoost churn classifier: P(no purchase within the horizon).",
     LTV: "XGBoost (Tweedie) LTV regressor: net spend within the horizon.",
@@ -62,7 +57,7 @@ def _cell(value: object) -> str:
 
 def metrics_markdown(kind: Kind, metrics: Mapping[str, Mapping[str, object]]) -> str:
     """The model and every baseline on the validation window, one row each (the model first)."""
-    columns = METRIC_COLUMNS[kind]
+    columns = REPORTED_METRICS[kind]
     lines = [
         "| scorer | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),
