@@ -33,7 +33,8 @@ ERASURE_RELATION = "activation.esp_erasures"
 OPT_OUT_RELATION = "activation.esp_opt_outs"
 
 # Klaviyo cannot archive (mirror mode is refused); the others mirror the audience, so a person who leaves it
-# (opted out, erased, capped, moved to the control group) is archived rather than left subscribed.
+# (capped, moved to the control group) is archived rather than left subscribed. Opt-outs are also
+# unsubscribed and erasures deleted, in every mode (SyncConfig.opt_out_relation, erasure_relation).
 DEFAULT_MODES = {"file": SyncMode.MIRROR, "mailchimp": SyncMode.MIRROR, "klaviyo": SyncMode.UPSERT}
 
 MAILCHIMP_API_KEY = "MAILCHIMP_API_KEY"

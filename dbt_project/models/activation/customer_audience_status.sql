@@ -1,8 +1,9 @@
 -- One row per person: segment, tiers, and whether the person may be emailed now, with the first reason
--- when not. The audience gate, in order: customer_360's consent state (no_email, opted_out, erased,
--- hard_bounced, no_consent_record), then an erasure request or an email opt-out customer_360 does not see as
--- of its date (esp_erasures, int_email_opt_outs_received), then the control group, then frequency capping.
--- esp_audience holds exactly the people with is_in_audience.
+-- when not. The audience gate, in order: no_email; opted_out, as of customer_360's date or received since
+-- (int_email_opt_outs_received: an opt-out takes effect when it arrives, and ranks before the other reasons
+-- so that esp_opt_outs unsubscribes the person); customer_360's other reasons (erased, hard_bounced,
+-- no_consent_record); an erasure request customer_360 does not see as of its date (esp_erasures); then the
+-- control group, then frequency capping. esp_audience holds exactly the people with is_in_audience.
 with customers as (
 
     select
@@ -66,13 +67,14 @@ gated as (
         control_group.is_control,
         frequency_caps.is_frequency_capped,
         case
+            when customers.cannot_email_reason = 'no_email' then 'no_email'
+            when customers.cannot_email_reason = 'opted_out' then 'opted_out'
+            when opted_out_on_arrival.person_id is not null then 'opted_out'
             when not customers.can_email then customers.cannot_email_reason
             -- customer_360 already gives these reasons; kept so the gate never depends on rule order there.
             when customers.is_erased then 'erased'
             -- An erasure is honoured when it arrives, also when it is later than the as-of date.
             when erased_people.person_id is not null then 'erased'
-            -- So is an opt-out (esp_opt_outs then unsubscribes the person where the ESP only upserts).
-            when opted_out_on_arrival.person_id is not null then 'opted_out'
             when customers.is_hard_bounced then 'hard_bounced'
             when control_group.is_control then 'control_group'
             when frequency_caps.is_frequency_capped then 'frequency_capped'

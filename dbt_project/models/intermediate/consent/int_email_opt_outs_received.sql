@@ -1,32 +1,27 @@
--- One row per person who opted out of email after the as-of date and has not opted in again since: the
--- opt-outs customer_360 cannot see yet. customer_360 reads consent as of stg_data_clock.as_of_date, and the
--- clock holds back a change stamped at or after its end as future_dated; an opt-out exported later than the
--- shop's latest order would otherwise leave the person in esp_audience until the clock caught up. The
--- audience gate (customer_audience_status) honours these opt-outs on arrival, as it does erasures.
+-- One row per person whose latest email consent change received is an opt-out, over every change of
+-- every address of theirs, whatever its timestamp: what customer_audience_status needs to honour an opt-out
+-- when it arrives. customer_360 reads consent as of its as-of date and is rebuilt once a day; the clock
+-- holds back a change stamped at or after its end as future_dated. An opt-out exported later than the
+-- shop's latest order would otherwise leave the person in esp_audience until customer_360 caught up.
+-- No as-of cut here on purpose: the gate must agree with customer_360 as it was built, also when the clock
+-- has moved on since (the 15-minute refresh rebuilds the gate, not customer_360), and the latest change of
+-- all is the person's state now.
 
--- Privacy errs one way only: a future-dated opt-out counts now (a broken device clock must not delay it),
--- a future-dated opt-in does not (it stays held back, as in customer_360), and on a timestamp tie the
+-- Privacy errs one way only: a future-dated opt-out counts (a broken device clock must not delay it), a
+-- future-dated opt-in does not (it stays held back, as in customer_360), and on a timestamp tie the
 -- opt-out wins.
-with clock as (
-
-    select * from {{ ref('stg_data_clock') }}
-
-),
-
-changes_after_as_of as (
+with received_changes as (
 
     select
-        consent_events.email,
-        consent_events.status,
-        consent_events.event_at
-    from {{ ref('base_consent__events') }} as consent_events
-    cross join clock
+        email,
+        status,
+        event_at
+    from {{ ref('base_consent__events') }}
     where
-        consent_events.channel = 'email'
-        and consent_events.event_at >= {{ as_of_end_at('clock.as_of_date') }}
+        channel = 'email'
         and (
-            consent_events.quarantine_reason is null
-            or (consent_events.quarantine_reason = 'future_dated' and consent_events.status = 'opted_out')
+            quarantine_reason is null
+            or (quarantine_reason = 'future_dated' and status = 'opted_out')
         )
 
 ),
@@ -35,19 +30,19 @@ person_changes_ranked as (
 
     select
         person_emails.person_id,
-        changes_after_as_of.status,
-        changes_after_as_of.event_at,
+        received_changes.status,
+        received_changes.event_at,
         row_number() over (
             partition by person_emails.person_id
             order by
-                changes_after_as_of.event_at desc,
-                case when changes_after_as_of.status = 'opted_out' then 0 else 1 end
+                received_changes.event_at desc,
+                case when received_changes.status = 'opted_out' then 0 else 1 end
         ) as recency_rank
-    from changes_after_as_of
+    from received_changes
     inner join {{ ref('int_identity_map') }} as person_emails
         on
             person_emails.identifier_type = 'email'
-            and changes_after_as_of.email = person_emails.identifier
+            and received_changes.email = person_emails.identifier
 
 )
 
