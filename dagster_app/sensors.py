@@ -84,7 +84,9 @@ def changed_landing_folders(
             result.seen[folder] = snapshot.data_version
             continue
         modified = snapshot.last_modified
-        if modified is not None and (now - modified).total_seconds() < SETTLE_SECONDS:
+        # A modification time in the future (a file server's clock ahead of ours) says nothing about
+        # whether the file is complete; waiting for it would hold the folder back until that time.
+        if modified is not None and 0 <= (now - modified).total_seconds() < SETTLE_SECONDS:
             result.settling.append(folder)
             continue
         result.seen[folder] = snapshot.data_version

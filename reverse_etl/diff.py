@@ -184,15 +184,19 @@ def read_audience(con: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[l
     return records, invalid
 
 
-def subscribable_keys(con: duckdb.DuckDBPyConnection, config: SyncConfig, keys: Sequence[str]) -> set[str]:
-    """Which of `keys` the audience holds now as people who may be subscribed (`Record.consent`): whoever
-    left it since (opted out, erased) or withdrew consent is not."""
-    if not keys or not (config.consent_column or config.consent_gated):
+def withdrawn_consent_keys(
+    con: duckdb.DuckDBPyConnection, config: SyncConfig, keys: Sequence[str]
+) -> set[str]:
+    """Which of `keys` the audience holds now with its consent column false. A person not in the audience
+    (capped, in the control group) has not withdrawn anything; explicit opt-outs and erasures are their own
+    relations (SyncConfig.opt_out_relation, erasure_relation)."""
+    if not keys or not config.consent_column:
         return set()
     key = f"cast({_quote(config.key_column)} as varchar)"
-    consent = f" and {_quote(config.consent_column)}" if config.consent_column else ""
+    consents = f"coalesce({_quote(config.consent_column)}, false)"
     rows = con.execute(
-        f"select {key} from {config.audience_relation} where {key} in (select unnest(?::varchar[])){consent}",
+        f"select {key} from {config.audience_relation} "
+        f"where {key} in (select unnest(?::varchar[])) and not {consents}",
         [list(keys)],
     ).fetchall()
     return {row[0] for row in rows}

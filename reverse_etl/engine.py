@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from reverse_etl.destinations.base import DeliveryContext, Destination
-from reverse_etl.diff import Diff, PayloadSql, Plan, plan_sync, read_audience, subscribable_keys
+from reverse_etl.diff import Diff, PayloadSql, Plan, plan_sync, read_audience, withdrawn_consent_keys
 from reverse_etl.models import BatchResult, Progress, SyncConfig, SyncMode, SyncResult, email_digest
 from reverse_etl.state import StateStore
 
@@ -161,6 +161,10 @@ def _sync(
         record_job=lambda job_id, records: state.add_pending_job(name, result.run_id, job_id, records),
     )
     try:
+        # Erasures and opt-outs first, so that nothing (a slow or failing resumed job) holds them back; and
+        # again after the resumed jobs: one of them may have delivered an address erased meanwhile
+        # (StateStore.unerased_emails), or someone who has opted out since.
+        _erase_and_unsubscribe(con, config, destination, dry_run, progress, result)
         if not dry_run:
             pending = state.pending_jobs(name)
             if pending:
@@ -169,26 +173,7 @@ def _sync(
                     commit(batch)
                 flush()  # the diff below must see what the resumed jobs confirmed
                 result.resumed_jobs = len(pending)
-        # After the resumed jobs, so that a job that re-created an address erased meanwhile is erased again
-        # (StateStore.unerased_emails), and whoever it delivered who has opted out since is unsubscribed.
-        if config.erasure_relation:
-            erasures = erase_requested(con, config, destination, config.erasure_relation, dry_run=dry_run)
-            result.erased, result.erase_failed = _report_outcomes(
-                erasures,
-                progress,
-                f"{name}: {'would erase' if dry_run else 'erased'}",
-                "addresses with an erasure request",
-            )
-        if config.opt_out_relation:
-            opt_outs = unsubscribe_opted_out(
-                con, config, destination, config.opt_out_relation, dry_run=dry_run
-            )
-            result.unsubscribed, result.unsubscribe_failed = _report_outcomes(
-                opt_outs,
-                progress,
-                f"{name}: {'would unsubscribe' if dry_run else 'unsubscribed'}",
-                "people who opted out",
-            )
+                _erase_and_unsubscribe(con, config, destination, dry_run, progress, result)
         planned = _plan_without_collections(con, config, state.snapshot_table, full, destination.payload_sql)
         diff, invalid = planned.diff, planned.invalid
         result.inserts, result.changes = len(diff.inserts), len(diff.changes)
@@ -252,7 +237,8 @@ def _sync(
                 flush()  # what the destination confirmed is kept, also when the run fails midway
             finally:
                 destination.close()
-        result.outcome = "success" if not (result.rejected or result.failed) else "partial"
+        failures = result.rejected or result.failed or result.erase_failed or result.unsubscribe_failed
+        result.outcome = "partial" if failures else "success"
         return result
     except BaseException:
         result.outcome = "failed"
@@ -278,29 +264,85 @@ def _sync(
         )
 
 
+def _erase_and_unsubscribe(
+    con: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    destination: Destination,
+    dry_run: bool,
+    progress: Progress | None,
+    result: SyncResult,
+) -> None:
+    """Erase the addresses of `config.erasure_relation`, then unsubscribe the people of
+    `config.opt_out_relation`, adding the outcomes to `result`."""
+    name = config.destination
+    if config.erasure_relation:
+        erasures = erase_requested(con, config, destination, config.erasure_relation, dry_run=dry_run)
+        erased, failed = _report_outcomes(
+            erasures,
+            progress,
+            f"{name}: {'would erase' if dry_run else 'erased'}",
+            "addresses with an erasure request",
+        )
+        result.erased += erased
+        result.erase_failed = failed  # the latest pass: a failure a second pass retried is not one
+    if config.opt_out_relation:
+        opt_outs = unsubscribe_opted_out(con, config, destination, config.opt_out_relation, dry_run=dry_run)
+        unsubscribed, failed = _report_outcomes(
+            opt_outs,
+            progress,
+            f"{name}: {'would unsubscribe' if dry_run else 'unsubscribed'}",
+            "people who opted out",
+        )
+        result.unsubscribed += unsubscribed
+        result.unsubscribe_failed = failed
+
+
 def _without_stale_subscriptions(
     con: duckdb.DuckDBPyConnection, config: SyncConfig, pending: list[tuple[str, list[dict[str, Any]]]]
 ) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The pending jobs, each record's "subscribe" (decided when the job was submitted) kept only when the
-    audience still holds the person as someone who may be subscribed. A job resumed runs later; meanwhile
-    the person may have opted out or asked for erasure, and a subscription (which can start a welcome flow)
-    must not follow."""
-    asked = sorted({item["key"] for _, items in pending for item in items if item.get("subscribe")})
+    """The pending jobs, each record's "subscribe" (decided when the job was submitted) withdrawn when the
+    person has since opted out, asked for erasure or lost consent. A resumed job runs later, and a
+    subscription (which can start a welcome flow) must not follow any of those. Someone who merely left the
+    audience (capped, control group) keeps theirs: the job's rows are confirmed, and a subscription left
+    out now would never be made."""
+    asked = {
+        item["key"]: str(item.get("email") or "")
+        for _, items in pending
+        for item in items
+        if item.get("subscribe")
+    }
     if not asked:
         return pending
-    allowed = subscribable_keys(con, config, asked)
-    if len(allowed) == len(asked):
+    withdrawn = withdrawn_consent_keys(con, config, sorted(asked))
+    if config.opt_out_relation and relation_exists(con, config.opt_out_relation):
+        rows = con.execute(
+            f"select cast(person_id as varchar) from {config.opt_out_relation} "
+            "where cast(person_id as varchar) in (select unnest(?::varchar[]))",
+            [sorted(asked)],
+        ).fetchall()
+        withdrawn |= {row[0] for row in rows}
+    if config.erasure_relation and relation_exists(con, config.erasure_relation):
+        erased = {
+            row[0]
+            for row in con.execute(
+                f"select distinct lower(trim(email)) from {config.erasure_relation} "
+                "where lower(trim(email)) in (select unnest(?::varchar[]))",
+                [sorted({email.strip().lower() for email in asked.values()})],
+            ).fetchall()
+        }
+        withdrawn |= {key for key, email in asked.items() if email.strip().lower() in erased}
+    if not withdrawn:
         return pending
     log.info(
-        "%s: %d resumed subscriptions withdrawn (no longer consenting)",
+        "%s: %d resumed subscriptions withdrawn (opted out, erased or no consent)",
         config.destination,
-        len(asked) - len(allowed),
+        len(withdrawn),
     )
     return [
         (
             job_id,
             [
-                dict(item, subscribe=False) if item.get("subscribe") and item["key"] not in allowed else item
+                dict(item, subscribe=False) if item.get("subscribe") and item["key"] in withdrawn else item
                 for item in items
             ],
         )

@@ -4,6 +4,7 @@ the eager conditions the translator sets, and the instance settings that keep Du
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -169,7 +170,12 @@ def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) ->
         # A rewritten file is news too (once settled).
         stat = web.stat()
         os.utime(web, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-        assert _evaluate_sensor(defs, instance, third.cursor).run_requests
+        fourth = _evaluate_sensor(defs, instance, third.cursor)
+        assert fourth.run_requests
+
+        # A modification time in the future (clock skew) cannot be waited out: it is not held back.
+        os.utime(web, ns=(stat.st_atime_ns, time.time_ns() + 3_600 * 1_000_000_000))
+        assert _evaluate_sensor(defs, instance, fourth.cursor).run_requests
 
 
 def test_raw_files_sensor_trusts_the_last_observation_of_the_landing_zone(defs, data_paths) -> None:

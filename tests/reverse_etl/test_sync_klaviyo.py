@@ -404,7 +404,8 @@ def test_a_resumed_job_acts_on_consent_and_erasures_as_they_are_now(
     p00000 opted out and p00002 asked for erasure; both consented when the job was submitted, so it was to
     subscribe them. The resumed job subscribes neither, p00000 is then unsubscribed, and p00002, deleted
     while the job was still pending, is erased again once the job confirms it: an import that finishes
-    after a deletion re-creates the profile."""
+    after a deletion re-creates the profile. p00004 only left the audience (say, capped): it keeps its
+    subscription, which would otherwise never be made (its confirmed row is unchanged when it returns)."""
     con, _ = warehouse
     rows = people(range(6))  # p00000, p00002 and p00004 consent (is_subscribable)
     write_audience(con, rows)
@@ -417,8 +418,8 @@ def test_a_resumed_job_acts_on_consent_and_erasures_as_they_are_now(
     assert sync(con, config, klaviyo(esp)).confirmed == 0
     assert len(StateStore(con).pending_jobs("klaviyo")) == 1
 
-    # dbt drops both from the audience and lists them.
-    write_audience(con, [r for r in rows if r["person_id"] not in ("p00000", "p00002")])
+    # dbt drops both from the audience and lists them; p00004 is capped.
+    write_audience(con, [r for r in rows if r["person_id"] not in ("p00000", "p00002", "p00004")])
     con.execute("create or replace table activation.esp_opt_outs as select 'p00000' as person_id")
     con.execute("create or replace table activation.esp_erasures as select 'user2@example.com' as email")
     second = sync(con, config, klaviyo(esp))  # the first job still cannot be polled
@@ -462,3 +463,32 @@ def test_a_consenting_persons_new_address_is_subscribed(esp: EspEmulator, wareho
     subscribed = [(c.email, c.new) for c in esp.klaviyo.subscription_changes[before:]]
     assert subscribed == [("new.address0@example.com", "SUBSCRIBED")]
     assert esp.klaviyo.profile("new.address0@example.com").consent("email.marketing") == "SUBSCRIBED"
+
+
+class _ResumeFails(KlaviyoDestination):
+    def resume(self, pending: Any, ctx: Any) -> Iterator[BatchResult]:
+        raise _Crash
+
+
+def test_erasures_do_not_wait_for_pending_jobs(esp: EspEmulator, warehouse: Warehouse) -> None:
+    """A pending job that cannot be finished (here resuming it raises) must not hold an erasure back: the
+    erasures run before the resumed jobs (and again after them)."""
+    con, _ = warehouse
+    rows = people(range(3))
+    write_audience(con, rows)
+    relations = {"erasure_relation": "activation.esp_erasures", "opt_out_relation": "activation.esp_opt_outs"}
+    config = replace(klaviyo_config(), **relations)
+    sync(con, config, klaviyo(esp))
+    outage = esp.faults.queue(FaultSpec(FaultKind.SERVER_ERROR, path_prefix=IMPORT, method="GET", count=None))
+    write_audience(con, [*rows, person(3)])
+    sync(con, config, klaviyo(esp))  # p00003's job stays pending
+    esp.faults.remove(outage)
+    assert len(StateStore(con).pending_jobs("klaviyo")) == 1
+
+    write_audience(con, [rows[0], rows[2], person(3)])
+    con.execute("create or replace table activation.esp_erasures as select 'user1@example.com' as email")
+    with pytest.raises(_Crash):
+        sync(con, config, _ResumeFails(klaviyo(esp).config))
+    assert esp.wait_idle()
+    assert [e.email for e in esp.klaviyo.erasures] == ["user1@example.com"]
+    assert esp.klaviyo.profile("user1@example.com") is None
