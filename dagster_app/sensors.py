@@ -9,7 +9,6 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from dagster import (
     AssetKey,
@@ -34,11 +33,13 @@ TRIGGER_TAG = "personalize/trigger"
 CHANGED_SOURCES_TAG = "personalize/changed_sources"
 # Listing eight folders is cheap; a minute bounds how late a delivery is noticed.
 RAW_FILES_INTERVAL_SECONDS = 60
-# A folder whose newest file changed less than this long ago is still arriving: a build started on a
-# half-written file would load part of it, and the incremental models remember a file by name, so the rest
-# would never be read. The next tick looks again. Deliveries that take pauses longer than this should be
-# written under a name dbt skips (a hidden `.name` or a `.part` suffix) and renamed when complete.
-SETTLE_SECONDS = 30
+# The cursor's entry for folders whose change was seen once and has not been built yet. A change is built
+# only when the next tick sees the folder unchanged: a build started on a half-written file would load part
+# of it, and the incremental models remember a file by name, so the rest would never be read. Comparing
+# versions (names, sizes, modification times) needs no clock, so a file server's clock skew cannot fool
+# it. Deliveries that pause longer than a tick should be written under a name dbt skips (a hidden `.name`
+# or a `.part` suffix) and renamed when complete.
+SETTLING_KEY = "_settling"
 
 
 def latest_observed_version(instance: DagsterInstance, key: AssetKey) -> str | None:
@@ -53,44 +54,41 @@ def latest_observed_version(instance: DagsterInstance, key: AssetKey) -> str | N
 class LandingChanges:
     changed: dict[AssetKey, str]  # raw assets to build, with their folder's version now
     seen: dict[str, str]  # folder -> version, for the cursor
-    settling: list[str]  # folders with a change still being written (see SETTLE_SECONDS)
+    settling: dict[str, str]  # folder -> version of a change seen for the first time (SETTLING_KEY)
 
 
 def changed_landing_folders(
-    instance: DagsterInstance, known_versions: Mapping[str, str], now: datetime | None = None
+    instance: DagsterInstance, known_versions: Mapping[str, str], settling: Mapping[str, str]
 ) -> LandingChanges:
     """Raw assets whose folder differs from what was last seen, and the versions seen now, per folder.
 
     "Last seen" is the sensor's own cursor or the last observation recorded in the instance: a sensor
     switched on after a full build does not rebuild files that build already read, also when its cursor is
     from before that build (Dagster keeps a stopped sensor's cursor). A folder never seen and still empty is
-    no news (sources may be absent). A changed folder whose newest file is younger than SETTLE_SECONDS is
-    left for a later tick, its cursor entry unchanged.
+    no news (sources may be absent). A change counts once a tick finds the folder as the previous tick left
+    it (`settling`, from the cursor); until then it is settling, and its cursor entry stays as it was.
     """
     raw_dir = load_settings().raw_dir
-    now = now or datetime.now(UTC)
-    result = LandingChanges({}, {}, [])
+    result = LandingChanges({}, {}, {})
     for spec in raw_landing_zone.specs:
         folder = spec.metadata[FOLDER_METADATA_KEY]
         snapshot = snapshot_folder(raw_dir / folder)
+        version = snapshot.data_version
         cursor_version = known_versions.get(folder)
-        if snapshot.data_version == cursor_version:
-            result.seen[folder] = snapshot.data_version
+        if version == cursor_version:
+            result.seen[folder] = version
             continue
         observed = latest_observed_version(instance, spec.key)
         if cursor_version is None and observed is None and snapshot.file_count == 0:
             continue
-        if snapshot.data_version == observed:
-            result.seen[folder] = snapshot.data_version
+        if version == observed:
+            result.seen[folder] = version
             continue
-        modified = snapshot.last_modified
-        # A modification time in the future (a file server's clock ahead of ours) says nothing about
-        # whether the file is complete; waiting for it would hold the folder back until that time.
-        if modified is not None and 0 <= (now - modified).total_seconds() < SETTLE_SECONDS:
-            result.settling.append(folder)
+        if settling.get(folder) != version:
+            result.settling[folder] = version
             continue
-        result.seen[folder] = snapshot.data_version
-        result.changed[spec.key] = snapshot.data_version
+        result.seen[folder] = version
+        result.changed[spec.key] = version
     return result
 
 
@@ -101,17 +99,18 @@ def changed_landing_folders(
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         "Watches every landing folder ($PERSONALIZE_RAW_DIR/<source>/). When files are added, rewritten or "
-        f"removed, and the newest has been left alone for {SETTLE_SECONDS} s, it observes the changed "
+        "removed, and the next tick finds them unchanged (not still being written), it observes the changed "
         "sources and builds everything downstream of them."
     ),
 )
 def raw_files_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     known = json.loads(context.cursor) if context.cursor else {}
-    landing = changed_landing_folders(context.instance, known)
+    settling = known.pop(SETTLING_KEY, {})
+    landing = changed_landing_folders(context.instance, known, settling)
     changed = landing.changed
-    cursor = json.dumps({**known, **landing.seen}, sort_keys=True)
+    cursor = json.dumps({**known, **landing.seen, SETTLING_KEY: landing.settling}, sort_keys=True)
     if not changed:
-        still = f" Still being written: {', '.join(landing.settling)}." if landing.settling else ""
+        still = f" Waiting a tick for: {', '.join(sorted(landing.settling))}." if landing.settling else ""
         return SensorResult(skip_reason=SkipReason(f"No new raw files.{still}"), cursor=cursor)
 
     # Everything fed by the changed folders: staging, marts, scores, activation. Checks of those assets run
@@ -120,7 +119,9 @@ def raw_files_sensor(context: SensorEvaluationContext) -> SensorResult | SkipRea
     selected = AssetSelection.assets(*changed).downstream().resolve(graph)
     folders = sorted(key.path[-1] for key in changed)
     if landing.settling:
-        context.log.info("Still being written, left for a later tick: %s", ", ".join(landing.settling))
+        context.log.info(
+            "Changed since the last tick, left for the next: %s", ", ".join(sorted(landing.settling))
+        )
     # One run per distinct set of file versions: a sensor restarted from an old cursor cannot start the
     # same build twice.
     run_key = hashlib.sha256(json.dumps(sorted((str(k), v) for k, v in changed.items())).encode()).hexdigest()

@@ -4,7 +4,6 @@ the eager conditions the translator sets, and the instance settings that keep Du
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -113,22 +112,16 @@ def _evaluate_sensor(defs, instance, cursor: str | None = None):
     return sensor.evaluate_tick(context)
 
 
-def _settle(*paths: Path) -> None:
-    """Make these landing files (every file under a folder) older than the sensor's settle period, as if
-    written a while ago."""
-    from dagster_app.sensors import SETTLE_SECONDS
-
-    files = [file for given in paths for file in ([given] if given.is_file() else given.rglob("*"))]
-    for path in files:
-        if path.is_file():
-            stat = path.stat()
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - (SETTLE_SECONDS + 5) * 1_000_000_000))
+def _evaluate_settled(defs, instance, cursor: str | None = None):
+    """Two ticks: the first sees a change and waits, the second finds the folders as the first left them."""
+    waiting = _evaluate_sensor(defs, instance, cursor)
+    assert not waiting.run_requests and "Waiting a tick for" in waiting.skip_message
+    return _evaluate_sensor(defs, instance, waiting.cursor)
 
 
 def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
-        _settle(data_paths.raw_dir)
-        first = _evaluate_sensor(defs, instance)
+        first = _evaluate_settled(defs, instance)
         [request] = first.run_requests
         selected = set(request.asset_selection)
         # The tiny landing zone has orders and CRM files; the absent sources are not news.
@@ -151,12 +144,15 @@ def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) ->
         web = data_paths.raw_dir / "web_events" / "events_2024_03_05.csv"
         web.parent.mkdir()
         web.write_text(header + "\n")
-        # Just written, it may still be arriving: left for a later tick, which sees it once it settled.
+        # Still being written: each tick sees it grow, and nothing is built until one finds it as it was.
         settling = _evaluate_sensor(defs, instance, again.cursor)
-        assert not settling.run_requests and "Still being written: web_events" in settling.skip_message
-        assert settling.cursor == again.cursor
-        _settle(web)
-        third = _evaluate_sensor(defs, instance, settling.cursor)
+        assert not settling.run_requests and "Waiting a tick for: web_events" in settling.skip_message
+        web.write_text(
+            header + "\n" + "e1,a1,,page_view,,https://shop.example.com/,,ua,2024-03-05T10:00:00Z,\n"
+        )
+        grown = _evaluate_sensor(defs, instance, settling.cursor)
+        assert not grown.run_requests and "Waiting a tick for: web_events" in grown.skip_message
+        third = _evaluate_sensor(defs, instance, grown.cursor)
         [request] = third.run_requests
         selected = set(request.asset_selection)
         assert {
@@ -167,15 +163,10 @@ def test_raw_files_sensor_builds_what_new_files_feed(defs, graph, data_paths) ->
         assert not {key("raw/shop_orders"), key("staging/stg_shop__orders")} & selected
         assert request.run_key != first.run_requests[0].run_key
 
-        # A rewritten file is news too (once settled).
+        # A rewritten file is news too (a tick later).
         stat = web.stat()
         os.utime(web, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-        fourth = _evaluate_sensor(defs, instance, third.cursor)
-        assert fourth.run_requests
-
-        # A modification time in the future (clock skew) cannot be waited out: it is not held back.
-        os.utime(web, ns=(stat.st_atime_ns, time.time_ns() + 3_600 * 1_000_000_000))
-        assert _evaluate_sensor(defs, instance, fourth.cursor).run_requests
+        assert _evaluate_settled(defs, instance, third.cursor).run_requests
 
 
 def test_raw_files_sensor_trusts_the_last_observation_of_the_landing_zone(defs, data_paths) -> None:
@@ -195,7 +186,6 @@ def test_raw_files_sensor_trusts_the_last_observation_of_the_landing_zone(defs, 
         stale_cursor = result.cursor
         orders = next((data_paths.raw_dir / "shop_orders").iterdir())
         (orders.parent / "orders_more.csv").write_text(orders.read_text())
-        _settle(orders.parent / "orders_more.csv")
         assert dg.materialize(
             [raw_landing_zone], instance=instance, selection=list(raw_landing_zone.keys)
         ).success
